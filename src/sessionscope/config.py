@@ -1,0 +1,94 @@
+"""One frozen Settings object: flag > environment (``SESSIONSCOPE_*``) > default.
+
+Nothing else reads the environment: the CLI builds Settings once and passes them down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "load_settings"]
+
+_DEFAULT_SECRET = "sessionscope-dev-secret-change-me"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server and CLI are configured by."""
+
+    data_dir: Path = Path("./sessionscope-data")
+    #: ``http(s)://user:password@host:port/database``; empty means the embedded engine.
+    clickhouse_url: str = ""
+    #: Name of a ClickHouse cluster: tables become Replicated* behind Distributed tables.
+    clickhouse_cluster: str = ""
+    #: Key for signing cookies and encrypting stored HMAC secrets. Set it in production.
+    secret_key: str = _DEFAULT_SECRET
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Largest accepted ingest body, after gzip decoding.
+    max_body_bytes: int = 10 * 1024 * 1024
+    #: Base URL of this server as users reach it (links in answers, e.g. permalinks).
+    public_url: str = ""
+    #: ThousandEyes-compatible rate limit per organisation and minute.
+    rate_limit_per_minute: int = 240
+    #: Prefix-to-organisation table for endpoint ``orgName`` (CIDR -> name).
+    org_prefixes: Mapping[str, str] = field(default_factory=dict)
+    #: fsync every inserted part (durable acknowledgement on the embedded engine).
+    fsync_inserts: bool = True
+
+    @property
+    def embedded(self) -> bool:
+        return not self.clickhouse_url
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Return a copy with the given (non-None) values replaced."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _parse_prefixes(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        if "=" in part:
+            prefix, name = part.split("=", 1)
+            out[prefix.strip()] = name.strip()
+    return out
+
+
+def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+    """Build Settings from flags (highest), then ``SESSIONSCOPE_*`` variables, then defaults."""
+    source = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if v := source.get("SESSIONSCOPE_DATA_DIR"):
+        values["data_dir"] = Path(v)
+    if v := source.get("SESSIONSCOPE_CLICKHOUSE_URL"):
+        values["clickhouse_url"] = v
+    if v := source.get("SESSIONSCOPE_CLICKHOUSE_CLUSTER"):
+        values["clickhouse_cluster"] = v
+    if v := source.get("SESSIONSCOPE_SECRET_KEY"):
+        values["secret_key"] = v
+    if v := source.get("SESSIONSCOPE_HOST"):
+        values["host"] = v
+    if v := source.get("SESSIONSCOPE_PORT"):
+        values["port"] = int(v)
+    if v := source.get("SESSIONSCOPE_MAX_BODY_BYTES"):
+        values["max_body_bytes"] = int(v)
+    if v := source.get("SESSIONSCOPE_PUBLIC_URL"):
+        values["public_url"] = v
+    if v := source.get("SESSIONSCOPE_RATE_LIMIT_PER_MINUTE"):
+        values["rate_limit_per_minute"] = int(v)
+    if v := source.get("SESSIONSCOPE_ORG_PREFIXES"):
+        values["org_prefixes"] = _parse_prefixes(v)
+    if v := source.get("SESSIONSCOPE_FSYNC_INSERTS"):
+        values["fsync_inserts"] = v.lower() not in ("0", "false", "no")
+    for key, value in flags.items():
+        if value is not None:
+            values[key] = Path(value) if key == "data_dir" else value
+    return Settings(**values)

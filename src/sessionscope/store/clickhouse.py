@@ -1,0 +1,862 @@
+"""The one store: ClickHouse through clickhouse-connect, embedded (chDB) or a server/cluster.
+
+All SQL of the project lives here. Times cross the driver as epoch milliseconds so the host's
+timezone never matters; Python sees aware UTC datetimes only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import orjson
+
+from sessionscope.config import Settings
+from sessionscope.domain.events import Event
+from sessionscope.security import (
+    SecretBox,
+    hash_secret,
+    new_api_key,
+    new_token,
+    split_api_key,
+    verify_secret,
+)
+from sessionscope.store.schema import MIGRATIONS, MIGRATIONS_TABLE, EngineProfile
+
+__all__ = [
+    "ApiKey",
+    "ClickHouseStore",
+    "Project",
+    "StoreError",
+    "User",
+    "ms",
+    "open_store",
+    "to_dt",
+]
+
+
+class StoreError(Exception):
+    """Base of store errors (bad names, conflicts)."""
+
+
+def ms(t: datetime) -> int:
+    """Epoch milliseconds of an aware datetime."""
+    return int(t.timestamp() * 1000)
+
+
+def to_dt(value: int) -> datetime:
+    """Aware UTC datetime from epoch milliseconds."""
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: int
+    name: str
+    created_at: datetime
+    idle_timeout_s: int = 900
+    apdex_threshold_ms: int = 2000
+    organization: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+            "idle_timeout_s": self.idle_timeout_s,
+            "apdex_threshold_ms": self.apdex_threshold_ms,
+            "organization": self.organization or self.name,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    project_id: int
+    kind: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    email: str
+    project_ids: tuple[int, ...]
+    organization: str
+
+
+_EVENT_COLUMNS = [
+    "project_id",
+    "kind",
+    "session",
+    "id",
+    "time",
+    "type",
+    "duration_ms",
+    "user",
+    "device",
+    "video_type",
+    "level",
+    "site",
+    "data",
+    "seq",
+]
+
+_EVENT_SELECT = (
+    "kind, session, id, toUnixTimestamp64Milli(time) AS t, type, duration_ms, user, data"
+)
+
+
+def _row_to_event(row: Sequence[Any]) -> Event:
+    kind, session, eid, t, etype, duration, user, data = row
+    return Event(
+        id=eid,
+        kind=kind,
+        time=to_dt(t),
+        type=etype,
+        session=session,
+        user=user,
+        duration_ms=duration,
+        attrs=orjson.loads(data) if data else {},
+    )
+
+
+class ClickHouseStore:
+    """Events, session aggregates, projects and credentials in ClickHouse."""
+
+    def __init__(self, connect: Any, profile: EngineProfile, box: SecretBox) -> None:
+        self._connect = connect
+        self.profile = profile
+        self._box = box
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
+        self._ingest_locks: dict[int, threading.Lock] = {}
+        self._meta_lock = threading.Lock()
+        self._key_cache: dict[str, tuple[float, int]] = {}
+        self.insert_settings: dict[str, Any] = {
+            # The engine enables async inserts by default; an acknowledged insert must already
+            # be written, so insert synchronously and wait.
+            "async_insert": 0,
+            "wait_for_async_insert": 1,
+        }
+        if profile.cluster:
+            self.insert_settings.update(
+                {"insert_quorum": "auto", "distributed_foreground_insert": 1}
+            )
+
+    # ---------------------------------------------------------------- connection
+
+    @property
+    def client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._connect()
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        with self._clients_lock:
+            for client in self._clients:
+                try:
+                    client.close()
+                except Exception:  # pragma: no cover - closing is best effort
+                    pass
+            self._clients.clear()
+        self._local = threading.local()
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a read query with server-side parameters; return its rows."""
+        result = self.client.query(sql, parameters=dict(params or {}))
+        return [tuple(r) for r in result.result_rows]
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.client.command(sql, parameters=dict(params or {}))
+
+    # ---------------------------------------------------------------- migrations
+
+    def applied_migrations(self) -> list[int]:
+        rows = self.query("SELECT version FROM schema_migrations FINAL ORDER BY version")
+        return [int(r[0]) for r in rows]
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations in order; return the names applied."""
+        for sql in MIGRATIONS_TABLE.create(self.profile):
+            self.command(sql)
+        done = set(self.applied_migrations())
+        applied: list[str] = []
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            for sql in migration.statements(self.profile):
+                self.command(sql)
+            self.client.insert(
+                "schema_migrations",
+                [[migration.version, migration.name, datetime.now(UTC)]],
+                column_names=["version", "name", "applied_at"],
+                settings=self.insert_settings,
+            )
+            applied.append(f"{migration.version:04d} {migration.name}")
+        return applied
+
+    # ---------------------------------------------------------------- projects
+
+    def create_project(self, name: str, organization: str = "") -> Project:
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise StoreError("project name must be 1 to 100 characters")
+        with self._meta_lock:
+            if self.get_project_by_name(name) is not None:
+                raise StoreError(f"project {name!r} already exists")
+            rows = self.query("SELECT max(id) FROM projects FINAL")
+            new_id = int(rows[0][0] or 0) + 1
+            project = Project(new_id, name, datetime.now(UTC), organization=organization)
+            self._write_project(project)
+        return project
+
+    def _write_project(self, p: Project) -> None:
+        self.client.insert(
+            "projects",
+            [
+                [
+                    p.id,
+                    p.name,
+                    p.created_at,
+                    p.idle_timeout_s,
+                    p.apdex_threshold_ms,
+                    p.organization,
+                    _time.time_ns(),
+                ]
+            ],
+            column_names=[
+                "id",
+                "name",
+                "created_at",
+                "idle_timeout_s",
+                "apdex_threshold_ms",
+                "organization",
+                "version",
+            ],
+            settings=self.insert_settings,
+        )
+
+    def update_project(
+        self,
+        project: Project,
+        *,
+        idle_timeout_s: int | None = None,
+        apdex_threshold_ms: int | None = None,
+    ) -> Project:
+        """Change a project's settings; return the updated project."""
+        updated = Project(
+            project.id,
+            project.name,
+            project.created_at,
+            idle_timeout_s if idle_timeout_s is not None else project.idle_timeout_s,
+            apdex_threshold_ms if apdex_threshold_ms is not None else project.apdex_threshold_ms,
+            project.organization,
+        )
+        self._write_project(updated)
+        return updated
+
+    _PROJECT_SELECT = (
+        "SELECT id, name, toUnixTimestamp64Milli(created_at), idle_timeout_s, "
+        "apdex_threshold_ms, organization FROM projects FINAL"
+    )
+
+    @staticmethod
+    def _project(row: Sequence[Any]) -> Project:
+        return Project(int(row[0]), row[1], to_dt(row[2]), int(row[3]), int(row[4]), row[5])
+
+    def list_projects(self) -> list[Project]:
+        return [self._project(r) for r in self.query(self._PROJECT_SELECT + " ORDER BY id")]
+
+    def get_project(self, project_id: int) -> Project | None:
+        rows = self.query(self._PROJECT_SELECT + " WHERE id = {id:UInt32}", {"id": project_id})
+        return self._project(rows[0]) if rows else None
+
+    def get_project_by_name(self, name: str) -> Project | None:
+        rows = self.query(self._PROJECT_SELECT + " WHERE name = {n:String}", {"n": name})
+        return self._project(rows[0]) if rows else None
+
+    # ---------------------------------------------------------------- credentials
+
+    def _write_key(
+        self, key_id: str, project_id: int, kind: str, secret_hash: str, secret_enc: str, name: str
+    ) -> None:
+        self.client.insert(
+            "api_keys",
+            [[key_id, project_id, kind, secret_hash, secret_enc, name, datetime.now(UTC), 0, 1]],
+            column_names=[
+                "key_id",
+                "project_id",
+                "kind",
+                "secret_hash",
+                "secret_enc",
+                "name",
+                "created_at",
+                "revoked",
+                "version",
+            ],
+            settings=self.insert_settings,
+        )
+
+    def create_api_key(self, project_id: int, name: str = "") -> str:
+        """Create a project API key; return it (the only time it is seen in clear)."""
+        key_id, secret, full = new_api_key()
+        self._write_key(key_id, project_id, "api", hash_secret(secret), "", name)
+        return full
+
+    def create_signing_key(self, project_id: int, name: str = "") -> tuple[str, str]:
+        """Create an access key / secret key pair for HMAC-signed requests (NAVER Cloud)."""
+        access_key = new_token(15).replace("-", "A").replace("_", "B")[:20].upper()
+        secret = new_token(30)
+        self._write_key(access_key, project_id, "ncp", "", self._box.seal(secret), name)
+        return access_key, secret
+
+    def list_keys(self, project_id: int) -> list[ApiKey]:
+        rows = self.query(
+            "SELECT key_id, project_id, kind, name, toUnixTimestamp64Milli(created_at) "
+            "FROM api_keys FINAL WHERE project_id = {p:UInt32} AND revoked = 0 "
+            "ORDER BY created_at",
+            {"p": project_id},
+        )
+        return [ApiKey(r[0], int(r[1]), r[2], r[3], to_dt(r[4])) for r in rows]
+
+    def verify_api_key(self, full_key: str) -> Project | None:
+        """Return the project of a valid API key, or None."""
+        now = _time.monotonic()
+        cached = self._key_cache.get(full_key)
+        if cached and cached[0] > now:
+            return self.get_project(cached[1])
+        parts = split_api_key(full_key)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        rows = self.query(
+            "SELECT project_id, secret_hash FROM api_keys FINAL "
+            "WHERE key_id = {k:String} AND kind = 'api' AND revoked = 0",
+            {"k": key_id},
+        )
+        if not rows or not verify_secret(secret, rows[0][1]):
+            return None
+        self._key_cache[full_key] = (now + 30.0, int(rows[0][0]))
+        return self.get_project(int(rows[0][0]))
+
+    def signing_secret(self, access_key: str) -> tuple[int, str] | None:
+        """Return ``(project_id, secret)`` for an access key, or None."""
+        rows = self.query(
+            "SELECT project_id, secret_enc FROM api_keys FINAL "
+            "WHERE key_id = {k:String} AND kind = 'ncp' AND revoked = 0",
+            {"k": access_key},
+        )
+        if not rows:
+            return None
+        secret = self._box.open(rows[0][1])
+        return (int(rows[0][0]), secret) if secret is not None else None
+
+    def create_user(self, email: str, project_ids: Sequence[int], organization: str = "") -> str:
+        """Create (or replace) a user with access to projects; return the new API token."""
+        email = email.strip().lower()
+        if "@" not in email or len(email) > 254:
+            raise StoreError("email must look like name@example.com")
+        if not project_ids:
+            raise StoreError("a user needs at least one project")
+        token = new_token(24)
+        self.client.insert(
+            "users",
+            [
+                [
+                    email,
+                    hash_secret(token),
+                    list(project_ids),
+                    organization,
+                    datetime.now(UTC),
+                    _time.time_ns(),
+                ]
+            ],
+            column_names=[
+                "email",
+                "token_hash",
+                "project_ids",
+                "organization",
+                "created_at",
+                "version",
+            ],
+            settings=self.insert_settings,
+        )
+        return token
+
+    def verify_user(self, email: str, token: str) -> User | None:
+        rows = self.query(
+            "SELECT email, token_hash, project_ids, organization FROM users FINAL "
+            "WHERE email = {e:String}",
+            {"e": email.strip().lower()},
+        )
+        if not rows or not verify_secret(token, rows[0][1]):
+            return None
+        return User(rows[0][0], tuple(int(x) for x in rows[0][2]), rows[0][3])
+
+    def user_by_token(self, token: str) -> User | None:
+        rows = self.query(
+            "SELECT email, project_ids, organization FROM users FINAL "
+            "WHERE token_hash = {h:String}",
+            {"h": hash_secret(token)},
+        )
+        return User(rows[0][0], tuple(int(x) for x in rows[0][1]), rows[0][2]) if rows else None
+
+    # ---------------------------------------------------------------- events
+
+    def _ingest_lock(self, project_id: int) -> threading.Lock:
+        with self._meta_lock:
+            lock = self._ingest_locks.get(project_id)
+            if lock is None:
+                lock = self._ingest_locks[project_id] = threading.Lock()
+            return lock
+
+    def insert_events(self, project_id: int, events: Sequence[Event]) -> tuple[int, int]:
+        """Store events not stored before; return ``(accepted, duplicates)``.
+
+        Deduplication is by ``(project, id)``: ids already stored, and repeats inside the
+        batch, are counted as duplicates and not written. The check and the write happen under
+        a per-project lock so that concurrent retries of one batch cannot both write it. The
+        insert is synchronous (see ``insert_settings``): when this returns, the rows are on disk.
+        """
+        if not events:
+            return 0, 0
+        with self._ingest_lock(project_id):
+            ids = list({e.id for e in events})
+            existing = self._existing_ids(project_id, ids)
+            fresh: list[Event] = []
+            seen: set[str] = set(existing)
+            for e in events:
+                if e.id not in seen:
+                    seen.add(e.id)
+                    fresh.append(e)
+            if fresh:
+                self.client.insert(
+                    "events",
+                    self._columns(project_id, fresh),
+                    column_names=_EVENT_COLUMNS,
+                    column_oriented=True,
+                    settings=self.insert_settings,
+                )
+        return len(fresh), len(events) - len(fresh)
+
+    def _existing_ids(self, project_id: int, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            rows = self.query(
+                "SELECT DISTINCT id FROM event_ids WHERE project_id = {p:UInt32} "
+                "AND id IN {ids:Array(String)}",
+                {"p": project_id, "ids": chunk},
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    @staticmethod
+    def _columns(project_id: int, events: Sequence[Event]) -> list[list[Any]]:
+        n = len(events)
+        kinds, sessions, ids, times, types, durations, users = [], [], [], [], [], [], []
+        devices, video_types, levels, sites, data = [], [], [], [], []
+        for e in events:
+            a = e.attrs
+            kinds.append(e.kind)
+            sessions.append(e.session)
+            ids.append(e.id)
+            times.append(e.time)
+            types.append(e.type)
+            durations.append(e.duration_ms)
+            users.append(e.user)
+            devices.append(a.get("device", ""))
+            video_types.append(a.get("video_type", ""))
+            levels.append(a.get("level", ""))
+            sites.append(a.get("visited_site", ""))
+            data.append(orjson.dumps(a).decode())
+        return [
+            [project_id] * n,
+            kinds,
+            sessions,
+            ids,
+            times,
+            types,
+            durations,
+            users,
+            devices,
+            video_types,
+            levels,
+            sites,
+            data,
+            list(range(n)),
+        ]
+
+    def count_events(self, project_id: int, kind: str | None = None) -> int:
+        """Count distinct stored events of a project (idempotent over duplicates)."""
+        rows = self.query(
+            "SELECT uniqExact(id) FROM event_ids WHERE project_id = {p:UInt32}"
+            + (" AND kind = {k:String}" if kind else ""),
+            {"p": project_id, "k": kind or ""},
+        )
+        return int(rows[0][0])
+
+    def session_events(
+        self, project_id: int, kind: str, sessions: Iterable[str]
+    ) -> dict[str, list[Event]]:
+        """Return the events of the given sessions (grouping keys), each in time order."""
+        keys = list(dict.fromkeys(sessions))
+        out: dict[str, list[Event]] = {k: [] for k in keys}
+        if not keys:
+            return out
+        rows = self.query(
+            f"SELECT {_EVENT_SELECT} FROM events WHERE project_id = {{p:UInt32}} "
+            "AND kind = {k:String} AND session IN {s:Array(String)} "
+            "ORDER BY session, time, ingested_at, seq, id LIMIT 1 BY session, id",
+            {"p": project_id, "k": kind, "s": keys},
+        )
+        for row in rows:
+            out[row[1]].append(_row_to_event(row))
+        return out
+
+    def events(
+        self,
+        project_id: int,
+        kind: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        sessions: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+        level: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Event]:
+        """Return events of a kind, filtered by time (inclusive), sessions, types and level."""
+        where, params = self._event_filter(project_id, kind, start, end, sessions, types, level)
+        order = "DESC" if newest_first else "ASC"
+        sql = (
+            f"SELECT {_EVENT_SELECT} FROM events WHERE {where} "
+            f"ORDER BY time {order}, ingested_at {order}, seq {order}, id {order} LIMIT 1 BY id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        return [_row_to_event(r) for r in self.query(sql, params)]
+
+    def count_matching_events(
+        self,
+        project_id: int,
+        kind: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        sessions: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+        level: str | None = None,
+    ) -> int:
+        where, params = self._event_filter(project_id, kind, start, end, sessions, types, level)
+        return int(self.query(f"SELECT uniqExact(id) FROM events WHERE {where}", params)[0][0])
+
+    @staticmethod
+    def _event_filter(
+        project_id: int,
+        kind: str,
+        start: datetime | None,
+        end: datetime | None,
+        sessions: Sequence[str] | None,
+        types: Sequence[str] | None,
+        level: str | None,
+    ) -> tuple[str, dict[str, Any]]:
+        clauses = ["project_id = {p:UInt32}", "kind = {k:String}"]
+        params: dict[str, Any] = {"p": project_id, "k": kind}
+        if start is not None:
+            clauses.append("time >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC')")
+            params["lo"] = ms(start)
+        if end is not None:
+            clauses.append("time <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')")
+            params["hi"] = ms(end)
+        if sessions is not None:
+            clauses.append("session IN {s:Array(String)}")
+            params["s"] = list(sessions)
+        if types is not None:
+            clauses.append("type IN {t:Array(String)}")
+            params["t"] = list(types)
+        if level is not None:
+            clauses.append("level = {lv:String}")
+            params["lv"] = level
+        return " AND ".join(clauses), params
+
+    def channels(self, project_id: int) -> list[dict[str, Any]]:
+        """Per-channel summary from the channel aggregate."""
+        rows = self.query(
+            "SELECT channel, toUnixTimestamp64Milli(min(first)), "
+            "toUnixTimestamp64Milli(max(last)), "
+            "toUnixTimestamp64Milli(max(last_publish_start)), "
+            "toUnixTimestamp64Milli(max(last_publish_end)), "
+            "uniqExactIfMerge(errors), uniqExactMerge(events) "
+            "FROM channel_stats WHERE project_id = {p:UInt32} GROUP BY channel ORDER BY channel",
+            {"p": project_id},
+        )
+        return [
+            {
+                "channel": r[0],
+                "first": to_dt(r[1]),
+                "last": to_dt(r[2]),
+                "live": r[3] > 0 and r[3] > r[4],
+                "last_publish_start": to_dt(r[3]) if r[3] else None,
+                "errors": int(r[5]),
+                "events": int(r[6]),
+            }
+            for r in rows
+        ]
+
+    # ---------------------------------------------------------------- session aggregates
+
+    def session_rows(
+        self,
+        kind: str,
+        project_id: int,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        before: tuple[datetime, str] | None = None,
+        limit: int | None = 100,
+        sessions: Sequence[str] | None = None,
+        oldest_first: bool = False,
+        started_within: bool = False,
+    ) -> list[dict[str, Any]]:
+        """List session aggregates of a kind (player, desktop, endpoint), newest start first.
+
+        A session matches ``[start, end]`` when it overlaps it (or, with ``started_within``, when
+        it started inside it). ``filters`` are exact matches on aggregate columns (any of the
+        values); ``before`` is a keyset cursor ``(start, session)``.
+        """
+        spec = _AGGREGATES[kind]
+        having: list[str] = []
+        params: dict[str, Any] = {"p": project_id}
+        if end is not None:
+            having.append("s <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')")
+            params["hi"] = ms(end)
+        if start is not None:
+            col = "s" if started_within else "e"
+            having.append(f"{col} >= fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC')")
+            params["lo"] = ms(start)
+        for i, (name, values) in enumerate((filters or {}).items()):
+            column = spec.filters[name]
+            having.append(f"{column} IN {{f{i}:Array(String)}}")
+            params[f"f{i}"] = [str(v) for v in values]
+        if before is not None:
+            op = ">" if oldest_first else "<"
+            having.append(
+                f"(s, skey) {op} (fromUnixTimestamp64Milli({{cs:Int64}}, 'UTC'), {{ck:String}})"
+            )
+            params["cs"] = ms(before[0])
+            params["ck"] = before[1]
+        where = "project_id = {p:UInt32}"
+        if sessions is not None:
+            where += f" AND session IN {{ss:Array({spec.key_type})}}"
+            params["ss"] = [spec.cast(s) for s in sessions]
+        order = "ASC" if oldest_first else "DESC"
+        inner = (
+            f"SELECT session, min(start) AS s, max(end) AS e, toString(session) AS skey"
+            f"{spec.filter_select} FROM {spec.table} WHERE {where} GROUP BY session"
+            + (f" HAVING {' AND '.join(having)}" if having else "")
+            + f" ORDER BY s {order}, skey {order}"
+            + (f" LIMIT {int(limit)}" if limit is not None else "")
+        )
+        sql = (
+            f"SELECT {spec.select} FROM {spec.table} WHERE project_id = {{p:UInt32}} "
+            f"AND session IN (SELECT session FROM ({inner})) GROUP BY session"
+        )
+        rows = [spec.decode(r) for r in self.query(sql, params)]
+        rows.sort(key=lambda r: (r["start"], r["session"]), reverse=not oldest_first)
+        return rows
+
+    def count_sessions(
+        self,
+        kind: str,
+        project_id: int,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        started_within: bool = False,
+    ) -> int:
+        spec = _AGGREGATES[kind]
+        having: list[str] = []
+        params: dict[str, Any] = {"p": project_id}
+        if end is not None:
+            having.append("s <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')")
+            params["hi"] = ms(end)
+        if start is not None:
+            col = "s" if started_within else "e"
+            having.append(f"{col} >= fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC')")
+            params["lo"] = ms(start)
+        for i, (name, values) in enumerate((filters or {}).items()):
+            having.append(f"{spec.filters[name]} IN {{f{i}:Array(String)}}")
+            params[f"f{i}"] = [str(v) for v in values]
+        sql = (
+            f"SELECT count() FROM (SELECT session, min(start) AS s, max(end) AS e"
+            f"{spec.filter_select} FROM {spec.table} WHERE project_id = {{p:UInt32}} "
+            "GROUP BY session" + (f" HAVING {' AND '.join(having)}" if having else "") + ")"
+        )
+        return int(self.query(sql, params)[0][0])
+
+    def iter_session_rows(
+        self, kind: str, project_id: int, batch: int = 5000, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every matching session aggregate, newest first, in keyset batches."""
+        before: tuple[datetime, str] | None = None
+        while True:
+            rows = self.session_rows(kind, project_id, before=before, limit=batch, **kwargs)
+            yield from rows
+            if len(rows) < batch:
+                return
+            before = (rows[-1]["start"], str(rows[-1]["session"]))
+
+    # ---------------------------------------------------------------- time series
+
+    def bucket_query(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a time-series query prepared by the service (rows start with a bucket in ms)."""
+        return self.query(sql, params)
+
+
+@dataclass(frozen=True, slots=True)
+class _Aggregate:
+    table: str
+    select: str
+    filters: dict[str, str]
+    filter_select: str
+    key_type: str
+    decode: Any
+    cast: Any
+
+
+def _decode_player(r: Sequence[Any]) -> dict[str, Any]:
+    durations = dict(zip(r[9][0], r[9][1], strict=False))
+    counts = dict(zip(r[10][0], r[10][1], strict=False))
+    return {
+        "session": r[0],
+        "start": to_dt(r[1]),
+        "end": to_dt(r[2]),
+        "user": r[3],
+        "origin": r[4],
+        "os": r[5],
+        "device": r[6],
+        "video_type": r[7],
+        "events": int(r[8]),
+        "durations": {k: int(v) for k, v in durations.items()},
+        "counts": {k: int(v) for k, v in counts.items()},
+    }
+
+
+def _decode_desktop(r: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "session": str(r[0]),
+        "start": to_dt(r[1]),
+        "end": to_dt(r[2]),
+        "login": to_dt(r[3]) if r[3] < 9_000_000_000_000 else None,
+        "logout": to_dt(r[4]) if r[4] > 0 else None,
+        "user_id": int(r[5]),
+        "user_name": r[6],
+        "client_guid": r[7],
+        "client_name": r[8],
+        "events": int(r[9]),
+    }
+
+
+def _decode_endpoint(r: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "session": r[0],
+        "start": to_dt(r[1]),
+        "end": to_dt(r[2]),
+        "agent_id": r[3],
+        "visited_site": r[4],
+        "protocol": r[5],
+        "port": int(r[6]),
+        "source_addr": r[7],
+        "org_name": r[8],
+        "committed": to_dt(r[9]),
+        "pages": int(r[10]),
+        "events": int(r[11]),
+    }
+
+
+_M = "toUnixTimestamp64Milli"
+_AGGREGATES: dict[str, _Aggregate] = {
+    "player": _Aggregate(
+        "player_sessions",
+        f"session, {_M}(min(start)), {_M}(max(end)), max(user), max(origin), max(os), "
+        "max(device), max(video_type), uniqExactMerge(events), sumMapMerge(durations), "
+        "sumMapMerge(counts)",
+        {"device": "dv", "video_type": "vt", "user": "u"},
+        ", max(device) AS dv, max(video_type) AS vt, max(user) AS u",
+        "String",
+        _decode_player,
+        str,
+    ),
+    "desktop": _Aggregate(
+        "desktop_sessions",
+        f"session, {_M}(min(start)), {_M}(max(end)), {_M}(min(login)), {_M}(max(logout)), "
+        "max(user_id), max(user_name), max(client_guid), max(client_name), uniqExactMerge(events)",
+        {"user_id": "toString(uid)", "user": "toString(uid)"},
+        ", max(user_id) AS uid",
+        "UInt32",
+        _decode_desktop,
+        int,
+    ),
+    "endpoint": _Aggregate(
+        "endpoint_sessions",
+        f"session, {_M}(min(start)), {_M}(max(end)), max(agent_id), max(visited_site), "
+        f"max(protocol), max(port), max(source_addr), max(org_name), {_M}(max(committed)), "
+        "uniqExactMerge(pages), uniqExactMerge(events)",
+        {
+            "agent_id": "ag",
+            "visited_site": "vs",
+            "protocol": "pr",
+            "port": "toString(po)",
+            "source_addr": "sa",
+            "user": "ag",
+        },
+        ", max(agent_id) AS ag, max(visited_site) AS vs, max(protocol) AS pr, max(port) AS po, "
+        "max(source_addr) AS sa",
+        "String",
+        _decode_endpoint,
+        str,
+    ),
+}
+
+#: Filters each aggregate kind accepts (names of the native API).
+SESSION_FILTERS: dict[str, tuple[str, ...]] = {k: tuple(v.filters) for k, v in _AGGREGATES.items()}
+
+
+def open_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
+    """Open the store the settings name (embedded by default) and apply migrations."""
+    box = SecretBox(settings.secret_key)
+    profile = EngineProfile(cluster=settings.clickhouse_cluster, fsync=settings.fsync_inserts)
+    if settings.embedded:
+        path = Path(settings.data_dir) / "clickhouse"
+        path.mkdir(parents=True, exist_ok=True)
+
+        def connect() -> Any:
+            return clickhouse_connect.get_client(interface="chdb", path=str(path))
+
+    else:
+        url = settings.clickhouse_url
+
+        def connect() -> Any:
+            return clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
+
+    store = ClickHouseStore(connect, profile, box)
+    if migrate:
+        store.migrate()
+    return store

@@ -1,0 +1,299 @@
+"""Schema and versioned migrations, rendered for one node or for a cluster.
+
+Every table is declared once with its *family* of engine (``MergeTree``, ``ReplacingMergeTree``,
+``AggregatingMergeTree``). :class:`EngineProfile` renders the family as a plain engine on one
+node (the embedded engine or a single server), or, on a cluster, as a ``Replicated*`` engine on
+each shard's ``<name>_local`` table behind a ``Distributed`` table named ``<name>``. Query SQL
+always names ``<name>``, so it is the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["MIGRATIONS", "EngineProfile", "Migration", "Table"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineProfile:
+    """How table engines are rendered: single node when ``cluster`` is empty."""
+
+    cluster: str = ""
+    fsync: bool = True
+
+    @property
+    def on_cluster(self) -> str:
+        return f" ON CLUSTER {self.cluster}" if self.cluster else ""
+
+    def local_name(self, name: str) -> str:
+        return f"{name}_local" if self.cluster else name
+
+    def engine(self, family: str, name: str, args: str = "") -> str:
+        if not self.cluster:
+            return f"{family}({args})"
+        path = f"'/clickhouse/tables/{{shard}}/{{database}}/{name}', '{{replica}}'"
+        return f"Replicated{family}({path}{', ' + args if args else ''})"
+
+    def settings(self) -> str:
+        # Durable acknowledgement: fsync each inserted part and its directory before the insert
+        # returns. Replicated tables get durability from the quorum instead (see the store).
+        if self.fsync and not self.cluster:
+            return " SETTINGS fsync_after_insert = 1, fsync_part_directory = 1"
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table declared once: ``columns`` and ``tail`` (ORDER BY, PARTITION BY ...)."""
+
+    name: str
+    family: str
+    columns: str
+    tail: str
+    engine_args: str = ""
+    sharding_key: str = "rand()"
+
+    def create(self, p: EngineProfile) -> list[str]:
+        local = p.local_name(self.name)
+        sql = [
+            f"CREATE TABLE IF NOT EXISTS {local}{p.on_cluster} ({self.columns}) "
+            f"ENGINE = {p.engine(self.family, self.name, self.engine_args)} {self.tail}"
+            f"{p.settings()}"
+        ]
+        if p.cluster:
+            sql.append(
+                f"CREATE TABLE IF NOT EXISTS {self.name}{p.on_cluster} AS {local} "
+                f"ENGINE = Distributed({p.cluster}, currentDatabase(), {local}, "
+                f"{self.sharding_key})"
+            )
+        return sql
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A materialized view from ``source`` into ``target`` (local tables on a cluster)."""
+
+    name: str
+    target: str
+    select: str
+
+    def create(self, p: EngineProfile) -> list[str]:
+        # On a cluster each shard aggregates its own rows: the view reads the local events
+        # table and writes the local aggregate table; reads merge through Distributed.
+        select = self.select.replace("FROM events", f"FROM {p.local_name('events')}")
+        return [
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {self.name}{p.on_cluster} "
+            f"TO {p.local_name(self.target)} AS {select}"
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: Callable[[EngineProfile], list[str]]
+
+
+_T = "DateTime64(3, 'UTC')"
+
+EVENTS = Table(
+    "events",
+    "ReplacingMergeTree",
+    f"""project_id UInt32, kind LowCardinality(String), session String, id String,
+    time {_T}, type LowCardinality(String), duration_ms Nullable(UInt64), user String,
+    device LowCardinality(String), video_type LowCardinality(String),
+    level LowCardinality(String), site String, data String, seq UInt32 DEFAULT 0,
+    ingested_at {_T} DEFAULT now64(3)""",
+    "PARTITION BY toYYYYMM(time) ORDER BY (project_id, kind, session, time, id)",
+    sharding_key="cityHash64(project_id, kind, session)",
+)
+
+EVENT_IDS = Table(
+    "event_ids",
+    "ReplacingMergeTree",
+    "project_id UInt32, id String, kind LowCardinality(String), session String",
+    "ORDER BY (project_id, id)",
+    sharding_key="cityHash64(project_id, id)",
+)
+
+PLAYER_SESSIONS = Table(
+    "player_sessions",
+    "AggregatingMergeTree",
+    f"""project_id UInt32, session String,
+    start SimpleAggregateFunction(min, {_T}), end SimpleAggregateFunction(max, {_T}),
+    user SimpleAggregateFunction(max, String),
+    origin SimpleAggregateFunction(max, String), os SimpleAggregateFunction(max, String),
+    device SimpleAggregateFunction(max, String), video_type SimpleAggregateFunction(max, String),
+    durations AggregateFunction(sumMap, Array(String), Array(UInt64)),
+    counts AggregateFunction(sumMap, Array(String), Array(UInt64)),
+    events AggregateFunction(uniqExact, String)""",
+    "ORDER BY (project_id, session)",
+    sharding_key="cityHash64(project_id, 'player', session)",
+)
+
+DESKTOP_SESSIONS = Table(
+    "desktop_sessions",
+    "AggregatingMergeTree",
+    f"""project_id UInt32, session UInt32,
+    start SimpleAggregateFunction(min, {_T}), end SimpleAggregateFunction(max, {_T}),
+    login SimpleAggregateFunction(min, {_T}), logout SimpleAggregateFunction(max, {_T}),
+    user_id SimpleAggregateFunction(max, UInt32), user_name SimpleAggregateFunction(max, String),
+    client_guid SimpleAggregateFunction(max, String),
+    client_name SimpleAggregateFunction(max, String),
+    events AggregateFunction(uniqExact, String)""",
+    "ORDER BY (project_id, session)",
+    sharding_key="cityHash64(project_id, 'desktop', toString(session))",
+)
+
+ENDPOINT_SESSIONS = Table(
+    "endpoint_sessions",
+    "AggregatingMergeTree",
+    f"""project_id UInt32, session String,
+    start SimpleAggregateFunction(min, {_T}), end SimpleAggregateFunction(max, {_T}),
+    agent_id SimpleAggregateFunction(max, String),
+    visited_site SimpleAggregateFunction(max, String),
+    protocol SimpleAggregateFunction(max, String), port SimpleAggregateFunction(max, UInt16),
+    source_addr SimpleAggregateFunction(max, String),
+    org_name SimpleAggregateFunction(max, String),
+    committed SimpleAggregateFunction(max, {_T}),
+    pages AggregateFunction(uniqExact, String), events AggregateFunction(uniqExact, String)""",
+    "ORDER BY (project_id, session)",
+    sharding_key="cityHash64(project_id, 'endpoint', session)",
+)
+
+CHANNEL_STATS = Table(
+    "channel_stats",
+    "AggregatingMergeTree",
+    f"""project_id UInt32, channel String,
+    first SimpleAggregateFunction(min, {_T}), last SimpleAggregateFunction(max, {_T}),
+    last_publish_start SimpleAggregateFunction(max, {_T}),
+    last_publish_end SimpleAggregateFunction(max, {_T}),
+    errors AggregateFunction(uniqExactIf, String, UInt8),
+    events AggregateFunction(uniqExact, String)""",
+    "ORDER BY (project_id, channel)",
+    sharding_key="cityHash64(project_id, 'channel', channel)",
+)
+
+_ZERO = "toDateTime64(0, 3, 'UTC')"
+_FAR = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
+
+VIEWS = [
+    View(
+        "event_ids_mv",
+        "event_ids",
+        "SELECT project_id, id, kind, session FROM events",
+    ),
+    View(
+        "player_sessions_mv",
+        "player_sessions",
+        """SELECT project_id, session, min(time) AS start, max(time) AS end, max(user) AS user,
+        max(JSONExtractString(data, 'origin')) AS origin, max(JSONExtractString(data, 'os')) AS os,
+        max(toString(device)) AS device, max(toString(video_type)) AS video_type,
+        sumMapState(arrayMap(x -> toString(x), [type]), [ifNull(duration_ms, 0)]) AS durations,
+        sumMapState(arrayMap(x -> toString(x), [type]), [toUInt64(1)]) AS counts,
+        uniqExactState(id) AS events
+        FROM events WHERE kind = 'player' GROUP BY project_id, session""",
+    ),
+    View(
+        "desktop_sessions_mv",
+        "desktop_sessions",
+        f"""SELECT project_id, toUInt32(session) AS session, min(time) AS start,
+        max(time) AS end,
+        min(if(type = 'login', time, {_FAR})) AS login,
+        max(if(type = 'logout', time, {_ZERO})) AS logout,
+        max(toUInt32(user)) AS user_id,
+        max(JSONExtractString(data, 'user_name')) AS user_name,
+        max(JSONExtractString(data, 'client_guid')) AS client_guid,
+        max(JSONExtractString(data, 'client_name')) AS client_name,
+        uniqExactState(id) AS events
+        FROM events WHERE kind = 'desktop' GROUP BY project_id, session""",
+    ),
+    View(
+        "endpoint_sessions_mv",
+        "endpoint_sessions",
+        """SELECT project_id, session, min(time) AS start, max(time) AS end,
+        max(user) AS agent_id, max(site) AS visited_site,
+        max(JSONExtractString(data, 'protocol')) AS protocol,
+        max(toUInt16(JSONExtractUInt(data, 'port'))) AS port,
+        max(JSONExtractString(data, 'source_addr')) AS source_addr,
+        max(JSONExtractString(data, 'org_name')) AS org_name,
+        max(ingested_at) AS committed,
+        uniqExactState(JSONExtractString(data, 'page_id')) AS pages,
+        uniqExactState(id) AS events
+        FROM events WHERE kind = 'endpoint' GROUP BY project_id, session""",
+    ),
+    View(
+        "channel_stats_mv",
+        "channel_stats",
+        f"""SELECT project_id, session AS channel, min(time) AS first, max(time) AS last,
+        max(if(type = 'PUBLISH_START', time, {_ZERO})) AS last_publish_start,
+        max(if(type = 'PUBLISH_END', time, {_ZERO})) AS last_publish_end,
+        uniqExactIfState(id, toUInt8(level = 'ERROR')) AS errors,
+        uniqExactState(id) AS events
+        FROM events WHERE kind = 'channel' GROUP BY project_id, session""",
+    ),
+]
+
+PROJECTS = Table(
+    "projects",
+    "ReplacingMergeTree",
+    f"""id UInt32, name String, created_at {_T},
+    idle_timeout_s UInt32 DEFAULT 900, apdex_threshold_ms UInt32 DEFAULT 2000,
+    organization String DEFAULT '', version UInt64""",
+    "ORDER BY id",
+    engine_args="version",
+    sharding_key="id",
+)
+
+KEYS = Table(
+    "api_keys",
+    "ReplacingMergeTree",
+    f"""key_id String, project_id UInt32, kind LowCardinality(String), secret_hash String,
+    secret_enc String, name String, created_at {_T}, revoked UInt8, version UInt64""",
+    "ORDER BY key_id",
+    engine_args="version",
+    sharding_key="cityHash64(key_id)",
+)
+
+USERS = Table(
+    "users",
+    "ReplacingMergeTree",
+    f"""email String, token_hash String, project_ids Array(UInt32), organization String,
+    created_at {_T}, version UInt64""",
+    "ORDER BY email",
+    engine_args="version",
+    sharding_key="cityHash64(email)",
+)
+
+
+def _initial(p: EngineProfile) -> list[str]:
+    out: list[str] = []
+    for table in (
+        PROJECTS,
+        KEYS,
+        USERS,
+        EVENTS,
+        EVENT_IDS,
+        PLAYER_SESSIONS,
+        DESKTOP_SESSIONS,
+        ENDPOINT_SESSIONS,
+        CHANNEL_STATS,
+    ):
+        out.extend(table.create(p))
+    for view in VIEWS:
+        out.extend(view.create(p))
+    return out
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "initial schema: projects, keys, users, events, session aggregates", _initial),
+]
+
+MIGRATIONS_TABLE = Table(
+    "schema_migrations",
+    "ReplacingMergeTree",
+    f"version UInt32, name String, applied_at {_T}",
+    "ORDER BY version",
+    sharding_key="version",
+)
