@@ -165,9 +165,7 @@ def parse_time(value: object, field: str = "time") -> datetime:
     raise _Invalid(field, "must be an RFC 3339 string or epoch milliseconds")
 
 
-def _str(
-    obj: Mapping[str, Any], name: str, *, required: bool = True, max_len: int = 256
-) -> str:
+def _str(obj: Mapping[str, Any], name: str, *, required: bool = True, max_len: int = 256) -> str:
     value = obj.get(name)
     if value is None:
         if required:
@@ -247,7 +245,7 @@ def _player(obj: Mapping[str, Any], etype: str) -> tuple[str, str, dict[str, Any
     for name in _PLAYER_DETAIL:
         if name in obj and obj[name] is not None:
             attrs[name] = _str(obj, name, required=False, max_len=_MAX_STR)
-    if "ip" in attrs and attrs["ip"]:
+    if attrs.get("ip"):
         _check_ip(attrs["ip"], "ip")
     return session, user, attrs
 

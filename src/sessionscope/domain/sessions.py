@@ -8,6 +8,7 @@ the store) and return new immutable values.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ __all__ = [
     "EndpointSession",
     "Period",
     "PlayerMetrics",
+    "PlayerSession",
     "channel_sessions",
     "desktop_session",
     "endpoint_session",
@@ -227,7 +229,7 @@ class DesktopSession:
 def idle_gaps(times: Sequence[datetime], timeout: timedelta) -> list[Period]:
     """Return the gaps between consecutive activity times that are longer than ``timeout``."""
     ordered = sorted(times)
-    return [Period(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if b - a > timeout]
+    return [Period(a, b) for a, b in itertools.pairwise(ordered) if b - a > timeout]
 
 
 def desktop_session(
@@ -374,3 +376,19 @@ def endpoint_session(
         last=ordered[-1].time,
         pages=tuple(seen.values()),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerSession:
+    """A player session: its identity fields and metrics."""
+
+    session: str
+    user: str
+    start: datetime
+    end: datetime
+    origin: str
+    os: str
+    device: str
+    video_type: str
+    events: int
+    metrics: PlayerMetrics

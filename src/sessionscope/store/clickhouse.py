@@ -6,6 +6,7 @@ timezone never matters; Python sees aware UTC datetimes only.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time as _time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -166,10 +167,8 @@ class ClickHouseStore:
     def close(self) -> None:
         with self._clients_lock:
             for client in self._clients:
-                try:
+                with contextlib.suppress(Exception):  # closing is best effort
                     client.close()
-                except Exception:  # pragma: no cover - closing is best effort
-                    pass
             self._clients.clear()
         self._local = threading.local()
 
@@ -725,9 +724,155 @@ class ClickHouseStore:
 
     # ---------------------------------------------------------------- time series
 
-    def bucket_query(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Run a time-series query prepared by the service (rows start with a bucket in ms)."""
-        return self.query(sql, params)
+    # Each series method returns {bucket start in epoch ms: {metric: value}}. Buckets are
+    # toStartOfInterval(time, step) in UTC; empty buckets are absent (the service fills them).
+
+    @staticmethod
+    def _range_params(project_id: int, lo: datetime, hi: datetime, step_s: int) -> dict[str, Any]:
+        return {"p": project_id, "lo": ms(lo), "hi": ms(hi), "step": step_s}
+
+    _IN_RANGE = (
+        "time >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+        "AND time <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
+    )
+    _BUCKET = "toUnixTimestamp(toStartOfInterval({col}, toIntervalSecond({{step:UInt32}}))) * 1000"
+
+    def player_series(
+        self,
+        project_id: int,
+        lo: datetime,
+        hi: datetime,
+        step_s: int,
+        *,
+        start_types: Sequence[str],
+        playing_types: Sequence[str],
+        rebuffer_types: Sequence[str],
+        error_types: Sequence[str],
+    ) -> dict[int, dict[str, float]]:
+        """Player metrics per bucket.
+
+        Session metrics (sessions, startup quantiles, error rate) count sessions in the bucket
+        of their start; activity metrics (viewers, playing time, rebuffer ratio) use the events
+        that happened in each bucket.
+        """
+        params = self._range_params(project_id, lo, hi, step_s)
+        params.update(
+            {"st": list(start_types), "pl": list(playing_types), "rb": list(rebuffer_types)}
+        )
+        params["er"] = list(error_types)
+        by_session = self.query(
+            "SELECT " + self._BUCKET.format(col="s") + " AS b, count(), "
+            "quantileExact(0.5)(startup), quantileExact(0.95)(startup), countIf(err) "
+            "FROM (SELECT session, min(start) AS s, sumMapMerge(durations) AS d, "
+            "sumMapMerge(counts) AS c, "
+            "arraySum(arrayMap((k, v) -> if(has({st:Array(String)}, k), v, 0), d.1, d.2)) "
+            "AS startup, "
+            "arrayExists((k, v) -> has({er:Array(String)}, k) AND v > 0, c.1, c.2) AS err "
+            "FROM player_sessions WHERE project_id = {p:UInt32} GROUP BY session "
+            "HAVING s >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+            "AND s <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')) GROUP BY b",
+            params,
+        )
+        by_event = self.query(
+            "SELECT " + self._BUCKET.format(col="time") + " AS b, uniqExact(user), "
+            "sumIf(ifNull(duration_ms, 0), type IN {pl:Array(String)}), "
+            "sumIf(ifNull(duration_ms, 0), type IN {rb:Array(String)}) "
+            "FROM events WHERE project_id = {p:UInt32} AND kind = 'player' AND "
+            + self._IN_RANGE
+            + " GROUP BY b",
+            params,
+        )
+        out: dict[int, dict[str, float]] = {}
+        for b, n, p50, p95, errs in by_session:
+            out.setdefault(int(b), {}).update(
+                {
+                    "sessions": int(n),
+                    "startup_p50": float(p50),
+                    "startup_p95": float(p95),
+                    "error_rate": round(errs / n, 4) if n else 0.0,
+                }
+            )
+        for b, viewers, playing, rebuffer in by_event:
+            watched = playing + rebuffer
+            out.setdefault(int(b), {}).update(
+                {
+                    "viewers": int(viewers),
+                    "playing_time": int(playing),
+                    "rebuffer_ratio": round(rebuffer / watched, 4) if watched else 0.0,
+                }
+            )
+        return out
+
+    def desktop_series(
+        self, project_id: int, lo: datetime, hi: datetime, step_s: int, *, idle_timeout_ms: int
+    ) -> dict[int, dict[str, float]]:
+        """Idle and productive time per bucket.
+
+        The same rule as ``domain.sessions.desktop_session``: the time between consecutive
+        activity points of a session is idle when longer than the timeout, productive otherwise.
+        A gap is counted in the bucket of the activity that ends it.
+        """
+        params = self._range_params(project_id, lo, hi, step_s)
+        params["idle"] = idle_timeout_ms
+        rows = self.query(
+            "SELECT " + self._BUCKET.format(col="time") + " AS b, uniqExact(user), "
+            "sumIf(gap, gap > {idle:UInt64}), sumIf(gap, gap <= {idle:UInt64}) FROM ("
+            "SELECT time, user, if(prev = toDateTime64(0, 3, 'UTC'), 0, "
+            "toUInt64(toUnixTimestamp64Milli(time) - toUnixTimestamp64Milli(prev))) AS gap "
+            "FROM (SELECT time, user, lagInFrame(time, 1, toDateTime64(0, 3, 'UTC')) "
+            "OVER (PARTITION BY session ORDER BY time, id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
+            " AS prev FROM (SELECT session, time, id, user FROM events "
+            "WHERE project_id = {p:UInt32} AND kind = 'desktop' AND "
+            + self._IN_RANGE
+            + " LIMIT 1 BY id))) GROUP BY b",
+            params,
+        )
+        return {
+            int(b): {"active_users": int(u), "idle_time": int(i), "productive_time": int(pr)}
+            for b, u, i, pr in rows
+        }
+
+    def endpoint_series(
+        self, project_id: int, lo: datetime, hi: datetime, step_s: int, *, threshold_ms: int
+    ) -> dict[int, dict[str, float]]:
+        """Sessions, pages and mean experience score per bucket of the session's first page.
+
+        Page and session scores follow ``domain.sessions.page_score`` / ``experience_score``.
+        """
+        params = self._range_params(project_id, lo, hi, step_s)
+        params["t"] = threshold_ms
+        rows = self.query(
+            "SELECT " + self._BUCKET.format(col="s") + " AS b, count(), sum(pages), "
+            "avg(score) FROM (SELECT session, min(pt) AS s, count() AS pages, "
+            "round(avg(ps), 2) AS score FROM (SELECT session, page, min(time) AS pt, "
+            "argMin(if(code >= 400, 0, if(onload <= {t:UInt32}, 1, "
+            "if(onload <= 4 * {t:UInt32}, 0.5, 0))), time) AS ps FROM ("
+            "SELECT session, time, JSONExtractString(data, 'page_id') AS page, "
+            "JSONExtractUInt(data, 'response_code') AS code, "
+            "JSONExtractUInt(data, 'on_load_ms') AS onload FROM events "
+            "WHERE project_id = {p:UInt32} AND kind = 'endpoint' AND "
+            + self._IN_RANGE
+            + ") GROUP BY session, page) GROUP BY session) GROUP BY b",
+            params,
+        )
+        return {
+            int(b): {"sessions": int(n), "pages": int(pg), "experience_score": round(sc, 3)}
+            for b, n, pg, sc in rows
+        }
+
+    def channel_series(
+        self, project_id: int, lo: datetime, hi: datetime, step_s: int
+    ) -> dict[int, dict[str, float]]:
+        params = self._range_params(project_id, lo, hi, step_s)
+        rows = self.query(
+            "SELECT " + self._BUCKET.format(col="time") + " AS b, uniqExact(id), "
+            "uniqExactIf(id, level = 'ERROR') FROM events "
+            "WHERE project_id = {p:UInt32} AND kind = 'channel' AND "
+            + self._IN_RANGE
+            + " GROUP BY b",
+            params,
+        )
+        return {int(b): {"events": int(n), "errors": int(e)} for b, n, e in rows}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,37 @@
+"""Native API authentication: ``Authorization: Bearer <project API key>``."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+
+from sessionscope.api.context import AppContext, get_ctx
+from sessionscope.api.errors import ApiError
+from sessionscope.store.clickhouse import Project
+
+__all__ = ["bearer_project", "project_for_key"]
+
+
+def project_for_key(ctx: AppContext, key: str | None) -> Project | None:
+    """The project an API key belongs to, or None."""
+    if not key:
+        return None
+    return ctx.store.verify_api_key(key.strip())
+
+
+def bearer_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Project:
+    """Dependency: the project of the request's bearer API key, or a 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "Authorization header must be 'Bearer <api key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    project = project_for_key(ctx, token)
+    if project is None:
+        raise ApiError(
+            401, "unauthorized", "API key is not valid", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return project

@@ -1,0 +1,27 @@
+"""What every route needs: settings, the store and the session service, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from sessionscope.config import Settings
+from sessionscope.service import SessionService
+from sessionscope.store.clickhouse import ClickHouseStore
+
+__all__ = ["AppContext", "get_ctx"]
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    store: ClickHouseStore
+    service: SessionService
+
+
+def get_ctx(request: Request) -> AppContext:
+    """Dependency: the app's context (set up by the lifespan in ``app.create_app``)."""
+    ctx = request.app.state.ctx
+    assert isinstance(ctx, AppContext)
+    return ctx

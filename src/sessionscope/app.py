@@ -1,0 +1,52 @@
+"""``create_app(settings) -> ASGI app``. Nothing is created at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from sessionscope import __version__
+from sessionscope.api import native
+from sessionscope.api.context import AppContext
+from sessionscope.api.errors import install_error_handlers
+from sessionscope.config import Settings
+from sessionscope.service import SessionService
+from sessionscope.store.clickhouse import ClickHouseStore, open_store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("sessionscope")
+
+
+def create_app(settings: Settings, store: ClickHouseStore | None = None) -> FastAPI:
+    """Build the app. With ``store`` given, the caller owns it; otherwise the lifespan opens
+    (and migrates) the store the settings name and closes it on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = store is None
+        st = open_store(settings) if store is None else store
+        app.state.ctx = AppContext(settings, st, SessionService(st))
+        try:
+            yield
+        finally:
+            if own:
+                st.close()
+
+    app = FastAPI(
+        title="sessionscope",
+        version=__version__,
+        description="Session analytics: collect events, build sessions, serve them.",
+        lifespan=lifespan,
+    )
+    if store is not None:
+        # Usable without running the lifespan (e.g. in-process clients that skip it).
+        app.state.ctx = AppContext(settings, store, SessionService(store))
+    install_error_handlers(app)
+    app.include_router(native.router)
+    # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
+    # and registers its error shape.
+    return app

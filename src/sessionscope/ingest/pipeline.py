@@ -1,0 +1,122 @@
+"""Request bytes -> validated events -> store, as named steps.
+
+Each step either returns its output or raises :class:`IngestError` with the HTTP status and the
+problems found; nothing reaches the store unless every step passed for the whole batch.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from sessionscope.domain.events import Event, Problem, validate_batch
+from sessionscope.store.clickhouse import ClickHouseStore
+
+__all__ = ["IngestError", "IngestResult", "decode_body", "ingest", "parse_events"]
+
+
+class IngestError(Exception):
+    """A batch was refused: ``status`` is the HTTP status, ``problems`` what was wrong."""
+
+    def __init__(self, status: int, code: str, message: str, problems: Sequence[Problem] = ()):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates}
+
+
+def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """Step 1: undo ``Content-Encoding`` (identity or gzip), refusing more than ``max_bytes``."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding in ("", "identity"):
+        if len(body) > max_bytes:
+            raise IngestError(413, "too_large", f"body is larger than {max_bytes} bytes")
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise IngestError(415, "unsupported_encoding", "Content-Encoding must be gzip or identity")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error:
+        raise IngestError(400, "bad_gzip", "body is not valid gzip data") from None
+    if len(out) > max_bytes or inflater.unconsumed_tail:
+        raise IngestError(413, "too_large", f"decoded body is larger than {max_bytes} bytes")
+    if not inflater.eof:
+        raise IngestError(400, "bad_gzip", "gzip data is truncated")
+    return out
+
+
+def parse_events(data: bytes, content_type: str | None) -> list[Any]:
+    """Step 2: parse a JSON array, a single JSON object, or NDJSON into a list of objects."""
+    ctype = (content_type or "application/json").split(";")[0].strip().lower()
+    if ctype in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+        items: list[Any] = []
+        problems: list[Problem] = []
+        for lineno, line in enumerate(data.split(b"\n")):
+            if not line.strip():
+                continue
+            try:
+                items.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                problems.append(
+                    Problem(len(items) + len(problems), "", f"line {lineno + 1}: {exc}")
+                )
+        if problems:
+            raise IngestError(400, "invalid_json", "body is not valid NDJSON", problems)
+        return items
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    if isinstance(doc, dict):
+        return [doc]
+    if isinstance(doc, list):
+        return doc
+    raise IngestError(400, "invalid_json", "body must be a JSON object, a JSON array or NDJSON")
+
+
+def validate(items: Sequence[Any], now: datetime | None = None) -> list[Event]:
+    """Step 3: validate every event; refuse the whole batch on any problem."""
+    if not items:
+        raise IngestError(400, "empty_batch", "the batch holds no events")
+    events, problems = validate_batch(items, now=now or datetime.now(UTC))
+    if problems:
+        raise IngestError(
+            400,
+            "invalid_events",
+            f"{len(problems)} problem(s) in the batch; nothing was stored",
+            problems,
+        )
+    return events
+
+
+def ingest(
+    store: ClickHouseStore,
+    project_id: int,
+    body: bytes,
+    *,
+    content_type: str | None,
+    content_encoding: str | None,
+    max_bytes: int,
+) -> IngestResult:
+    """Run every step; return what was stored once it is durably written."""
+    data = decode_body(body, content_encoding, max_bytes)
+    items = parse_events(data, content_type)
+    events = validate(items)
+    accepted, duplicates = store.insert_events(project_id, events)
+    return IngestResult(accepted, duplicates)

@@ -1,0 +1,480 @@
+"""The core queries every edge uses: sessions of each kind with their metrics, one session with
+its events, time series. Native API, CLI, dashboard and compat modules all call this module; it
+combines store aggregates (selection, ordering, paging) with the pure definitions of
+``domain.sessions`` (metrics) so each rule lives once.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from sessionscope.domain.events import KINDS, Event, format_time
+from sessionscope.domain.sessions import (
+    PLAYER_ERROR_TYPES,
+    PLAYER_PLAYING_TYPES,
+    PLAYER_REBUFFER_TYPES,
+    PLAYER_START_TYPES,
+    ChannelSession,
+    DesktopSession,
+    EndpointSession,
+    PlayerSession,
+    channel_sessions,
+    desktop_session,
+    endpoint_session,
+    player_metrics_from_sums,
+)
+from sessionscope.domain.timerange import floor_time
+from sessionscope.store.clickhouse import SESSION_FILTERS, ClickHouseStore, Project, ms, to_dt
+
+__all__ = [
+    "FILTERS",
+    "METRICS",
+    "AnySession",
+    "CursorError",
+    "SessionPage",
+    "SessionQuery",
+    "SessionService",
+    "decode_cursor",
+    "encode_cursor",
+    "session_to_dict",
+]
+
+AnySession = PlayerSession | ChannelSession | DesktopSession | EndpointSession
+
+#: Filters of the native session list, per kind.
+FILTERS: dict[str, tuple[str, ...]] = {**SESSION_FILTERS, "channel": ("channel",)}
+
+#: Time-series metrics per kind, with their unit.
+METRICS: dict[str, dict[str, str]] = {
+    "player": {
+        "sessions": "sessions",
+        "viewers": "users",
+        "playing_time": "ms",
+        "startup_p50": "ms",
+        "startup_p95": "ms",
+        "rebuffer_ratio": "ratio",
+        "error_rate": "ratio",
+    },
+    "desktop": {
+        "active_users": "users",
+        "idle_time": "ms",
+        "productive_time": "ms",
+    },
+    "endpoint": {
+        "sessions": "sessions",
+        "pages": "pages",
+        "experience_score": "score",
+    },
+    "channel": {
+        "events": "events",
+        "errors": "events",
+    },
+}
+
+
+class CursorError(ValueError):
+    """An opaque cursor that this server did not produce."""
+
+
+def encode_cursor(start: datetime, key: str) -> str:
+    raw = orjson.dumps([ms(start), key])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        start_ms, key = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        return to_dt(int(start_ms)), str(key)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise CursorError("cursor is not one this server produced") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    kind: str
+    start: datetime | None = None
+    end: datetime | None = None
+    filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    limit: int = 50
+    cursor: str | None = None
+    #: Desktop only: clip sessions to [start, end] (Ekran semantics).
+    clip: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    sessions: list[AnySession]
+    next: str | None
+
+
+def session_start(s: AnySession) -> datetime:
+    if isinstance(s, DesktopSession):
+        return s.login
+    if isinstance(s, EndpointSession):
+        return s.date
+    return s.start
+
+
+def session_key(s: AnySession) -> str:
+    if isinstance(s, ChannelSession):
+        return s.key
+    return str(s.session)
+
+
+class SessionService:
+    """Sessions and metrics of a project, over one store."""
+
+    def __init__(self, store: ClickHouseStore) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------------ lists
+
+    def list_sessions(self, project: Project, q: SessionQuery) -> SessionPage:
+        """One page of sessions, newest first; ``next`` continues after the last one."""
+        before = decode_cursor(q.cursor) if q.cursor else None
+        if q.kind == "channel":
+            channels = q.filters.get("channel")
+            found = self.channel_sessions(project, channels=channels, start=q.start, end=q.end)
+            found.sort(key=lambda s: (s.start, s.key), reverse=True)
+            if before is not None:
+                found = [s for s in found if (s.start, s.key) < before]
+            more = len(found) > q.limit
+            found = found[: q.limit]
+            nxt = encode_cursor(found[-1].start, found[-1].key) if more else None
+            return SessionPage(list(found), nxt)
+        rows = self.store.session_rows(
+            q.kind,
+            project.id,
+            start=q.start,
+            end=q.end,
+            filters=q.filters,
+            before=before,
+            limit=q.limit + 1,
+        )
+        more = len(rows) > q.limit
+        rows = rows[: q.limit]
+        # The cursor is the aggregate's own (start, key): what the store orders by.
+        nxt = encode_cursor(rows[-1]["start"], str(rows[-1]["session"])) if more else None
+        return SessionPage(self._build(project, q.kind, rows, q.start, q.end, q.clip), nxt)
+
+    def _build(
+        self,
+        project: Project,
+        kind: str,
+        rows: list[dict[str, Any]],
+        start: datetime | None,
+        end: datetime | None,
+        clip: bool,
+    ) -> list[AnySession]:
+        if kind == "player":
+            return [_player(r) for r in rows]
+        events = self.store.session_events(project.id, kind, [str(r["session"]) for r in rows])
+        out: list[AnySession] = []
+        for r in rows:
+            evs = events.get(str(r["session"]), [])
+            built: AnySession | None
+            if kind == "desktop":
+                built = desktop_session(
+                    evs,
+                    idle_timeout=timedelta(seconds=project.idle_timeout_s),
+                    start=start if clip else None,
+                    end=end if clip else None,
+                )
+            else:
+                built = endpoint_session(evs, threshold_ms=project.apdex_threshold_ms)
+            if built is not None:
+                out.append(built)
+        return out
+
+    def player_sessions(
+        self,
+        project: Project,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        limit: int | None = 100,
+        started_within: bool = False,
+    ) -> list[PlayerSession]:
+        rows = self.store.session_rows(
+            "player",
+            project.id,
+            start=start,
+            end=end,
+            filters=filters,
+            limit=limit,
+            started_within=started_within,
+        )
+        return [_player(r) for r in rows]
+
+    def desktop_sessions(
+        self,
+        project: Project,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        clip: bool = True,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        oldest_first: bool = True,
+    ) -> list[DesktopSession]:
+        """Every desktop session overlapping the window, measured (and clipped) on its events."""
+        rows = list(
+            self.store.iter_session_rows(
+                "desktop", project.id, start=start, end=end, filters=filters
+            )
+        )
+        built = [
+            s
+            for s in self._build(project, "desktop", rows, start, end, clip)
+            if isinstance(s, DesktopSession)
+        ]
+        built.sort(key=lambda s: (s.login, s.session), reverse=not oldest_first)
+        return built
+
+    def endpoint_sessions(
+        self,
+        project: Project,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        limit: int | None = None,
+        started_within: bool = True,
+        oldest_first: bool = False,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[EndpointSession]:
+        """Endpoint sessions (by default those whose first page falls in the window)."""
+        rows = self.store.session_rows(
+            "endpoint",
+            project.id,
+            start=start,
+            end=end,
+            filters=filters,
+            limit=limit,
+            started_within=started_within,
+            oldest_first=oldest_first,
+            before=after,
+        )
+        return [
+            s
+            for s in self._build(project, "endpoint", rows, start, end, False)
+            if isinstance(s, EndpointSession)
+        ]
+
+    def channel_sessions(
+        self,
+        project: Project,
+        *,
+        channels: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[ChannelSession]:
+        """Publish periods overlapping the window, oldest first."""
+        events = self.store.events(project.id, "channel", end=end, sessions=channels)
+        by_channel: dict[str, list[Event]] = {}
+        for e in events:
+            by_channel.setdefault(e.session, []).append(e)
+        out: list[ChannelSession] = []
+        for evs in by_channel.values():
+            out.extend(s for s in channel_sessions(evs) if _overlaps(s.start, s.end, start, end))
+        out.sort(key=lambda s: (s.start, s.key))
+        return out
+
+    # ------------------------------------------------------------------ one session
+
+    def get_session(
+        self, project: Project, kind: str, key: str
+    ) -> tuple[AnySession, list[Event]] | None:
+        """One session and its events in time order, or None."""
+        if kind == "channel":
+            channel, _, start_ms = key.rpartition("@")
+            if not channel or not start_ms.isdigit():
+                return None
+            for s in self.channel_sessions(project, channels=[channel]):
+                if s.key == key:
+                    return s, list(s.events)
+            return None
+        if kind == "desktop" and not key.isdigit():
+            return None
+        events = self.store.session_events(project.id, kind, [key]).get(key, [])
+        if not events:
+            return None
+        session: AnySession | None
+        if kind == "player":
+            rows = self.store.session_rows(kind, project.id, sessions=[key], limit=1)
+            if not rows:
+                return None
+            session = _player(rows[0])
+        elif kind == "desktop":
+            session = desktop_session(
+                events, idle_timeout=timedelta(seconds=project.idle_timeout_s)
+            )
+        else:
+            session = endpoint_session(events, threshold_ms=project.apdex_threshold_ms)
+        return (session, events) if session is not None else None
+
+    def iter_sessions(self, project: Project, q: SessionQuery) -> Iterator[AnySession]:
+        """Every session of a query, following the cursor."""
+        cursor = q.cursor
+        while True:
+            page = self.list_sessions(
+                project,
+                SessionQuery(q.kind, q.start, q.end, q.filters, q.limit, cursor, q.clip),
+            )
+            yield from page.sessions
+            if page.next is None:
+                return
+            cursor = page.next
+
+    # ------------------------------------------------------------------ time series
+
+    def timeseries(
+        self,
+        project: Project,
+        kind: str,
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+    ) -> list[dict[str, Any]]:
+        """Every metric of a kind per bucket: ``[{"time": t, metric: value, ...}, ...]``.
+
+        Buckets are floored to multiples of ``step``; every bucket of the range is present
+        (zero where nothing happened), oldest first.
+        """
+        step_s = int(step.total_seconds())
+        lo, hi = floor_time(start, step), end
+        if kind == "player":
+            raw = self.store.player_series(
+                project.id,
+                lo,
+                hi,
+                step_s,
+                start_types=PLAYER_START_TYPES,
+                playing_types=PLAYER_PLAYING_TYPES,
+                rebuffer_types=PLAYER_REBUFFER_TYPES,
+                error_types=PLAYER_ERROR_TYPES,
+            )
+        elif kind == "desktop":
+            raw = self.store.desktop_series(
+                project.id, lo, hi, step_s, idle_timeout_ms=project.idle_timeout_s * 1000
+            )
+        elif kind == "endpoint":
+            raw = self.store.endpoint_series(
+                project.id, lo, hi, step_s, threshold_ms=project.apdex_threshold_ms
+            )
+        else:
+            raw = self.store.channel_series(project.id, lo, hi, step_s)
+        names = list(METRICS[kind])
+        empty = dict.fromkeys(names, 0)
+        out: list[dict[str, Any]] = []
+        t = lo
+        while t <= hi:
+            values = raw.get(ms(t), empty)
+            out.append({"time": t, **{n: values.get(n, 0) for n in names}})
+            t += step
+        return out
+
+
+def _overlaps(s: datetime, e: datetime | None, lo: datetime | None, hi: datetime | None) -> bool:
+    if hi is not None and s > hi:
+        return False
+    return not (lo is not None and e is not None and e < lo)
+
+
+def _player(r: Mapping[str, Any]) -> PlayerSession:
+    return PlayerSession(
+        session=r["session"],
+        user=r["user"],
+        start=r["start"],
+        end=r["end"],
+        origin=r["origin"],
+        os=r["os"],
+        device=r["device"],
+        video_type=r["video_type"],
+        events=r["events"],
+        metrics=player_metrics_from_sums(r["durations"], r["counts"]),
+    )
+
+
+def _t(t: datetime | None) -> str | None:
+    return format_time(t) if t is not None else None
+
+
+def session_to_dict(s: AnySession, now: datetime | None = None) -> dict[str, Any]:
+    """The native JSON shape of a session (times RFC 3339 UTC, durations in ms)."""
+    if isinstance(s, PlayerSession):
+        m = s.metrics
+        return {
+            "kind": "player",
+            "session": s.session,
+            "user": s.user,
+            "start": _t(s.start),
+            "end": _t(s.end),
+            "origin": s.origin,
+            "os": s.os,
+            "device": s.device,
+            "video_type": s.video_type,
+            "events": s.events,
+            "player_start_ms": m.player_start_ms,
+            "video_start_ms": m.video_start_ms,
+            "total_start_ms": m.total_start_ms,
+            "rebuffering_ms": m.rebuffering_ms,
+            "playing_ms": m.playing_ms,
+            "rebuffer_ratio": round(m.rebuffer_ratio, 4),
+            "errors": m.errors,
+            "is_error": m.is_error,
+        }
+    if isinstance(s, ChannelSession):
+        return {
+            "kind": "channel",
+            "session": s.key,
+            "channel": s.channel,
+            "start": _t(s.start),
+            "end": _t(s.end),
+            "live": s.live,
+            "duration_ms": s.duration_ms(now or datetime.now(UTC)),
+            "recordings": [{"start": _t(r.start), "end": _t(r.end)} for r in s.recordings],
+            "errors": len(s.errors),
+            "events": len(s.events),
+        }
+    if isinstance(s, DesktopSession):
+        return {
+            "kind": "desktop",
+            "session": s.session,
+            "user_id": s.user_id,
+            "user_name": s.user_name,
+            "client_guid": s.client_guid,
+            "client_name": s.client_name,
+            "login": _t(s.login),
+            "logout": _t(s.logout),
+            "start": _t(s.start),
+            "end": _t(s.end),
+            "duration_ms": s.duration_ms,
+            "idle_ms": s.idle_ms,
+            "productive_ms": s.productive_ms,
+            "idle_gaps": [{"start": _t(g.start), "end": _t(g.end)} for g in s.gaps],
+        }
+    return {
+        "kind": "endpoint",
+        "session": s.session,
+        "agent_id": s.agent_id,
+        "visited_site": s.visited_site,
+        "protocol": s.protocol,
+        "port": s.port,
+        "source_addr": s.source_addr,
+        "org_name": s.org_name,
+        "start": _t(s.date),
+        "end": _t(s.last),
+        "pages": s.number_of_pages,
+        "experience_score": s.experience_score,
+    }
+
+
+assert set(METRICS) == set(KINDS)

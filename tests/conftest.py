@@ -1,0 +1,112 @@
+"""Shared fixtures: one embedded store per test process, the real app served over HTTP.
+
+chDB runs one engine per process, so every test of a run shares one data directory and one
+store; tests stay independent by creating their own project (``new_project``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from sessionscope.app import create_app
+from sessionscope.config import Settings
+from sessionscope.store.clickhouse import ClickHouseStore, Project, open_store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sessionscope-data")
+
+
+@pytest.fixture(scope="session")
+def server_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path, server_port: int) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        secret_key="test-secret",
+        port=server_port,
+        public_url=f"http://127.0.0.1:{server_port}",
+    )
+
+
+@pytest.fixture(scope="session")
+def store(settings: Settings) -> Iterator[ClickHouseStore]:
+    st = open_store(settings)
+    yield st
+    st.close()
+
+
+@pytest.fixture(scope="session")
+def base_url(settings: Settings, store: ClickHouseStore) -> Iterator[str]:
+    """The real app served by uvicorn on a free port, in a background thread."""
+    app = create_app(settings, store=store)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{settings.port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def http(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Tenant:
+    project: Project
+    api_key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def new_project(store: ClickHouseStore, request: pytest.FixtureRequest) -> Callable[[], Tenant]:
+    """Create a fresh project with an API key (unique name per call)."""
+
+    def make() -> Tenant:
+        name = f"{request.node.name[:60]}-{next(_counter)}-{time.monotonic_ns() % 100000}"
+        project = store.create_project(name)
+        return Tenant(project, store.create_api_key(project.id))
+
+    return make
+
+
+@pytest.fixture
+def tenant(new_project: Callable[[], Tenant]) -> Tenant:
+    return new_project()
