@@ -217,7 +217,9 @@ class ClickHouseStore:
                 raise StoreError(f"project {name!r} already exists")
             rows = self.query("SELECT max(id) FROM projects FINAL")
             new_id = int(rows[0][0] or 0) + 1
-            project = Project(new_id, name, datetime.now(UTC), organization=organization)
+            now = datetime.now(UTC)
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # stored in ms
+            project = Project(new_id, name, now, organization=organization)
             self._write_project(project)
         return project
 
