@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tests.factories import BASE, channel, desktop, endpoint, minutes, player
 
 from sessionscope.config import Settings
 from sessionscope.domain.events import Event, validate_batch
 from sessionscope.security import SecretBox
 from sessionscope.store.clickhouse import ClickHouseStore, StoreError, open_store
 from sessionscope.store.schema import MIGRATIONS, EngineProfile
-from tests.factories import BASE, channel, desktop, endpoint, minutes, player
 
 ENGINES = ["embedded"] + (["server"] if os.environ.get("SESSIONSCOPE_TEST_CLICKHOUSE_URL") else [])
 
