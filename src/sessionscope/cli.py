@@ -73,7 +73,7 @@ def _store(settings: Settings) -> Iterator[ClickHouseStore]:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -516,13 +516,30 @@ def sessions(
     if not rows:
         console.print("no sessions")
         return
-    columns = [c for c in rows[0] if c not in ("kind", "idle_gaps", "recordings")]
+    columns = [c for c in _TABLE_COLUMNS[kind] if c in rows[0]]
     table = Table(*columns)
     for r in rows:
         table.add_row(*("" if r[c] is None else str(r[c]) for c in columns))
     console.print(table)
     if page.next:
         console.print(f"more: --cursor {page.next}")
+
+
+_TABLE_COLUMNS = {
+    "player": [
+        "session",
+        "start",
+        "device",
+        "video_type",
+        "total_start_ms",
+        "playing_ms",
+        "rebuffering_ms",
+        "is_error",
+    ],
+    "channel": ["session", "start", "end", "live", "errors"],
+    "desktop": ["session", "user_name", "login", "logout", "duration_ms", "idle_ms"],
+    "endpoint": ["session", "visited_site", "start", "pages", "experience_score"],
+}
 
 
 # ---------------------------------------------------------------------------- demo

@@ -6,14 +6,13 @@ Nothing else reads the environment: the CLI builds Settings once and passes them
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 __all__ = ["Settings", "load_settings"]
-
-_DEFAULT_SECRET = "sessionscope-dev-secret-change-me"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +24,9 @@ class Settings:
     clickhouse_url: str = ""
     #: Name of a ClickHouse cluster: tables become Replicated* behind Distributed tables.
     clickhouse_cluster: str = ""
-    #: Key for signing cookies and encrypting stored HMAC secrets. Set it in production.
-    secret_key: str = _DEFAULT_SECRET
+    #: Key for signing cookies and encrypting stored HMAC secrets. When unset, a random key is
+    #: made once and kept in ``<data_dir>/secret.key`` (see :func:`load_settings`).
+    secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     #: Largest accepted ingest body, after gzip decoding.
@@ -91,4 +91,20 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     for key, value in flags.items():
         if value is not None:
             values[key] = Path(value) if key == "data_dir" else value
-    return Settings(**values)
+    settings = Settings(**values)
+    if not settings.secret_key:
+        settings = replace(settings, secret_key=_data_dir_secret(settings.data_dir))
+    return settings
+
+
+def _data_dir_secret(data_dir: Path) -> str:
+    """Read the data directory's secret key, making a random one on first use."""
+    path = Path(data_dir) / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key

@@ -988,6 +988,8 @@ SESSION_FILTERS: dict[str, tuple[str, ...]] = {k: tuple(v.filters) for k, v in _
 
 def open_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
     """Open the store the settings name (embedded by default) and apply migrations."""
+    if not settings.secret_key:
+        raise StoreError("settings.secret_key is empty (load settings with load_settings)")
     box = SecretBox(settings.secret_key)
     profile = EngineProfile(cluster=settings.clickhouse_cluster, fsync=settings.fsync_inserts)
     if settings.embedded:
