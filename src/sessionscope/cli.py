@@ -616,6 +616,13 @@ def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
         f"OpenAPI docs: {base}/docs",
     ]
     # Vendor-compatible APIs add their credentials (made in `demo`) and examples here.
+    vpe = f"-H 'x-api-key: {key}' -H 'x-project-id: {creds['project_id']}'"
+    lines += [
+        "NAVER Cloud Video Player Enhancement (Media Analytics), docs/compat/ncp-vpe.md:",
+        f"  curl -s {vpe} '{base}/v1/sessionRecent?device=PC,Mobile&videoType=VOD,LIVE&limit=5'",
+        f"  curl -s {vpe} '{base}/v1/charts/playCnt'",
+        f"  curl -s {vpe} '{base}/v1/charts/currentViewers'",
+    ]
     console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=True)
 
 

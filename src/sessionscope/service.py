@@ -202,7 +202,13 @@ class SessionService:
         filters: Mapping[str, Sequence[str]] | None = None,
         limit: int | None = 100,
         started_within: bool = False,
+        ended_within: bool = False,
+        order_by: str = "start",
     ) -> list[PlayerSession]:
+        """Player sessions with their metrics, newest first by ``order_by`` (start or end).
+
+        See ``ClickHouseStore.session_rows`` for how ``start``/``end`` select sessions.
+        """
         rows = self.store.session_rows(
             "player",
             project.id,
@@ -211,6 +217,8 @@ class SessionService:
             filters=filters,
             limit=limit,
             started_within=started_within,
+            ended_within=ended_within,
+            order_by=order_by,
         )
         return [_player(r) for r in rows]
 
@@ -342,12 +350,16 @@ class SessionService:
         start: datetime,
         end: datetime,
         step: timedelta,
+        filters: Mapping[str, Sequence[str]] | None = None,
     ) -> list[dict[str, Any]]:
         """Every metric of a kind per bucket: ``[{"time": t, metric: value, ...}, ...]``.
 
         Buckets are floored to multiples of ``step``; every bucket of the range is present
-        (zero where nothing happened), oldest first.
+        (zero where nothing happened), oldest first. ``filters`` (player only: ``device``,
+        ``video_type``, ``user``) keep the sessions and events that match any of the values.
         """
+        if filters and kind != "player":
+            raise ValueError("time-series filters are supported for player series only")
         step_s = int(step.total_seconds())
         lo, hi = floor_time(start, step), end
         if kind == "player":
@@ -360,6 +372,7 @@ class SessionService:
                 playing_types=PLAYER_PLAYING_TYPES,
                 rebuffer_types=PLAYER_REBUFFER_TYPES,
                 error_types=PLAYER_ERROR_TYPES,
+                filters=filters,
             )
         elif kind == "desktop":
             raw = self.store.desktop_series(

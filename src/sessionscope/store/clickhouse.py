@@ -634,18 +634,26 @@ class ClickHouseStore:
         sessions: Sequence[str] | None = None,
         oldest_first: bool = False,
         started_within: bool = False,
+        ended_within: bool = False,
+        order_by: str = "start",
     ) -> list[dict[str, Any]]:
         """List session aggregates of a kind (player, desktop, endpoint), newest start first.
 
         A session matches ``[start, end]`` when it overlaps it (or, with ``started_within``, when
-        it started inside it). ``filters`` are exact matches on aggregate columns (any of the
-        values); ``before`` is a keyset cursor ``(start, session)``.
+        it started inside it; with ``ended_within``, when its last event is inside it).
+        ``filters`` are exact matches on aggregate columns (any of the values). ``order_by`` is
+        ``"start"`` (first event) or ``"end"`` (last event); ``before`` is a keyset cursor
+        ``(that time, session)``.
         """
+        if order_by not in ("start", "end"):
+            raise StoreError("order_by must be 'start' or 'end'")
+        ocol = "e" if order_by == "end" else "s"
         spec = _AGGREGATES[kind]
         having: list[str] = []
         params: dict[str, Any] = {"p": project_id}
         if end is not None:
-            having.append("s <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')")
+            hcol = "e" if ended_within else "s"
+            having.append(f"{hcol} <= fromUnixTimestamp64Milli({{hi:Int64}}, 'UTC')")
             params["hi"] = ms(end)
         if start is not None:
             col = "s" if started_within else "e"
@@ -658,7 +666,8 @@ class ClickHouseStore:
         if before is not None:
             op = ">" if oldest_first else "<"
             having.append(
-                f"(s, skey) {op} (fromUnixTimestamp64Milli({{cs:Int64}}, 'UTC'), {{ck:String}})"
+                f"({ocol}, skey) {op} "
+                "(fromUnixTimestamp64Milli({cs:Int64}, 'UTC'), {ck:String})"
             )
             params["cs"] = ms(before[0])
             params["ck"] = before[1]
@@ -671,7 +680,7 @@ class ClickHouseStore:
             f"SELECT session, min(start) AS s, max(end) AS e, toString(session) AS skey"
             f"{spec.filter_select} FROM {spec.table} WHERE {where} GROUP BY session"
             + (f" HAVING {' AND '.join(having)}" if having else "")
-            + f" ORDER BY s {order}, skey {order}"
+            + f" ORDER BY {ocol} {order}, skey {order}"
             + (f" LIMIT {int(limit)}" if limit is not None else "")
         )
         sql = (
@@ -679,7 +688,7 @@ class ClickHouseStore:
             f"AND session IN (SELECT session FROM ({inner})) GROUP BY session"
         )
         rows = [spec.decode(r) for r in self.query(sql, params)]
-        rows.sort(key=lambda r: (r["start"], r["session"]), reverse=not oldest_first)
+        rows.sort(key=lambda r: (r[order_by], r["session"]), reverse=not oldest_first)
         return rows
 
     def count_sessions(
@@ -722,7 +731,7 @@ class ClickHouseStore:
             yield from rows
             if len(rows) < batch:
                 return
-            before = (rows[-1]["start"], str(rows[-1]["session"]))
+            before = (rows[-1][kwargs.get("order_by", "start")], str(rows[-1]["session"]))
 
     # ---------------------------------------------------------------- time series
 
@@ -750,18 +759,28 @@ class ClickHouseStore:
         playing_types: Sequence[str],
         rebuffer_types: Sequence[str],
         error_types: Sequence[str],
+        filters: Mapping[str, Sequence[str]] | None = None,
     ) -> dict[int, dict[str, float]]:
         """Player metrics per bucket.
 
         Session metrics (sessions, startup quantiles, error rate) count sessions in the bucket
         of their start; activity metrics (viewers, playing time, rebuffer ratio) use the events
-        that happened in each bucket.
+        that happened in each bucket. ``filters`` (``device``, ``video_type``, ``user``: any of
+        the values) apply to the session aggregate and to each event respectively.
         """
         params = self._range_params(project_id, lo, hi, step_s)
         params.update(
             {"st": list(start_types), "pl": list(playing_types), "rb": list(rebuffer_types)}
         )
         params["er"] = list(error_types)
+        spec = _AGGREGATES["player"]
+        session_having, event_where = "", ""
+        for i, (name, values) in enumerate((filters or {}).items()):
+            if name not in spec.filters:
+                raise StoreError(f"unknown player filter {name!r}")
+            session_having += f" AND {spec.filters[name]} IN {{f{i}:Array(String)}}"
+            event_where += f" AND {_PLAYER_EVENT_COLUMNS[name]} IN {{f{i}:Array(String)}}"
+            params[f"f{i}"] = [str(v) for v in values]
         by_session = self.query(
             "SELECT " + self._BUCKET.format(col="s") + " AS b, count(), "
             "quantileExact(0.5)(startup), quantileExact(0.95)(startup), countIf(err) "
@@ -769,10 +788,13 @@ class ClickHouseStore:
             "sumMapMerge(counts) AS c, "
             "arraySum(arrayMap((k, v) -> if(has({st:Array(String)}, k), v, 0), d.1, d.2)) "
             "AS startup, "
-            "arrayExists((k, v) -> has({er:Array(String)}, k) AND v > 0, c.1, c.2) AS err "
-            "FROM player_sessions WHERE project_id = {p:UInt32} GROUP BY session "
+            "arrayExists((k, v) -> has({er:Array(String)}, k) AND v > 0, c.1, c.2) AS err"
+            + (spec.filter_select if session_having else "")
+            + " FROM player_sessions WHERE project_id = {p:UInt32} GROUP BY session "
             "HAVING s >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
-            "AND s <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')) GROUP BY b",
+            "AND s <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
+            + session_having
+            + ") GROUP BY b",
             params,
         )
         by_event = self.query(
@@ -781,6 +803,7 @@ class ClickHouseStore:
             "sumIf(ifNull(duration_ms, 0), type IN {rb:Array(String)}) "
             "FROM events WHERE project_id = {p:UInt32} AND kind = 'player' AND "
             + self._IN_RANGE
+            + event_where
             + " GROUP BY b",
             params,
         )
@@ -981,6 +1004,9 @@ _AGGREGATES: dict[str, _Aggregate] = {
         str,
     ),
 }
+
+#: Player filters as columns of the events table (the aggregate's are in ``_AGGREGATES``).
+_PLAYER_EVENT_COLUMNS = {"device": "device", "video_type": "video_type", "user": "user"}
 
 #: Filters each aggregate kind accepts (names of the native API).
 SESSION_FILTERS: dict[str, tuple[str, ...]] = {k: tuple(v.filters) for k, v in _AGGREGATES.items()}
