@@ -147,3 +147,43 @@ def test_every_command_takes_data_dir(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0
     assert "--data-dir" in result.stdout
+
+
+def test_simulate_into_the_store_is_seeded_and_idempotent(
+    settings: Settings, store: ClickHouseStore
+) -> None:
+    args = ["simulate", "--project", "cli-sim", "--days", "1", "--players", "30"]
+    args += ["--desktop-users", "3", "--endpoint-agents", "2", "--channels", "1"]
+    args += ["--end", "2025-10-10T12:00:00Z"]
+    first = cli_json(settings, *args)
+    assert first["accepted"] == first["events"] > 100
+    again = cli_json(settings, *args)
+    assert again == {"events": first["events"], "accepted": 0, "duplicates": first["events"]}
+    project = store.get_project_by_name("cli-sim")
+    assert project is not None
+    for kind in ("player", "channel", "desktop", "endpoint"):
+        assert store.count_events(project.id, kind) > 0
+
+
+def test_simulate_posts_to_a_server(
+    settings: Settings, base_url: str, store: ClickHouseStore
+) -> None:
+    project = store.create_project("cli-sim-http")
+    key = store.create_api_key(project.id)
+    out = cli_json(
+        settings,
+        "simulate",
+        "--url",
+        base_url,
+        "--api-key",
+        key,
+        "--days",
+        "0.2",
+        "--players",
+        "10",
+        "--desktop-users",
+        "1",
+        "--endpoint-agents",
+        "1",
+    )
+    assert out["accepted"] == out["events"] == store.count_events(project.id)

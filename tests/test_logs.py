@@ -1,0 +1,33 @@
+"""Secrets never reach the logs."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from sessionscope.logs import RedactSecrets, redact
+
+
+def test_redact_query_values() -> None:
+    assert redact("/cb?apiKey=ssk_abc_def&x=1") == "/cb?apiKey=***&x=1"
+    assert redact("/p?a=1&token=t0k&Signature=zz") == "/p?a=1&token=***&Signature=***"
+    assert redact("/plain?page=2") == "/plain?page=2"
+
+
+def test_access_log_is_redacted(http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:1", "POST", "/api/v2/callbacks/events?apiKey=ssk_x_y", "1.1", 200),
+        None,
+    )
+    RedactSecrets().filter(record)
+    assert "ssk_x_y" not in record.getMessage()
+    # The running app installed the filter on uvicorn's access logger.
+    http.get("/healthz")
+    assert any(isinstance(f, RedactSecrets) for f in logging.getLogger("uvicorn.access").filters)
