@@ -568,6 +568,11 @@ def demo(
             creds = {"project": "demo", "project_id": project.id}
             creds["api_key"] = store.create_api_key(project.id, "demo")
         # Vendor-compatible APIs add the credentials they need to `creds` here.
+        signing = store.signing_secret(str(creds.get("ncp_access_key", "")))
+        if signing is None or signing[0] != project.id:  # NAVER Cloud signature v2 pair
+            creds["ncp_access_key"], creds["ncp_secret_key"] = store.create_signing_key(
+                project.id, "demo"
+            )
         creds_file.write_text(json.dumps(creds, indent=2))
         creds_file.chmod(0o600)
         loaded = store.count_events(project.id)
@@ -616,6 +621,7 @@ def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
         f"OpenAPI docs: {base}/docs",
     ]
     # Vendor-compatible APIs add their credentials (made in `demo`) and examples here.
+    lines += _livestation_help(base, creds)
     vpe = f"-H 'x-api-key: {key}' -H 'x-project-id: {creds['project_id']}'"
     lines += [
         "NAVER Cloud Video Player Enhancement (Media Analytics), docs/compat/ncp-vpe.md:",
@@ -624,6 +630,30 @@ def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
         f"  curl -s {vpe} '{base}/v1/charts/currentViewers'",
     ]
     console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=True)
+
+
+def _livestation_help(base: str, creds: dict[str, Any]) -> list[str]:
+    """Demo lines for the Live Station API: its keys and a curl signed with openssl."""
+    ak, sk = creds.get("ncp_access_key"), creds.get("ncp_secret_key")
+    if not ak or not sk:
+        return []
+    sign = (
+        'SIG=$(printf \'GET %s\\n%s\\n%s\' "$P" "$TS" "$AK" '
+        '| openssl dgst -sha256 -hmac "$SK" -binary | base64)'
+    )
+    headers = (
+        '-H "x-ncp-apigw-timestamp: $TS" -H "x-ncp-iam-access-key: $AK" '
+        '-H "x-ncp-apigw-signature-v2: $SIG"'
+    )
+    return [
+        "NAVER Cloud Live Station (signature v2), docs/compat/ncp-livestation.md:",
+        f"  access key: {ak}",
+        f"  secret key: {sk}",
+        f"  AK='{ak}' SK='{sk}' P='/api/v2/events?pageSize=5'",
+        f"  TS=$(date +%s)000; {sign}",
+        f'  curl -s {headers} "{base}$P"',
+        f"  Live Station callback URL: {base}/api/v2/callbacks/events?apiKey={creds['api_key']}",
+    ]
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -1,0 +1,467 @@
+"""NAVER Cloud Live Station: a drop-in compatible API for channel events.
+
+``GET /api/v2/channels/{channelId}/events``, ``GET /api/v2/events`` (all channels, or one with
+``channelId``) and ``GET /api/v2/channels/{channelId}/publish-log`` answer like Live Station;
+``POST /api/v2/callbacks/events`` receives Live Station's event callbacks. Requests are
+authenticated with NAVER Cloud API Gateway signature v2 (an access key / secret key pair made by
+``sessionscope keys create --ncp``); the callback also takes a project API key, because Live
+Station itself cannot sign the callbacks it sends.
+
+This module only translates: it parses Live Station's parameters and payloads, calls the store
+(channel events are ``channel`` events of the core) and the ingest pipeline, and shapes answers
+and errors the way Live Station and its gateway do. Decisions taken where the vendor is silent
+are listed in ``docs/compat/ncp-livestation.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from sessionscope.api.auth import project_for_key
+from sessionscope.api.context import AppContext, get_ctx
+from sessionscope.api.errors import ApiError, register_error_shape
+from sessionscope.api.responses import JSON
+from sessionscope.domain.events import Event
+from sessionscope.ingest.pipeline import IngestError, decode_body, parse_events, validate
+from sessionscope.logs import install_redaction
+from sessionscope.store.clickhouse import Project
+
+__all__ = [
+    "CALLBACK_ID_PREFIX",
+    "CALLBACK_PATH",
+    "MAX_CONTENT",
+    "PREFIX",
+    "SIGNATURE_WINDOW_MS",
+    "install",
+    "livestation_error",
+    "router",
+    "signature_v2",
+    "string_to_sign",
+]
+
+router = APIRouter(tags=["NAVER Cloud Live Station (compatible)"])
+
+#: Path prefix whose errors come out in NAVER Cloud's gateway shape.
+PREFIX = "/api/v2"
+#: A signed request's timestamp may be at most this far from the server clock (either way).
+SIGNATURE_WINDOW_MS = 5 * 60 * 1000
+#: Without pageNo/pageSize, ``content`` holds at most this many events (``total`` counts all).
+MAX_CONTENT = 10_000
+#: Where Live Station's callbacks are received.
+CALLBACK_PATH = "/api/v2/callbacks/events"
+#: Stored event ids of callbacks are ``<prefix><Live Station id>``, apart from native ids.
+CALLBACK_ID_PREFIX = "livestation-"
+
+_TIMESTAMP = "x-ncp-apigw-timestamp"
+_ACCESS_KEY = "x-ncp-iam-access-key"
+_SIGNATURE = "x-ncp-apigw-signature-v2"
+_CALLBACK_KEY_PARAM = "apiKey"
+
+_DEFAULT_PAGE_SIZE = 20
+_MAX_PAGE_SIZE = 1000
+_MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_PUBLISH_TYPES = ("PUBLISH_START", "PUBLISH_END")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DIGITS = re.compile(r"[0-9]+")
+
+#: API Gateway errors by HTTP status: (errorCode, message).
+_GATEWAY: dict[int, tuple[str, str]] = {
+    400: ("100", "Bad Request Exception"),
+    401: ("200", "Authentication Failed"),
+    403: ("210", "Permission Denied"),
+    404: ("300", "Not Found Exception"),
+    405: ("100", "Bad Request Exception"),
+    413: ("430", "Request Entity Too Large"),
+    429: ("420", "Rate Limited"),
+}
+_UNEXPECTED = ("900", "Unexpected Error")
+#: Live Station's own error codes (in the same envelope).
+_LS_NOT_FOUND = "250004"
+
+#: Callback fields -> fields of a native channel event (for naming problems back).
+_CALLBACK_FIELDS = {
+    "id": "id",
+    "time": "timestamp",
+    "type": "event",
+    "channel": "channelId",
+    "level": "logLevel",
+    "description": "description",
+    "": "body",
+}
+
+#: Shown when an event was stored without a description (e.g. it came from a callback).
+_DEFAULT_DESCRIPTIONS: dict[str, str] = {
+    "STREAM_RESERVE": "Channel {channel} has been created.",
+    "STREAM_UPDATE": "Channel {channel} has been updated.",
+    "PUBLISH_START": "You have started publishing channel {channel}.",
+    "PUBLISH_END": "Channel {channel} publishing has ended.",
+    "THUMBNAIL_CREATE": "A thumbnail of channel {channel} has been created.",
+    "SIMULCAST_STATUS_CHANGE": "The simulcast status of channel {channel} has changed.",
+    "ONAIR_START": "You have started recording channel {channel}.",
+    "ONAIR_END": "Channel {channel} recording has ended.",
+    "PUBLISH_OVER_THRESHOLD": "The input bitrate of channel {channel} is over the threshold.",
+    "RTMP_MAIN_STREAM_ENABLED": "The main RTMP stream of channel {channel} is enabled.",
+    "RTMP_BACKUP_STREAM_ENABLED": "The backup RTMP stream of channel {channel} is enabled.",
+}
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def livestation_error(err: ApiError, request: Request) -> Response:
+    """Shape an error as the NAVER Cloud gateway does: ``{"error": {"errorCode", "message"}}``.
+
+    Errors raised here carry their NAVER code (gateway ``100``/``200``/``300`` or Live Station's
+    ``250004``) and a complete message; errors from the framework (parameter validation, unknown
+    routes, crashes) get the gateway code and message of their HTTP status.
+    """
+    if _DIGITS.fullmatch(err.code):
+        code, message = err.code, err.message
+    elif err.status >= 500:
+        code, message = _UNEXPECTED
+    else:
+        code, label = _GATEWAY.get(err.status, _GATEWAY[400])
+        detail = err.message
+        if err.status == 404:
+            detail = f"no API at {request.method} {request.url.path}"
+        message = f"{label}: {detail}" if detail else label
+    body = {"error": {"errorCode": code, "message": message}}
+    return JSON(body, status_code=err.status, headers=err.headers)
+
+
+def _gateway(status: int, detail: str) -> ApiError:
+    code, label = _GATEWAY.get(status, _GATEWAY[400])
+    return ApiError(status, code, f"{label}: {detail}")
+
+
+def _bad(message: str) -> ApiError:
+    return _gateway(400, message)
+
+
+def _unauthorized(message: str) -> ApiError:
+    return _gateway(401, message)
+
+
+def _channel_not_found(channel: str) -> ApiError:
+    # Live Station's template for 250004 NOT_FOUND is "{0} not found."
+    return ApiError(404, _LS_NOT_FOUND, f"channelId {channel!r} not found.")
+
+
+# ------------------------------------------------------------------------------ signing
+
+
+def string_to_sign(method: str, path_with_query: bytes, timestamp: str, access_key: str) -> bytes:
+    """Return what signature v2 signs: ``METHOD path?query\\ntimestamp\\naccessKey``."""
+    return b"%s %s\n%s\n%s" % (
+        method.upper().encode("ascii"),
+        path_with_query,
+        timestamp.encode("latin-1"),
+        access_key.encode("latin-1"),
+    )
+
+
+def signature_v2(secret_key: str, message: bytes) -> str:
+    """Return ``base64(HMAC-SHA256(secret_key, message))``, the API Gateway signature v2."""
+    digest = hmac.new(secret_key.encode("utf-8"), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _path_with_query(request: Request) -> bytes:
+    """The request target exactly as the client sent it (no re-encoding)."""
+    scope = request.scope
+    raw = scope.get("raw_path")
+    path = raw if isinstance(raw, bytes) and raw else scope["path"].encode("utf-8")
+    query = scope.get("query_string", b"")
+    return path + b"?" + query if query else path
+
+
+def _header(request: Request, name: str) -> str:
+    value = request.headers.get(name, "").strip()
+    if not value:
+        raise _unauthorized(f"header {name} is required")
+    return value
+
+
+def signed_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Project:
+    """Dependency: the project of a request signed with API Gateway signature v2, or a 401.
+
+    The signature and the secret are never logged; signatures are compared in constant time.
+    """
+    timestamp = _header(request, _TIMESTAMP)
+    access_key = _header(request, _ACCESS_KEY)
+    given = _header(request, _SIGNATURE)
+    if not _DIGITS.fullmatch(timestamp) or len(timestamp) > 15:
+        raise _unauthorized(f"header {_TIMESTAMP} must be epoch milliseconds")
+    if abs(time.time_ns() // 1_000_000 - int(timestamp)) > SIGNATURE_WINDOW_MS:
+        raise _unauthorized(f"header {_TIMESTAMP} is more than 5 minutes from the server clock")
+    found = ctx.store.signing_secret(access_key)
+    if found is None:
+        raise _unauthorized(f"header {_ACCESS_KEY} is not a valid access key")
+    project_id, secret = found
+    message = string_to_sign(request.method, _path_with_query(request), timestamp, access_key)
+    expected = signature_v2(secret, message).encode("ascii")
+    if not hmac.compare_digest(expected, given.encode("latin-1")):
+        raise _unauthorized(
+            f"header {_SIGNATURE} does not match the request (sign the method, the path with "
+            "its query string exactly as sent, the timestamp and the access key)"
+        )
+    project = ctx.store.get_project(project_id)
+    if project is None:
+        raise _unauthorized(f"header {_ACCESS_KEY} belongs to no project")
+    return project
+
+
+def callback_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Project:
+    """Dependency: the project of a callback, by API key (header or query) or by signature.
+
+    ``Authorization: Bearer <API key>`` or ``?apiKey=<API key>`` (for Live Station itself, which
+    can only be given a URL); otherwise the request must be signed like every other request.
+    """
+    header = request.headers.get("authorization", "")
+    query_key = request.query_params.get(_CALLBACK_KEY_PARAM)
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("header Authorization must be 'Bearer <API key>'")
+        project = project_for_key(ctx, token)
+        if project is None:
+            raise _unauthorized("header Authorization does not hold a valid API key")
+        return project
+    if query_key is not None:
+        project = project_for_key(ctx, query_key)
+        if project is None:
+            raise _unauthorized(f"parameter {_CALLBACK_KEY_PARAM} is not a valid API key")
+        return project
+    if not any(request.headers.get(h) for h in (_TIMESTAMP, _ACCESS_KEY, _SIGNATURE)):
+        raise _unauthorized(
+            f"sign the request ({_TIMESTAMP}, {_ACCESS_KEY}, {_SIGNATURE}) or send a project "
+            f"API key (Authorization: Bearer, or the {_CALLBACK_KEY_PARAM} parameter)"
+        )
+    return signed_project(request, ctx)
+
+
+# ------------------------------------------------------------------------------ parameters
+
+
+def _int_param(params: Mapping[str, str], name: str, lo: int, hi: int) -> int | None:
+    value = params.get(name)
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not _DIGITS.fullmatch(text) or len(text) > 20 or not lo <= int(text) <= hi:
+        raise _bad(f"{name} must be an integer from {lo} to {hi}, not {value[:32]!r}")
+    return int(text)
+
+
+def _page(params: Mapping[str, str]) -> tuple[int, int]:
+    """``(limit, offset)``: everything (up to MAX_CONTENT) unless pageNo or pageSize is given."""
+    page_no = _int_param(params, "pageNo", 1, 10_000_000)
+    page_size = _int_param(params, "pageSize", 1, _MAX_PAGE_SIZE)
+    if page_no is None and page_size is None:
+        return MAX_CONTENT, 0
+    size = page_size or _DEFAULT_PAGE_SIZE
+    return size, ((page_no or 1) - 1) * size
+
+
+def _window(params: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
+    """``startTime``/``endTime`` (epoch milliseconds, inclusive), each optional."""
+    lo = _int_param(params, "startTime", 0, _MAX_EPOCH_MS)
+    hi = _int_param(params, "endTime", 0, _MAX_EPOCH_MS)
+    if lo is not None and hi is not None and hi < lo:
+        raise _bad("endTime must not be before startTime")
+    return (
+        _EPOCH + timedelta(milliseconds=lo) if lo is not None else None,
+        _EPOCH + timedelta(milliseconds=hi) if hi is not None else None,
+    )
+
+
+def _epoch_ms(t: datetime) -> int:
+    return (t - _EPOCH) // timedelta(milliseconds=1)
+
+
+# ------------------------------------------------------------------------------ answers
+
+
+def _content_item(e: Event) -> dict[str, Any]:
+    description = str(e.attr("description", "") or "")
+    if not description and e.type in _DEFAULT_DESCRIPTIONS:
+        description = _DEFAULT_DESCRIPTIONS[e.type].format(channel=e.session)
+    return {
+        "logLevel": str(e.attr("level", "INFO") or "INFO"),
+        "eventCode": e.type,
+        "description": description,
+        "timestamp": _epoch_ms(e.time),
+        "channelId": e.session,
+    }
+
+
+def _require_channel(ctx: AppContext, project: Project, channel: str) -> None:
+    if not any(c["channel"] == channel for c in ctx.store.channels(project.id)):
+        raise _channel_not_found(channel)
+
+
+def _event_list(
+    ctx: AppContext,
+    project: Project,
+    request: Request,
+    channel: str | None,
+    types: Sequence[str] | None = None,
+) -> JSON:
+    params = request.query_params
+    limit, offset = _page(params)
+    start, end = _window(params)
+    if channel is not None:
+        _require_channel(ctx, project, channel)
+    sessions = [channel] if channel is not None else None
+    total = ctx.store.count_matching_events(
+        project.id, "channel", start=start, end=end, sessions=sessions, types=types
+    )
+    events = ctx.store.events(
+        project.id,
+        "channel",
+        start=start,
+        end=end,
+        sessions=sessions,
+        types=types,
+        newest_first=True,
+        limit=limit,
+        offset=offset,
+    )
+    return JSON({"content": [_content_item(e) for e in events], "total": total})
+
+
+@router.get("/api/v2/channels/{channelId}/events")
+def channel_events(
+    channelId: str,
+    request: Request,
+    project: Project = Depends(signed_project),
+    ctx: AppContext = Depends(get_ctx),
+) -> JSON:
+    """Events of one channel, newest first: ``{"content": [...], "total": n}``."""
+    return _event_list(ctx, project, request, channelId)
+
+
+@router.get("/api/v2/channels/{channelId}/publish-log")
+def publish_log(
+    channelId: str,
+    request: Request,
+    project: Project = Depends(signed_project),
+    ctx: AppContext = Depends(get_ctx),
+) -> JSON:
+    """PUBLISH_START and PUBLISH_END events of one channel, newest first."""
+    return _event_list(ctx, project, request, channelId, _PUBLISH_TYPES)
+
+
+@router.get("/api/v2/events")
+def events(
+    request: Request,
+    project: Project = Depends(signed_project),
+    ctx: AppContext = Depends(get_ctx),
+) -> JSON:
+    """Events of every channel of the project, or of the one ``channelId`` names."""
+    channel = (request.query_params.get("channelId") or "").strip() or None
+    return _event_list(ctx, project, request, channel)
+
+
+# ------------------------------------------------------------------------------ callbacks
+
+
+def _callback_problem(index: int, field: str, message: str, count: int) -> ApiError:
+    where = f" (callback {index})" if count > 1 else ""
+    name = _CALLBACK_FIELDS.get(field, field)
+    return _bad(f"{name}: {message}{where}")
+
+
+def _translate(items: Sequence[Any]) -> list[dict[str, Any]]:
+    """Turn Live Station callback objects into native channel events (or a 400)."""
+    out: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _callback_problem(index, "", "each callback must be a JSON object", len(items))
+        raw_id = item.get("id")
+        if isinstance(raw_id, bool) or not isinstance(raw_id, int | str) or raw_id == "":
+            raise _callback_problem(
+                index, "id", "is required (Live Station's event id)", len(items)
+            )
+        if isinstance(raw_id, int) and raw_id < 0:
+            raise _callback_problem(index, "id", "must not be negative", len(items))
+        event: dict[str, Any] = {
+            "kind": "channel",
+            "id": f"{CALLBACK_ID_PREFIX}{raw_id}",
+            "type": item.get("event"),
+            "channel": item.get("channelId"),
+        }
+        if item.get("timestamp") is not None:
+            event["time"] = item["timestamp"]
+        if item.get("logLevel") is not None:
+            event["level"] = item["logLevel"]
+        if item.get("description") is not None:
+            event["description"] = item["description"]
+        out.append(event)
+    return out
+
+
+def _ingest_callbacks(ctx: AppContext, project: Project, body: bytes, request: Request) -> JSON:
+    try:
+        data = decode_body(
+            body, request.headers.get("content-encoding"), ctx.settings.max_body_bytes
+        )
+        items = parse_events(data, request.headers.get("content-type"))
+    except IngestError as exc:
+        raise _gateway(exc.status, exc.message) from None
+    if not items:
+        raise _bad("body holds no callbacks")
+    translated = _translate(items)
+    try:
+        validated = validate(translated)
+    except IngestError as exc:
+        first = exc.problems[0] if exc.problems else None
+        if first is None:
+            raise _bad(exc.message) from None
+        raise _callback_problem(first.index, first.field, first.message, len(items)) from None
+    accepted, duplicates = ctx.store.insert_events(project.id, validated)
+    return JSON({"accepted": accepted, "duplicates": duplicates})
+
+
+@router.post(CALLBACK_PATH)
+async def callback_events(
+    request: Request,
+    project: Project = Depends(callback_project),
+    ctx: AppContext = Depends(get_ctx),
+) -> JSON:
+    """Receive Live Station event callbacks (one object or a list); store them once each.
+
+    Payload ``{id, logLevel, channelId, event, timestamp}`` (plus an optional ``description``).
+    Answers only when the events are durably stored; a repeated ``id`` is not stored twice.
+    """
+    limit = ctx.settings.max_body_bytes
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit * 2 + 1024:
+            raise _gateway(413, f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return await run_in_threadpool(_ingest_callbacks, ctx, project, b"".join(chunks), request)
+
+
+# ------------------------------------------------------------------------------ wiring
+
+
+def install(app: FastAPI) -> None:
+    """Add the Live Station routes to ``app`` and shape errors under /api/v2 the NAVER way."""
+    app.include_router(router)
+    register_error_shape(PREFIX, livestation_error)
+    # The callback URL may carry an API key: keep it out of the access log (idempotent).
+    install_redaction()
