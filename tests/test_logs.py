@@ -14,6 +14,7 @@ def test_redact_query_values() -> None:
     assert redact("/cb?apiKey=ssk_abc_def&x=1") == "/cb?apiKey=***&x=1"
     assert redact("/p?a=1&token=t0k&Signature=zz") == "/p?a=1&token=***&Signature=***"
     assert redact("/plain?page=2") == "/plain?page=2"
+    assert "s3cret" not in redact("/cb?api%4Bey=s3cret")
 
 
 def test_access_log_is_redacted(http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote
 
 __all__ = ["SENSITIVE_PARAMS", "RedactSecrets", "install_redaction", "redact"]
 
@@ -18,7 +19,12 @@ _PATTERN = re.compile(
 
 
 def redact(text: str) -> str:
-    """Replace the values of sensitive query parameters in a URL or path."""
+    """Replace the values of sensitive query parameters in a URL or path.
+
+    Percent-encoded text is decoded first, so an encoded parameter name cannot slip through.
+    """
+    if "%" in text:
+        text = unquote(text)
     return _PATTERN.sub(r"\1***", text)
 
 
