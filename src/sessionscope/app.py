@@ -12,7 +12,7 @@ from sessionscope import __version__
 from sessionscope.api import native
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import install_error_handlers
-from sessionscope.compat import ncp_livestation, ncp_vpe
+from sessionscope.compat import ekran, ncp_livestation, ncp_vpe
 from sessionscope.config import Settings
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
@@ -50,6 +50,7 @@ def create_app(settings: Settings, store: ClickHouseStore | None = None) -> Fast
     app.include_router(native.router)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.
+    ekran.install(app)
     ncp_vpe.install(app)
     ncp_livestation.install(app)
     return app

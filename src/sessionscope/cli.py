@@ -629,6 +629,15 @@ def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
         f"  curl -s {vpe} '{base}/v1/charts/playCnt'",
         f"  curl -s {vpe} '{base}/v1/charts/currentViewers'",
     ]
+    ekran = f"-H 'ApiKey: {key}'"
+    day = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    lines += [
+        "Ekran System (desktop sessions), docs/compat/ekran.md:",
+        f"  curl -s {ekran} -H 'Content-Type: application/json' "
+        f'-d \'{{"start":"{day}","sessionCount":5}}\' \'{base}/ekranapi/sessions\'',
+        f"  curl -s {ekran} '{base}/ekranapi/sessions?start={day}'",
+        f"  curl -s {ekran} '{base}/ekranapi/user/getproductivity?start={day}'",
+    ]
     console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=True)
 
 

@@ -24,6 +24,8 @@ from sessionscope.domain.sessions import (
     DesktopSession,
     EndpointSession,
     PlayerSession,
+    UserActivity,
+    activity_by_user,
     channel_sessions,
     desktop_session,
     endpoint_session,
@@ -245,6 +247,21 @@ class SessionService:
         ]
         built.sort(key=lambda s: (s.login, s.session), reverse=not oldest_first)
         return built
+
+    def desktop_activity(
+        self,
+        project: Project,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        step: timedelta = timedelta(hours=1),
+    ) -> list[UserActivity]:
+        """Active (productive) time per desktop user and bucket of ``step``, oldest first.
+
+        The sessions are those of ``desktop_sessions`` (selected and clipped to the window,
+        measured with the project's idle timeout); see ``domain.sessions.activity_by_user``.
+        """
+        return activity_by_user(self.desktop_sessions(project, start=start, end=end), step)
 
     def endpoint_sessions(
         self,

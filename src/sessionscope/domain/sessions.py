@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sessionscope.domain.events import Event
+from sessionscope.domain.timerange import floor_time
 
 __all__ = [
     "DEFAULT_APDEX_THRESHOLD_MS",
@@ -29,6 +30,8 @@ __all__ = [
     "Period",
     "PlayerMetrics",
     "PlayerSession",
+    "UserActivity",
+    "activity_by_user",
     "channel_sessions",
     "desktop_session",
     "endpoint_session",
@@ -36,6 +39,8 @@ __all__ = [
     "page_score",
     "player_metrics",
     "player_metrics_from_sums",
+    "productive_periods",
+    "split_by_step",
 ]
 
 #: Desktop idle timeout when a project sets none (Ekran's default).
@@ -219,11 +224,19 @@ class DesktopSession:
 
     @property
     def duration_ms(self) -> int:
-        return int((self.end - self.start).total_seconds() * 1000)
+        return _span_ms(self.start, self.end)
 
     @property
     def productive_ms(self) -> int:
         return self.duration_ms - self.idle_ms
+
+
+_MS = timedelta(milliseconds=1)
+
+
+def _span_ms(a: datetime, b: datetime) -> int:
+    # Integer arithmetic on timedelta: float seconds * 1000 truncates 1.005 s to 1004 ms.
+    return (b - a) // _MS
 
 
 def idle_gaps(times: Sequence[datetime], timeout: timedelta) -> list[Period]:
@@ -270,7 +283,7 @@ def desktop_session(
     first = ordered[0]
     last_named = next((e for e in reversed(ordered) if e.attrs.get("user_name")), first)
     gaps = idle_gaps(inside, idle_timeout)
-    idle = sum(int((g.end - g.start).total_seconds() * 1000) for g in gaps if g.end is not None)
+    idle = sum(_span_ms(g.start, g.end) for g in gaps if g.end is not None)
     return DesktopSession(
         session=int(first.session),
         user_id=int(first.user),
@@ -284,6 +297,79 @@ def desktop_session(
         idle_ms=idle,
         gaps=tuple(gaps),
     )
+
+
+def productive_periods(session: DesktopSession) -> tuple[Period, ...]:
+    """Return the measured span of a desktop session minus its idle gaps, oldest first.
+
+    The periods are closed, non-empty and disjoint; their lengths add up to ``productive_ms``.
+    """
+    out: list[Period] = []
+    cursor = session.start
+    for gap in sorted(session.gaps, key=lambda g: g.start):
+        if gap.end is None:
+            continue
+        if gap.start > cursor:
+            out.append(Period(cursor, gap.start))
+        cursor = max(cursor, gap.end)
+    if session.end > cursor:
+        out.append(Period(cursor, session.end))
+    return tuple(out)
+
+
+def split_by_step(periods: Iterable[Period], step: timedelta) -> dict[datetime, int]:
+    """Split closed periods into buckets of ``step`` aligned on the epoch (UTC).
+
+    Return ``{bucket start: milliseconds of the periods inside that bucket}``, oldest bucket
+    first, holding only buckets with time in them. Open periods (``end`` None) are skipped.
+    """
+    out: dict[datetime, int] = {}
+    for period in periods:
+        if period.end is None or period.end <= period.start:
+            continue
+        t = period.start
+        bucket = floor_time(t, step)
+        while t < period.end:
+            nxt = min(bucket + step, period.end)
+            out[bucket] = out.get(bucket, 0) + _span_ms(t, nxt)
+            t, bucket = nxt, bucket + step
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class UserActivity:
+    """Productive (active) time of one desktop user in one time bucket."""
+
+    user_id: int
+    user_name: str
+    bucket: datetime
+    active_ms: int
+
+
+def activity_by_user(
+    sessions: Iterable[DesktopSession], step: timedelta = timedelta(hours=1)
+) -> list[UserActivity]:
+    """Sum the productive time of desktop sessions per user and bucket of ``step``.
+
+    Each session contributes its :func:`productive_periods` split with :func:`split_by_step`,
+    so clipping and the idle rule are those the sessions were measured with. A user's name is
+    the one of their latest session (by login) that has one. Buckets without active time are
+    left out; rows are ordered by bucket, then user name, then user id.
+    """
+    totals: dict[tuple[int, datetime], int] = {}
+    names: dict[int, tuple[datetime, str]] = {}
+    for s in sessions:
+        if s.user_name and (s.user_id not in names or names[s.user_id][0] <= s.login):
+            names[s.user_id] = (s.login, s.user_name)
+        for bucket, active in split_by_step(productive_periods(s), step).items():
+            totals[(s.user_id, bucket)] = totals.get((s.user_id, bucket), 0) + active
+    rows = [
+        UserActivity(uid, names.get(uid, (bucket, ""))[1], bucket, active)
+        for (uid, bucket), active in totals.items()
+        if active > 0
+    ]
+    rows.sort(key=lambda r: (r.bucket, r.user_name, r.user_id))
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
