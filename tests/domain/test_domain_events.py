@@ -461,30 +461,15 @@ def test_public_shape_round_trips(obj: dict[str, Any]) -> None:
 # known discrepancies
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="video_time given as text skips the >= 0 / NaN check: '-5', '-1:00:00', 'nan' "
-    "and 'inf' are accepted although a negative or non-finite number is rejected",
-)
 @pytest.mark.parametrize("value", ["-5", "-1:00:00", "nan", "inf"])
 def test_video_time_text_is_checked_like_a_number(value: str) -> None:
     assert problem(player(video_time=value)).field == "video_time"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="time_ms is int(timestamp() * 1000): float truncation gives 1 ms less for some "
-    "instants (e.g. 2004-03-27T14:05:48.123Z); derive_id and ChannelSession.key use the same",
-)
 def test_time_ms_is_exact() -> None:
     assert one(player(time=1080396348123)).time_ms == 1080396348123
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_time uses datetime.fromisoformat, which also accepts ISO 8601 forms that "
-    "are not RFC 3339 (no seconds, basic format, week dates)",
-)
 @pytest.mark.parametrize(
     "value", ["2025-10-10T09Z", "2025-10-10T09:00Z", "20251010T090000Z", "2025-W41-5T09:00:00Z"]
 )

@@ -33,6 +33,8 @@ __all__ = [
     "Event",
     "Problem",
     "derive_id",
+    "epoch_ms",
+    "format_time",
     "parse_time",
     "validate_batch",
     "validate_event",
@@ -64,6 +66,10 @@ _INT32_MAX = 2_147_483_647
 _MAX_STR = 2048
 _CHANNEL_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _COMMON = frozenset({"id", "kind", "time", "type", "duration_ms"})
+_RFC3339_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$")
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,7 @@ class Event:
 
     @property
     def time_ms(self) -> int:
-        return int(self.time.timestamp() * 1000)
+        return epoch_ms(self.time)
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
@@ -117,6 +123,15 @@ class Event:
         out.update(_identity_fields(self))
         out.update(self.attrs)
         return out
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def epoch_ms(t: datetime) -> int:
+    """Epoch milliseconds of an aware datetime, exactly (no float rounding)."""
+    return (t - _EPOCH) // _MS
 
 
 def format_time(t: datetime) -> str:
@@ -151,16 +166,16 @@ def parse_time(value: object, field: str = "time") -> datetime:
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str):
         text = value.strip()
+        if not _RFC3339.match(text):
+            if _RFC3339_NAIVE.match(text):
+                raise _Invalid(field, "must carry a UTC offset, e.g. 'Z' (RFC 3339)")
+            raise _Invalid(field, f"not an RFC 3339 time: {value[:64]!r}")
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise _Invalid(field, f"not an RFC 3339 time: {value[:64]!r}") from None
-        if "T" not in text.upper() and " " not in text:
-            raise _Invalid(field, "must include a time of day (RFC 3339)")
-        if parsed.tzinfo is None:
-            raise _Invalid(field, "must carry a UTC offset, e.g. 'Z' (RFC 3339)")
         return parsed.astimezone(UTC)
     raise _Invalid(field, "must be an RFC 3339 string or epoch milliseconds")
 
@@ -213,14 +228,17 @@ def _video_time(value: object) -> float:
             raise _Invalid("video_time", "must be a number of seconds >= 0")
         return float(value)
     if isinstance(value, str):
-        parts = value.split(":")
-        try:
-            if len(parts) == 3:
-                return int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2])
-            return float(value)
-        except ValueError:
-            pass
-    raise _Invalid("video_time", "must be seconds or 'HH:MM:SS'")
+        m = _VIDEO_TIME.match(value.strip())
+        if m:
+            if m.group("h") is not None:
+                return int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])
+            return float(m["plain"])
+    raise _Invalid("video_time", "must be seconds >= 0 or 'HH:MM:SS'")
+
+
+_VIDEO_TIME = re.compile(
+    r"^(?:(?P<h>\d+):(?P<m>[0-5]?\d):(?P<s>[0-5]?\d(?:\.\d+)?)|(?P<plain>\d+(?:\.\d+)?))$"
+)
 
 
 def _player(obj: Mapping[str, Any], etype: str) -> tuple[str, str, dict[str, Any]]:
@@ -366,7 +384,7 @@ def derive_id(
 ) -> str:
     """Return a deterministic id for an event sent without one (same content, same id)."""
     canonical = orjson.dumps(
-        [kind, int(time.timestamp() * 1000), etype, session, user, duration_ms, attrs],
+        [kind, epoch_ms(time), etype, session, user, duration_ms, attrs],
         option=orjson.OPT_SORT_KEYS,
     )
     return "d-" + hashlib.sha256(canonical).hexdigest()[:32]
