@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sessionscope.domain.events import Event
+from sessionscope.domain.events import Event, epoch_ms
 from sessionscope.domain.timerange import floor_time
 
 __all__ = [
@@ -138,7 +138,7 @@ class ChannelSession:
 
     @property
     def key(self) -> str:
-        return f"{self.channel}@{int(self.start.timestamp() * 1000)}"
+        return f"{self.channel}@{epoch_ms(self.start)}"
 
     @property
     def live(self) -> bool:
@@ -146,7 +146,7 @@ class ChannelSession:
 
     def duration_ms(self, now: datetime) -> int:
         end = self.end or now
-        return max(0, int((end - self.start).total_seconds() * 1000))
+        return max(0, (end - self.start) // timedelta(milliseconds=1))
 
 
 def channel_sessions(events: Iterable[Event]) -> list[ChannelSession]:
@@ -255,7 +255,8 @@ def desktop_session(
     """Measure a desktop session, clipped to ``[start, end]`` when bounds are given.
 
     Login, activity and logout events are all activity points. Unclipped, the session runs from
-    its login (or first event) to its logout (or, while still open, its last activity). A session
+    its first activity point (normally the login) to its last (the logout, or while still open
+    the last activity); ``login``/``logout`` keep the reported times. A session
     that began before ``start`` begins at its first activity at or after ``start``; one that ended
     after ``end`` ends at its last activity at or before ``end``. Idle time is the sum of the gaps
     between consecutive activity points of the measured span longer than ``idle_timeout``;
