@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from sessionscope import __version__
+from sessionscope import __version__, dashboard
 from sessionscope.api import native
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import install_error_handlers
@@ -53,4 +53,5 @@ def create_app(settings: Settings, store: ClickHouseStore | None = None) -> Fast
     ekran.install(app)
     ncp_vpe.install(app)
     ncp_livestation.install(app)
+    dashboard.install(app)
     return app

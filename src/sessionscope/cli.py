@@ -601,6 +601,8 @@ def demo(
 
 
 def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
+    from sessionscope.dashboard.auth import sign_in_link
+
     base = settings.base_url
     key = creds["api_key"]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -612,6 +614,9 @@ def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
         f"  project:  demo (id {creds['project_id']})",
         f"  API key:  {key}",
         f"  (saved in {Path(settings.data_dir) / 'demo-credentials.json'})",
+        "",
+        "Open the dashboard (this sign-in link works for 7 days; or sign in with the API key):",
+        f"  {sign_in_link(settings, creds['project_id'])}",
         "",
         "Try the native API:",
         f"  curl -s {auth} '{base}/api/v1/sessions?kind=player&limit=5'",

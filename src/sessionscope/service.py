@@ -35,6 +35,7 @@ from sessionscope.domain.timerange import floor_time
 from sessionscope.store.clickhouse import SESSION_FILTERS, ClickHouseStore, Project, ms, to_dt
 
 __all__ = [
+    "CURRENT_WINDOW",
     "FILTERS",
     "METRICS",
     "AnySession",
@@ -51,6 +52,9 @@ AnySession = PlayerSession | ChannelSession | DesktopSession | EndpointSession
 
 #: Filters of the native session list, per kind.
 FILTERS: dict[str, tuple[str, ...]] = {**SESSION_FILTERS, "channel": ("channel",)}
+
+#: How recent a player event must be for its user to count as a current viewer.
+CURRENT_WINDOW = timedelta(minutes=5)
 
 #: Time-series metrics per kind, with their unit.
 METRICS: dict[str, dict[str, str]] = {
@@ -410,6 +414,75 @@ class SessionService:
             out.append({"time": t, **{n: values.get(n, 0) for n in names}})
             t += step
         return out
+
+    def totals(
+        self, project: Project, kind: str, start: datetime, end: datetime
+    ) -> dict[str, Any]:
+        """Every metric of a kind over the whole of ``[start, end]``, as one bucket of the series.
+
+        Counts of distinct things (viewers, active users) are distinct over the range, and
+        quantiles and ratios are over the range, not sums or means of buckets.
+        """
+        step_s = self.store.WHOLE_RANGE_STEP_S
+        if kind == "player":
+            raw = self.store.player_series(
+                project.id,
+                start,
+                end,
+                step_s,
+                start_types=PLAYER_START_TYPES,
+                playing_types=PLAYER_PLAYING_TYPES,
+                rebuffer_types=PLAYER_REBUFFER_TYPES,
+                error_types=PLAYER_ERROR_TYPES,
+            )
+        elif kind == "desktop":
+            raw = self.store.desktop_series(
+                project.id, start, end, step_s, idle_timeout_ms=project.idle_timeout_s * 1000
+            )
+        elif kind == "endpoint":
+            raw = self.store.endpoint_series(
+                project.id, start, end, step_s, threshold_ms=project.apdex_threshold_ms
+            )
+        else:
+            raw = self.store.channel_series(project.id, start, end, step_s)
+        values = raw.get(0, {})
+        return {n: values.get(n, 0) for n in METRICS[kind]}
+
+    def current_viewers(
+        self, project: Project, now: datetime, window: timedelta = CURRENT_WINDOW
+    ) -> int:
+        """Distinct users with a player event in the last ``window`` (``playing`` is reported
+        every 60 s while a video plays, so a viewer watching now has one)."""
+        return self.store.distinct_users(project.id, "player", now - window, now)
+
+    def event_kinds(self, project: Project) -> list[str]:
+        """Kinds the project has received events of."""
+        return self.store.event_kinds(project.id)
+
+    def desktop_breakdown(
+        self, project: Project, start: datetime, end: datetime, by: str
+    ) -> list[dict[str, Any]]:
+        """Idle and productive time in ``[start, end]`` per user (``by="user"``) or per hour of
+        day in UTC (``by="hour"``), with the project's idle timeout."""
+        return self.store.desktop_breakdown(
+            project.id, start, end, idle_timeout_ms=project.idle_timeout_s * 1000, by=by
+        )
+
+    def endpoint_sites(
+        self, project: Project, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        """Endpoint sessions, pages and experience score per visited site, worst first."""
+        return self.store.endpoint_sites(
+            project.id, start, end, threshold_ms=project.apdex_threshold_ms
+        )
+
+    def slowest_pages(
+        self, project: Project, start: datetime, end: datetime, limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """Endpoint pages (site and title) by median onLoad, slowest first."""
+        return self.store.slowest_pages(
+            project.id, start, end, threshold_ms=project.apdex_threshold_ms, limit=limit
+        )
 
 
 def _overlaps(s: datetime, e: datetime | None, lo: datetime | None, hi: datetime | None) -> bool:

@@ -414,6 +414,14 @@ class ClickHouseStore:
         )
         return User(rows[0][0], tuple(int(x) for x in rows[0][1]), rows[0][2]) if rows else None
 
+    def get_user(self, email: str) -> User | None:
+        """The user with this email (no token check), or None."""
+        rows = self.query(
+            "SELECT email, project_ids, organization FROM users FINAL WHERE email = {e:String}",
+            {"e": email.strip().lower()},
+        )
+        return User(rows[0][0], tuple(int(x) for x in rows[0][1]), rows[0][2]) if rows else None
+
     # ---------------------------------------------------------------- events
 
     def _ingest_lock(self, project_id: int) -> threading.Lock:
@@ -898,6 +906,137 @@ class ClickHouseStore:
             params,
         )
         return {int(b): {"events": int(n), "errors": int(e)} for b, n, e in rows}
+
+    #: A series step so long that every instant before 2106 falls in bucket 0: the series
+    #: methods called with it return the whole range ``[lo, hi]`` as one bucket keyed 0.
+    WHOLE_RANGE_STEP_S = 4_294_967_295
+
+    # ---------------------------------------------------------------- breakdowns
+
+    def distinct_users(self, project_id: int, kind: str, lo: datetime, hi: datetime) -> int:
+        """Distinct ``user`` values of a kind's events in ``[lo, hi]``."""
+        rows = self.query(
+            "SELECT uniqExact(user) FROM events WHERE project_id = {p:UInt32} "
+            "AND kind = {k:String} AND " + self._IN_RANGE,
+            {"p": project_id, "k": kind, "lo": ms(lo), "hi": ms(hi)},
+        )
+        return int(rows[0][0])
+
+    def event_kinds(self, project_id: int) -> list[str]:
+        """Kinds of which the project has at least one stored event."""
+        rows = self.query(
+            "SELECT DISTINCT kind FROM event_ids WHERE project_id = {p:UInt32}", {"p": project_id}
+        )
+        return sorted(str(r[0]) for r in rows)
+
+    def desktop_breakdown(
+        self,
+        project_id: int,
+        lo: datetime,
+        hi: datetime,
+        *,
+        idle_timeout_ms: int,
+        by: str,
+    ) -> list[dict[str, Any]]:
+        """Active users, idle and productive time over ``[lo, hi]`` per user or per UTC hour.
+
+        ``by`` is ``"user"`` (rows keyed by user id, with the user's latest name) or ``"hour"``
+        (hour of day 0-23). The gap rule is the one of ``desktop_series``: a gap between
+        consecutive activity points longer than the timeout is idle, shorter is productive,
+        and counts for the user and hour of the activity that ends it.
+        """
+        if by not in ("user", "hour"):
+            raise StoreError("by must be 'user' or 'hour'")
+        key = "user" if by == "user" else "toHour(time)"
+        rows = self.query(
+            f"SELECT {key} AS k, uniqExact(user), sumIf(gap, gap > {{idle:UInt64}}), "
+            "sumIf(gap, gap <= {idle:UInt64}), argMaxIf(name, time, name != '') FROM ("
+            "SELECT time, user, name, if(prev = toDateTime64(0, 3, 'UTC'), 0, "
+            "toUInt64(toUnixTimestamp64Milli(time) - toUnixTimestamp64Milli(prev))) AS gap "
+            "FROM (SELECT time, user, name, lagInFrame(time, 1, toDateTime64(0, 3, 'UTC')) "
+            "OVER (PARTITION BY session ORDER BY time, id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
+            " AS prev FROM (SELECT session, time, id, user, "
+            "JSONExtractString(data, 'user_name') AS name FROM events "
+            "WHERE project_id = {p:UInt32} AND kind = 'desktop' AND "
+            + self._IN_RANGE
+            + " LIMIT 1 BY id))) GROUP BY k ORDER BY k",
+            {"p": project_id, "lo": ms(lo), "hi": ms(hi), "idle": idle_timeout_ms},
+        )
+        return [
+            {
+                by: int(k),
+                "user_name": str(name) if by == "user" else "",
+                "active_users": int(users),
+                "idle_ms": int(idle),
+                "productive_ms": int(productive),
+            }
+            for k, users, idle, productive, name in rows
+        ]
+
+    # One row per page view (its first event) with the page score of ``endpoint_series``.
+    _ENDPOINT_PAGES = (
+        "SELECT session, page, min(time) AS pt, argMin(st, time) AS site, "
+        "argMin(ti, time) AS title, argMin(ol, time) AS onload, "
+        "argMin(if(rc >= 400, 0, if(ol <= {t:UInt32}, 1, "
+        "if(ol <= 4 * {t:UInt32}, 0.5, 0))), time) AS ps FROM ("
+        "SELECT session, time, site AS st, JSONExtractString(data, 'page_id') AS page, "
+        "JSONExtractString(data, 'title') AS ti, "
+        "JSONExtractUInt(data, 'response_code') AS rc, "
+        "JSONExtractUInt(data, 'on_load_ms') AS ol FROM events "
+        "WHERE project_id = {p:UInt32} AND kind = 'endpoint' AND "
+        + _IN_RANGE
+        + ") GROUP BY session, page"
+    )
+
+    def endpoint_sites(
+        self, project_id: int, lo: datetime, hi: datetime, *, threshold_ms: int
+    ) -> list[dict[str, Any]]:
+        """Sessions, pages and mean experience score per visited site, worst score first.
+
+        Sessions and scores as in ``endpoint_series`` (pages loaded inside ``[lo, hi]``, one
+        score per page, a session's score the mean of its pages', a site's the mean of its
+        sessions').
+        """
+        rows = self.query(
+            "SELECT site, count(), sum(pages), avg(score) FROM (SELECT session, "
+            "argMin(site, pt) AS site, count() AS pages, round(avg(ps), 2) AS score FROM ("
+            + self._ENDPOINT_PAGES
+            + ") GROUP BY session) GROUP BY site ORDER BY avg(score), site",
+            {"p": project_id, "lo": ms(lo), "hi": ms(hi), "t": threshold_ms},
+        )
+        return [
+            {"site": s, "sessions": int(n), "pages": int(pg), "experience_score": round(sc, 3)}
+            for s, n, pg, sc in rows
+        ]
+
+    def slowest_pages(
+        self, project_id: int, lo: datetime, hi: datetime, *, threshold_ms: int, limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """Pages (site and title) loaded in ``[lo, hi]``, slowest median onLoad first.
+
+        Each page view counts once (its first event). Rows carry the number of loads, median
+        and slowest onLoad in ms, mean page score, and the session of the slowest load.
+        """
+        rows = self.query(
+            "SELECT site, title, count(), quantileExact(0.5)(onload), max(onload), "
+            "round(avg(ps), 3), argMax(session, onload) FROM ("
+            + self._ENDPOINT_PAGES
+            + ") GROUP BY site, title ORDER BY quantileExact(0.5)(onload) DESC, site, title "
+            f"LIMIT {int(limit)}",
+            {"p": project_id, "lo": ms(lo), "hi": ms(hi), "t": threshold_ms},
+        )
+        return [
+            {
+                "site": site,
+                "title": title,
+                "loads": int(n),
+                "on_load_p50_ms": int(p50),
+                "on_load_max_ms": int(worst),
+                "score": float(score),
+                "slowest_session": session,
+            }
+            for site, title, n, p50, worst, score, session in rows
+        ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,569 @@
+"""The overview page: a time window and one section per kind the project has data of.
+
+Every number comes from the core (``SessionService`` and the store's channel and event reads),
+one call per chart; this module only picks the window and shapes values for the templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from sessionscope.dashboard import format as fmt
+from sessionscope.dashboard.charts import (
+    Cell,
+    Chart,
+    Kpi,
+    Layer,
+    Mark,
+    Series,
+    Span,
+    Table,
+    bar_chart,
+    line_chart,
+    timeline_chart,
+)
+from sessionscope.domain.events import KINDS
+from sessionscope.domain.timerange import TimeRangeError, auto_interval, parse_instant
+from sessionscope.service import CURRENT_WINDOW, SessionService
+from sessionscope.store.clickhouse import Project
+
+__all__ = [
+    "DEFAULT_RANGE",
+    "KIND_TITLES",
+    "RANGES",
+    "Overview",
+    "Section",
+    "Window",
+    "build_overview",
+    "explorer_url",
+    "parse_window",
+    "session_url",
+    "utc_now",
+]
+
+#: The preset ranges of the range picker, ending now.
+RANGES: dict[str, tuple[str, timedelta]] = {
+    "1h": ("Last hour", timedelta(hours=1)),
+    "24h": ("Last 24 hours", timedelta(days=1)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+}
+DEFAULT_RANGE = "24h"
+#: Longest custom range (daily points: about 400 of them).
+MAX_SPAN = timedelta(days=400)
+
+KIND_TITLES = {
+    "player": "Video players",
+    "channel": "Live channels",
+    "desktop": "Desktop activity",
+    "endpoint": "Web endpoints",
+}
+
+#: What to send for a kind, shown while a project has none of its events.
+SEND_HINTS = {
+    "player": "player events (player_start, startup, playing, rebuffering, error, ...) with "
+    "session, user (a uuid), device and video_type",
+    "channel": "channel events (PUBLISH_START, PUBLISH_END, ONAIR_START, ONAIR_END, ...) with "
+    "channel, level and description",
+    "desktop": "desktop events (login, activity, logout) with session, user_id and user_name",
+    "endpoint": "endpoint page events with session, agent_id, visited_site, protocol, port, "
+    "source_addr, page_id, on_load_ms and response_code",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The time window shown: ``[start, end]`` in UTC, charted in ``step`` buckets."""
+
+    key: str
+    start: datetime
+    end: datetime
+    step: timedelta
+
+    @property
+    def label(self) -> str:
+        if self.key in RANGES:
+            return RANGES[self.key][0]
+        return f"{fmt.time(self.start, seconds=False)} to {fmt.time(self.end, seconds=False)} UTC"
+
+    @property
+    def step_label(self) -> str:
+        return "1 day" if self.step >= timedelta(days=1) else "5 minutes"
+
+    def query(self) -> dict[str, str]:
+        """The query parameters that select this window again."""
+        if self.key in RANGES:
+            return {"range": self.key}
+        return {
+            "range": "custom",
+            "from": self.start.strftime("%Y-%m-%dT%H:%M"),
+            "to": self.end.strftime("%Y-%m-%dT%H:%M"),
+        }
+
+
+def parse_window(range_: str | None, from_: str | None, to: str | None, now: datetime) -> Window:
+    """Read the range picker's parameters; raise ``TimeRangeError`` naming a bad one."""
+    key = range_ or ("custom" if from_ else DEFAULT_RANGE)
+    if key in RANGES:
+        span = RANGES[key][1]
+        return Window(key, now - span, now, auto_interval(span))
+    if key != "custom":
+        raise TimeRangeError("range", f"must be one of {', '.join(RANGES)} or custom")
+    if not from_:
+        raise TimeRangeError("from", "is required for a custom range")
+    start = parse_instant(from_, "from")
+    end = parse_instant(to, "to", end_of_day=True) if to else now
+    if end <= start:
+        raise TimeRangeError("to", "must be after from")
+    if end - start > MAX_SPAN:
+        raise TimeRangeError("from", f"the range may span at most {MAX_SPAN.days} days")
+    return Window("custom", start, end, auto_interval(end - start))
+
+
+def session_url(kind: str, key: str) -> str:
+    """Path of a session's page."""
+    return f"/sessions/{kind}/{quote(key, safe='')}"
+
+
+def explorer_url(kind: str, **filters: str) -> str:
+    """Path of the explorer for a kind with filters."""
+    return "/sessions?" + urlencode({"kind": kind, **filters})
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One kind's part of the overview."""
+
+    kind: str
+    title: str
+    kpis: list[Kpi]
+    charts: list[Chart]
+    tables: list[Table] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def explorer(self) -> str:
+        return explorer_url(self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    window: Window
+    sections: list[Section]
+    #: Kinds without any stored event, with what to send for them.
+    missing: list[tuple[str, str]]
+
+
+def build_overview(
+    service: SessionService, project: Project, window: Window, now: datetime
+) -> Overview:
+    """Build every section of the overview for kinds with stored events."""
+    kinds = set(service.event_kinds(project))
+    builders = {
+        "player": _player,
+        "channel": _channel,
+        "desktop": _desktop,
+        "endpoint": _endpoint,
+    }
+    sections = [builders[k](service, project, window, now) for k in KINDS if k in kinds]
+    return Overview(window, sections, [(k, SEND_HINTS[k]) for k in KINDS if k not in kinds])
+
+
+def _none_when(values: list[Any], present: list[bool]) -> list[Any]:
+    """Values where something happened, None elsewhere (a gap, not a misleading zero)."""
+    return [v if ok else None for v, ok in zip(values, present, strict=True)]
+
+
+def _points(
+    service: SessionService, project: Project, kind: str, w: Window
+) -> list[dict[str, Any]]:
+    return service.timeseries(project, kind, w.start, w.end, w.step)
+
+
+def _empty_note(total: float, kind: str) -> str:
+    return "" if total else f"No {kind} events in this range: try a longer one."
+
+
+# ------------------------------------------------------------------------------- players
+
+
+def _player(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
+    points = _points(service, project, "player", w)
+    totals = service.totals(project, "player", w.start, w.end)
+    current = service.current_viewers(project, now)
+    times = [p["time"] for p in points]
+    has_sessions = [p["sessions"] > 0 for p in points]
+    has_viewers = [p["viewers"] > 0 for p in points]
+    minutes = CURRENT_WINDOW.total_seconds() / 60
+    kpis = [
+        Kpi("Sessions", fmt.integer(totals["sessions"]), "sessions that started in the range"),
+        Kpi("Distinct viewers", fmt.integer(totals["viewers"]), "users with any player event"),
+        Kpi("Playing time", fmt.duration(totals["playing_time"]), "sum of playing durations"),
+        Kpi("Startup time p50", fmt.millis(totals["startup_p50"]), "player + video start"),
+        Kpi("Startup time p95", fmt.millis(totals["startup_p95"]), "player + video start"),
+        Kpi("Rebuffer ratio", fmt.percent(totals["rebuffer_ratio"]), "stalled / watched time"),
+        Kpi("Error rate", fmt.percent(totals["error_rate"]), "sessions with an error"),
+        Kpi("Current viewers", fmt.integer(current), f"in the last {minutes:g} minutes"),
+    ]
+
+    charts = [
+        line_chart(
+            "player-sessions",
+            "Sessions and viewers",
+            f"Sessions started and distinct viewers per {w.step_label}.",
+            times,
+            w.step,
+            [
+                Series("Sessions started", [p["sessions"] for p in points]),
+                Series("Distinct viewers", [p["viewers"] for p in points]),
+            ],
+            y_title="Count",
+        ),
+        line_chart(
+            "player-playing",
+            "Playing time",
+            f"Minutes of video played per {w.step_label}.",
+            times,
+            w.step,
+            [
+                Series(
+                    "Playing time (min)",
+                    [round(p["playing_time"] / 60000, 1) for p in points],
+                    text=lambda v: "—" if v is None else f"{v:,.1f} min",
+                )
+            ],
+            y_title="Playing time (minutes)",
+            bar=True,
+        ),
+        line_chart(
+            "player-startup",
+            "Startup time",
+            "Median (p50) and 95th percentile of startup time of the sessions started in "
+            "each interval; no point where no session started.",
+            times,
+            w.step,
+            [
+                Series(
+                    "Startup p50 (s)",
+                    _none_when([round(p["startup_p50"] / 1000, 3) for p in points], has_sessions),
+                    text=lambda v: "—" if v is None else f"{v:.2f} s",
+                ),
+                Series(
+                    "Startup p95 (s)",
+                    _none_when([round(p["startup_p95"] / 1000, 3) for p in points], has_sessions),
+                    text=lambda v: "—" if v is None else f"{v:.2f} s",
+                ),
+            ],
+            y_title="Startup time (seconds)",
+        ),
+        line_chart(
+            "player-quality",
+            "Rebuffer ratio and error rate",
+            "Share of watch time spent rebuffering, and share of sessions with an error.",
+            times,
+            w.step,
+            [
+                Series(
+                    "Rebuffer ratio (%)",
+                    _none_when([round(p["rebuffer_ratio"] * 100, 2) for p in points], has_viewers),
+                    text=lambda v: "—" if v is None else f"{v:.2f} %",
+                ),
+                Series(
+                    "Error rate (%)",
+                    _none_when([round(p["error_rate"] * 100, 2) for p in points], has_sessions),
+                    text=lambda v: "—" if v is None else f"{v:.2f} %",
+                ),
+            ],
+            y_title="Percent (%)",
+        ),
+    ]
+    return Section(
+        "player",
+        KIND_TITLES["player"],
+        kpis,
+        charts,
+        note=_empty_note(totals["sessions"] + totals["viewers"], "player"),
+    )
+
+
+# ------------------------------------------------------------------------------- channels
+
+
+def _channel(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
+    store = service.store
+    channels = store.channels(project.id)
+    periods = service.channel_sessions(project, start=w.start, end=w.end)
+    errors = store.events(
+        project.id,
+        "channel",
+        start=w.start,
+        end=w.end,
+        level="ERROR",
+        newest_first=True,
+        limit=15,
+    )
+    totals = service.totals(project, "channel", w.start, w.end)
+    live = [c for c in channels if c["live"]]
+    kpis = [
+        Kpi("Channels", fmt.integer(len(channels)), "channels that ever sent an event"),
+        Kpi("Live now", fmt.integer(len(live)), "publishing right now"),
+        Kpi("Publish periods", fmt.integer(len(periods)), "overlapping the range"),
+        Kpi("Events", fmt.integer(totals["events"]), "in the range"),
+        Kpi("ERROR events", fmt.integer(totals["errors"]), "in the range"),
+    ]
+    live_table = Table(
+        "Channels now",
+        ("Channel", "Status", "Last publish start (UTC)", "Last event (UTC)", "Events", "Errors"),
+        [
+            (
+                Cell(c["channel"], href=explorer_url("channel", channel=c["channel"])),
+                Cell("● Live" if c["live"] else "○ Off air"),
+                Cell(fmt.time(c["last_publish_start"])),
+                Cell(fmt.time(c["last"])),
+                Cell(fmt.integer(c["events"]), num=True),
+                Cell(fmt.integer(c["errors"]), num=True),
+            )
+            for c in sorted(channels, key=lambda c: (not c["live"], c["channel"]))
+        ],
+        empty="No channel has sent an event yet.",
+    )
+    end = min(w.end, now)
+    spans: list[Span] = []
+    recordings: list[Span] = []
+    for s in periods:
+        url = session_url("channel", s.key)
+        lo, hi = max(s.start, w.start), min(s.end or end, w.end)
+        state = "live" if s.live else f"ended {fmt.time(s.end)}"
+        spans.append(Span(s.channel, lo, max(lo, hi), f"{s.channel}: {state}", url))
+        for r in s.recordings:
+            rlo, rhi = max(r.start, w.start), min(r.end or s.end or end, w.end)
+            if rhi >= rlo:
+                recordings.append(Span(s.channel, rlo, rhi, "recording", url))
+    error_marks = [
+        Mark(e.session, e.time, f"{e.type}: {e.attrs.get('description', '')}") for e in errors
+    ]
+    rows = sorted({c["channel"] for c in channels} | {s.channel for s in periods})
+    chart = timeline_chart(
+        "channel-periods",
+        "Publish periods",
+        "When each channel was publishing (bars) and recording (striped bars) in the range, "
+        "with recent ERROR events (crosses). Select a bar to open its session.",
+        rows,
+        [
+            Layer("Publishing", spans=spans),
+            Layer("Recording", spans=recordings, style="striped"),
+            Layer("ERROR event", marks=error_marks, style="cross"),
+        ],
+        start=w.start,
+        end=w.end,
+        row_title="Channel",
+    )
+    by_channel: dict[str, list[Any]] = {}
+    for s in periods:
+        by_channel.setdefault(s.channel, []).append(s)
+
+    def period_of(channel: str, t: datetime) -> str:
+        for s in by_channel.get(channel, []):
+            if s.start <= t and (s.end is None or t <= s.end):
+                return session_url("channel", s.key)
+        return ""
+
+    errors_table = Table(
+        "Recent ERROR events",
+        ("Time (UTC)", "Channel", "Event", "Description"),
+        [
+            (
+                Cell(fmt.time(e.time), href=period_of(e.session, e.time)),
+                Cell(e.session, href=explorer_url("channel", channel=e.session)),
+                Cell(e.type),
+                Cell(str(e.attrs.get("description", ""))),
+            )
+            for e in errors
+        ],
+        empty="No ERROR events in this range.",
+    )
+    return Section(
+        "channel",
+        KIND_TITLES["channel"],
+        kpis,
+        [chart],
+        [live_table, errors_table],
+        note=_empty_note(totals["events"] + len(periods), "channel"),
+    )
+
+
+# ------------------------------------------------------------------------------- desktop
+
+
+def _hours(ms_value: float | None) -> float | None:
+    return None if ms_value is None else round(ms_value / 3_600_000, 2)
+
+
+def _hours_text(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.2f} h"
+
+
+def _desktop(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
+    points = _points(service, project, "desktop", w)
+    totals = service.totals(project, "desktop", w.start, w.end)
+    users = service.desktop_breakdown(project, w.start, w.end, "user")
+    hours = service.desktop_breakdown(project, w.start, w.end, "hour")
+    worked = totals["idle_time"] + totals["productive_time"]
+    kpis = [
+        Kpi("Active users", fmt.integer(totals["active_users"]), "with activity in the range"),
+        Kpi("Productive time", fmt.duration(totals["productive_time"]), "all users"),
+        Kpi("Idle time", fmt.duration(totals["idle_time"]), "gaps over the idle timeout"),
+        Kpi(
+            "Productive share",
+            fmt.percent(totals["productive_time"] / worked if worked else None, 1),
+            f"idle timeout {fmt.duration(project.idle_timeout_s * 1000)}",
+        ),
+    ]
+    users = sorted(users, key=lambda u: (-(u["productive_ms"] + u["idle_ms"]), u["user"]))
+    labels = [f"{u['user_name'] or 'user'} (#{u['user']})" for u in users]
+    by_hour = {h["hour"]: h for h in hours}
+    charts = [
+        line_chart(
+            "desktop-active",
+            "Active users",
+            f"Distinct users with desktop activity per {w.step_label}.",
+            [p["time"] for p in points],
+            w.step,
+            [Series("Active users", [p["active_users"] for p in points])],
+            y_title="Users",
+        ),
+        bar_chart(
+            "desktop-users",
+            "Productive and idle time per user",
+            "Hours of productive and idle time of each user in the range (stacked). "
+            "Select a bar to see the user's sessions.",
+            labels,
+            [
+                Series("Productive (h)", [_hours(u["productive_ms"]) for u in users], _hours_text),
+                Series("Idle (h)", [_hours(u["idle_ms"]) for u in users], _hours_text),
+            ],
+            x_title="Hours",
+            y_title="User",
+            horizontal=True,
+            stacked=True,
+            links=[explorer_url("desktop", user_id=str(u["user"])) for u in users],
+            label_header="User",
+        ),
+        bar_chart(
+            "desktop-hours",
+            "Productivity by hour of day",
+            "Productive and idle hours of all users by hour of day (UTC) over the range.",
+            [f"{h:02d}:00" for h in range(24)],
+            [
+                Series(
+                    "Productive (h)",
+                    [_hours(by_hour[h]["productive_ms"]) if h in by_hour else 0 for h in range(24)],
+                    _hours_text,
+                ),
+                Series(
+                    "Idle (h)",
+                    [_hours(by_hour[h]["idle_ms"]) if h in by_hour else 0 for h in range(24)],
+                    _hours_text,
+                ),
+            ],
+            x_title="Hour of day (UTC)",
+            y_title="Hours",
+            stacked=True,
+            label_header="Hour (UTC)",
+        ),
+    ]
+    return Section(
+        "desktop",
+        KIND_TITLES["desktop"],
+        kpis,
+        charts,
+        note=_empty_note(totals["active_users"], "desktop"),
+    )
+
+
+# ------------------------------------------------------------------------------- endpoints
+
+
+def _endpoint(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
+    points = _points(service, project, "endpoint", w)
+    totals = service.totals(project, "endpoint", w.start, w.end)
+    sites = service.endpoint_sites(project, w.start, w.end)
+    slow = service.slowest_pages(project, w.start, w.end, limit=10)
+    t_ms = project.apdex_threshold_ms
+    kpis = [
+        Kpi("Sessions", fmt.integer(totals["sessions"]), "first page in the range"),
+        Kpi("Pages", fmt.integer(totals["pages"]), "page views"),
+        Kpi(
+            "Experience score",
+            fmt.score(totals["experience_score"] if totals["sessions"] else None),
+            f"0 to 1, Apdex-style, T = {fmt.millis(t_ms)}",
+        ),
+        Kpi("Sites", fmt.integer(len(sites)), "visited in the range"),
+    ]
+    has = [p["sessions"] > 0 for p in points]
+    charts = [
+        line_chart(
+            "endpoint-score",
+            "Experience score over time",
+            "Mean experience score (0 to 1) of the sessions whose first page was in each "
+            "interval; no point where there was none.",
+            [p["time"] for p in points],
+            w.step,
+            [
+                Series(
+                    "Experience score",
+                    _none_when([p["experience_score"] for p in points], has),
+                    fmt.score,
+                ),
+            ],
+            y_title="Experience score (0–1)",
+            y_max=1,
+        ),
+        bar_chart(
+            "endpoint-sites",
+            "Experience score by site",
+            "Mean experience score (0 to 1) of each visited site's sessions, worst first. "
+            "Select a bar to see the site's sessions.",
+            [s["site"] for s in sites],
+            [Series("Experience score", [s["experience_score"] for s in sites], fmt.score)],
+            x_title="Experience score (0–1)",
+            y_title="Site",
+            horizontal=True,
+            y_max=1,
+            links=[explorer_url("endpoint", visited_site=s["site"]) for s in sites],
+            label_header="Site",
+        ),
+    ]
+    slow_table = Table(
+        "Slowest pages",
+        ("Site", "Page", "Loads", "Median onLoad", "Slowest onLoad", "Mean score", "Slowest load"),
+        [
+            (
+                Cell(p["site"], href=explorer_url("endpoint", visited_site=p["site"])),
+                Cell(p["title"] or "(untitled)"),
+                Cell(fmt.integer(p["loads"]), num=True),
+                Cell(fmt.millis(p["on_load_p50_ms"]), num=True),
+                Cell(fmt.millis(p["on_load_max_ms"]), num=True),
+                Cell(fmt.score(p["score"]), num=True),
+                Cell("open session", href=session_url("endpoint", p["slowest_session"])),
+            )
+            for p in slow
+        ],
+        empty="No pages loaded in this range.",
+    )
+    return Section(
+        "endpoint",
+        KIND_TITLES["endpoint"],
+        kpis,
+        charts,
+        [slow_table],
+        note=_empty_note(totals["sessions"], "endpoint"),
+    )
+
+
+def utc_now() -> datetime:
+    """Now, aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,127 @@
+"""The core aggregates the dashboard reads: range totals, breakdowns, current viewers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.conftest import Tenant
+from tests.factories import BASE, channel, desktop, endpoint, minutes, player
+
+from sessionscope.domain.events import validate_batch
+from sessionscope.service import SessionService
+from sessionscope.store.clickhouse import ClickHouseStore
+
+OTHER_USER = "11111111-2222-4333-8444-555555555555"
+LO, HI = BASE - timedelta(hours=1), BASE + timedelta(hours=3)
+
+
+def load(store: ClickHouseStore, tenant: Tenant, events: list[dict[str, Any]]) -> None:
+    valid, problems = validate_batch(events, now=datetime.now(UTC))
+    assert not problems, problems
+    store.insert_events(tenant.project.id, valid)
+
+
+def test_player_totals_are_over_the_whole_range(store: ClickHouseStore, tenant: Tenant) -> None:
+    # Two sessions by two users, a 5-minute series would split them into two buckets.
+    load(
+        store,
+        tenant,
+        [
+            player("startup", session="a", duration_ms=300),
+            player("playing", at=BASE + minutes(1), session="a", duration_ms=60_000),
+            player("rebuffering", at=BASE + minutes(2), session="a", duration_ms=20_000),
+            player("startup", at=BASE + minutes(7), session="b", user=OTHER_USER, duration_ms=900),
+            player("error", at=BASE + minutes(8), session="b", user=OTHER_USER),
+        ],
+    )
+    svc = SessionService(store)
+    totals = svc.totals(tenant.project, "player", LO, HI)
+    assert totals["sessions"] == 2
+    assert totals["viewers"] == 2
+    assert totals["playing_time"] == 60_000
+    assert totals["rebuffer_ratio"] == 0.25
+    assert totals["error_rate"] == 0.5
+    assert totals["startup_p95"] == 900
+    # Only what happened inside the range counts.
+    assert svc.totals(tenant.project, "player", BASE + minutes(5), HI)["viewers"] == 1
+    assert svc.current_viewers(tenant.project, BASE + minutes(9)) == 1
+    assert svc.current_viewers(tenant.project, BASE + minutes(30)) == 0
+    assert svc.event_kinds(tenant.project) == ["player"]
+
+
+def test_desktop_breakdown_per_user_and_hour(store: ClickHouseStore, tenant: Tenant) -> None:
+    load(
+        store,
+        tenant,
+        [
+            desktop("login", at=BASE, session=1),
+            desktop("activity", at=BASE + minutes(5), session=1),
+            desktop("activity", at=BASE + minutes(40), session=1),  # 35 min gap: idle
+            desktop("login", at=BASE, session=2, user_id=8, user_name="bob"),
+            desktop("activity", at=BASE + minutes(90), session=2, user_id=8, user_name="bob"),
+        ],
+    )
+    svc = SessionService(store)
+    users = svc.desktop_breakdown(tenant.project, LO, HI, "user")
+    assert [(u["user"], u["user_name"], u["productive_ms"], u["idle_ms"]) for u in users] == [
+        (7, "alice", 5 * 60_000, 35 * 60_000),
+        (8, "bob", 0, 90 * 60_000),
+    ]
+    hours = svc.desktop_breakdown(tenant.project, LO, HI, "hour")
+    assert [(h["hour"], h["active_users"], h["idle_ms"]) for h in hours] == [
+        (9, 2, 35 * 60_000),
+        (10, 1, 90 * 60_000),
+    ]
+    totals = svc.totals(tenant.project, "desktop", LO, HI)
+    assert totals == {
+        "active_users": 2,
+        "idle_time": 125 * 60_000,
+        "productive_time": 5 * 60_000,
+    }
+
+
+def test_endpoint_sites_and_slowest_pages(store: ClickHouseStore, tenant: Tenant) -> None:
+    load(
+        store,
+        tenant,
+        [
+            endpoint(session="e1", page_id="p1", on_load_ms=500),
+            endpoint(
+                at=BASE + minutes(1), session="e1", page_id="p2", on_load_ms=9000, title="Slow"
+            ),
+            endpoint(session="e2", page_id="p1", visited_site="other.com", on_load_ms=3000),
+        ],
+    )
+    svc = SessionService(store)
+    sites = svc.endpoint_sites(tenant.project, LO, HI)
+    # example.com: one session of pages scored 1 and 0; other.com: one page scored 0.5.
+    assert sites == [
+        {"site": "example.com", "sessions": 1, "pages": 2, "experience_score": 0.5},
+        {"site": "other.com", "sessions": 1, "pages": 1, "experience_score": 0.5},
+    ]
+    slow = svc.slowest_pages(tenant.project, LO, HI, limit=2)
+    assert [(p["site"], p["title"], p["on_load_p50_ms"], p["slowest_session"]) for p in slow] == [
+        ("example.com", "Slow", 9000, "e1"),
+        ("other.com", "Home", 3000, "e2"),
+    ]
+    totals = svc.totals(tenant.project, "endpoint", LO, HI)
+    assert (totals["sessions"], totals["pages"], totals["experience_score"]) == (2, 3, 0.5)
+
+
+def test_channel_totals_and_users(store: ClickHouseStore, tenant: Tenant) -> None:
+    load(
+        store,
+        tenant,
+        [
+            channel("PUBLISH_START"),
+            channel("PUBLISH_OVER_THRESHOLD", at=BASE + minutes(3), level="ERROR"),
+            channel("PUBLISH_END", at=BASE + minutes(30)),
+        ],
+    )
+    totals = SessionService(store).totals(tenant.project, "channel", LO, HI)
+    assert totals == {"events": 3, "errors": 1}
+    store.create_user("Dash@Example.com", [tenant.project.id])
+    user = store.get_user("dash@example.com")
+    assert user is not None and user.project_ids == (tenant.project.id,)
+    assert store.get_user("nobody@example.com") is None
