@@ -12,7 +12,7 @@ from sessionscope import __version__, dashboard
 from sessionscope.api import native
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import install_error_handlers
-from sessionscope.compat import ekran, ncp_livestation, ncp_vpe
+from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
@@ -53,5 +53,6 @@ def create_app(settings: Settings, store: ClickHouseStore | None = None) -> Fast
     ekran.install(app)
     ncp_vpe.install(app)
     ncp_livestation.install(app)
+    thousandeyes.install(app)
     dashboard.install(app)
     return app

@@ -573,6 +573,10 @@ def demo(
             creds["ncp_access_key"], creds["ncp_secret_key"] = store.create_signing_key(
                 project.id, "demo"
             )
+        te_user = store.verify_user(str(creds.get("te_email", "")), str(creds.get("te_token", "")))
+        if te_user is None or project.id not in te_user.project_ids:  # ThousandEyes v6 user
+            creds["te_email"] = "demo@example.com"
+            creds["te_token"] = store.create_user(creds["te_email"], [project.id])
         creds_file.write_text(json.dumps(creds, indent=2))
         creds_file.chmod(0o600)
         loaded = store.count_events(project.id)
@@ -627,6 +631,7 @@ def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
     ]
     # Vendor-compatible APIs add their credentials (made in `demo`) and examples here.
     lines += _livestation_help(base, creds)
+    lines += _thousandeyes_help(base, creds)
     vpe = f"-H 'x-api-key: {key}' -H 'x-project-id: {creds['project_id']}'"
     lines += [
         "NAVER Cloud Video Player Enhancement (Media Analytics), docs/compat/ncp-vpe.md:",
@@ -644,6 +649,29 @@ def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
         f"  curl -s {ekran} '{base}/ekranapi/user/getproductivity?start={day}'",
     ]
     console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=True)
+
+
+def _thousandeyes_help(base: str, creds: dict[str, Any]) -> list[str]:
+    """Demo lines for the ThousandEyes v6 API: the demo user and a few curls."""
+    from rich.markup import escape
+
+    email, token = creds.get("te_email"), creds.get("te_token")
+    if not email or not token:
+        return []
+    auth = f"-u '{email}:{token}'"
+    url = f"{base}/v6/endpoint-data/user-sessions"
+    body = '{"searchFilters":[{"key":"domain","values":["thousandeyes.com"]}]}'
+    return [
+        "ThousandEyes v6 endpoint user sessions, docs/compat/thousandeyes.md:",
+        f"  user: {email}  token: {token}  (account group aid={creds['project_id']})",
+        f"  curl -s {auth} '{url}.json'",
+        f"  curl -s {auth} '{url}.json?window=1d'",
+        f"  curl -s {auth} '{url}.xml?window=2h&aid={creds['project_id']}'",
+        escape(
+            f"  curl -s {auth} -H 'Content-Type: application/json' -d '{body}' "
+            f"'{url}.json?window=1w'"
+        ),
+    ]
 
 
 def _livestation_help(base: str, creds: dict[str, Any]) -> list[str]:

@@ -297,6 +297,44 @@ class SessionService:
             if isinstance(s, EndpointSession)
         ]
 
+    def endpoint_sessions_committed(
+        self,
+        project: Project,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
+        offset: int = 0,
+    ) -> list[tuple[EndpointSession, datetime]]:
+        """List endpoint sessions whose first page is in ``[start, end]``, oldest first, each
+        with the time its newest event was stored (when the session was last committed).
+
+        ``after`` continues a keyset walk after ``(date, session)`` of the last session seen;
+        ``offset`` then skips that many sessions. A session stored while a walk goes on takes
+        its place in the order, so following ``after`` never returns a session twice.
+        """
+        rows = self.store.session_rows(
+            "endpoint",
+            project.id,
+            start=start,
+            end=end,
+            filters=filters,
+            limit=None if limit is None else offset + limit,
+            started_within=True,
+            oldest_first=True,
+            before=after,
+        )[offset:]
+        committed = {str(r["session"]): r["committed"] for r in rows}
+        built = self._build(project, "endpoint", rows, start, end, False)
+        return [(s, committed[s.session]) for s in built if isinstance(s, EndpointSession)]
+
+    def newest_session_start(self, project: Project, kind: str) -> datetime | None:
+        """Return when the newest session of a kind (player, desktop, endpoint) began, or None."""
+        rows = self.store.session_rows(kind, project.id, limit=1)
+        return rows[0]["start"] if rows else None
+
     def channel_sessions(
         self,
         project: Project,

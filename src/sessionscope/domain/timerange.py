@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "INTERVALS",
+    "MAX_WINDOW",
     "TimeRange",
     "TimeRangeError",
     "auto_interval",
     "floor_time",
     "parse_instant",
     "parse_interval",
+    "parse_window",
     "span_label",
 ]
 
@@ -95,6 +97,30 @@ def parse_interval(text: str | None, span: timedelta) -> timedelta:
     if text not in INTERVALS:
         raise TimeRangeError("interval", "must be auto, 1m, 5m, 1h or 1d")
     return INTERVALS[text]
+
+
+_WINDOW = re.compile(r"^([0-9]+)([smhdw]?)$")
+_WINDOW_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: The longest window accepted (longer ones reach before any stored event anyway).
+MAX_WINDOW = timedelta(days=36500)
+
+
+def parse_window(text: str, param: str = "window") -> timedelta:
+    """Parse a window length ``<n>[smhdw]`` (no unit means seconds), e.g. ``90``, ``15m``, ``2w``.
+
+    The window must be longer than zero and at most :data:`MAX_WINDOW`.
+    """
+    match = _WINDOW.match(text.strip())
+    if match is None:
+        raise TimeRangeError(
+            param, f"must be a number with an optional unit s, m, h, d or w, not {text[:40]!r}"
+        )
+    seconds = int(match.group(1)) * _WINDOW_UNITS[match.group(2)]
+    if seconds <= 0:
+        raise TimeRangeError(param, "must be longer than zero")
+    if seconds > MAX_WINDOW.total_seconds():
+        raise TimeRangeError(param, f"must be at most {MAX_WINDOW.days} days")
+    return timedelta(seconds=seconds)
 
 
 def floor_time(t: datetime, step: timedelta) -> datetime:

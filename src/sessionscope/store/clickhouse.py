@@ -669,7 +669,7 @@ class ClickHouseStore:
             params["lo"] = ms(start)
         for i, (name, values) in enumerate((filters or {}).items()):
             column = spec.filters[name]
-            having.append(f"{column} IN {{f{i}:Array(String)}}")
+            having.append(_filter_clause(name, column, f"f{i}"))
             params[f"f{i}"] = [str(v) for v in values]
         if before is not None:
             op = ">" if oldest_first else "<"
@@ -720,7 +720,7 @@ class ClickHouseStore:
             having.append(f"{col} >= fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC')")
             params["lo"] = ms(start)
         for i, (name, values) in enumerate((filters or {}).items()):
-            having.append(f"{spec.filters[name]} IN {{f{i}:Array(String)}}")
+            having.append(_filter_clause(name, spec.filters[name], f"f{i}"))
             params[f"f{i}"] = [str(v) for v in values]
         sql = (
             f"SELECT count() FROM (SELECT session, min(start) AS s, max(end) AS e"
@@ -1135,6 +1135,7 @@ _AGGREGATES: dict[str, _Aggregate] = {
             "port": "toString(po)",
             "source_addr": "sa",
             "user": "ag",
+            "domain": "vs",
         },
         ", max(agent_id) AS ag, max(visited_site) AS vs, max(protocol) AS pr, max(port) AS po, "
         "max(source_addr) AS sa",
@@ -1143,6 +1144,21 @@ _AGGREGATES: dict[str, _Aggregate] = {
         str,
     ),
 }
+
+#: Filters that match a site and its subdomains (``example.com`` matches ``www.example.com``)
+#: instead of exact values; case-insensitive.
+_DOMAIN_FILTERS: frozenset[str] = frozenset({"domain"})
+
+
+def _filter_clause(name: str, column: str, param: str) -> str:
+    """The HAVING clause of one session filter: the column matches any of the values."""
+    if name in _DOMAIN_FILTERS:
+        return (
+            f"arrayExists(d -> {column} = lower(d) OR endsWith({column}, concat('.', lower(d))), "
+            f"{{{param}:Array(String)}})"
+        )
+    return f"{column} IN {{{param}:Array(String)}}"
+
 
 #: Player filters as columns of the events table (the aggregate's are in ``_AGGREGATES``).
 _PLAYER_EVENT_COLUMNS = {"device": "device", "video_type": "video_type", "user": "user"}
