@@ -419,10 +419,32 @@ class SessionService:
         """
         if filters and kind != "player":
             raise ValueError("time-series filters are supported for player series only")
-        step_s = int(step.total_seconds())
         lo, hi = floor_time(start, step), end
+        raw = self._raw_series(project, kind, lo, hi, int(step.total_seconds()), filters)
+        return _fill(kind, raw, lo, hi, step)
+
+    def timeseries_with_totals(
+        self, project: Project, kind: str, start: datetime, end: datetime, step: timedelta
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """``timeseries``, and every metric over all of its buckets (``[floor(start), end]``,
+        as ``totals`` counts them) from the same queries."""
+        lo, hi = floor_time(start, step), end
+        raw = self._raw_series(project, kind, lo, hi, int(step.total_seconds()), total=True)
+        values = raw.get(0, {})
+        return _fill(kind, raw, lo, hi, step), {n: values.get(n, 0) for n in METRICS[kind]}
+
+    def _raw_series(
+        self,
+        project: Project,
+        kind: str,
+        lo: datetime,
+        hi: datetime,
+        step_s: int,
+        filters: Mapping[str, Sequence[str]] | None = None,
+        total: bool = False,
+    ) -> dict[int, dict[str, float]]:
         if kind == "player":
-            raw = self.store.player_series(
+            return self.store.player_series(
                 project.id,
                 lo,
                 hi,
@@ -432,26 +454,22 @@ class SessionService:
                 rebuffer_types=PLAYER_REBUFFER_TYPES,
                 error_types=PLAYER_ERROR_TYPES,
                 filters=filters,
+                total=total,
             )
-        elif kind == "desktop":
-            raw = self.store.desktop_series(
-                project.id, lo, hi, step_s, idle_timeout_ms=project.idle_timeout_s * 1000
+        if kind == "desktop":
+            return self.store.desktop_series(
+                project.id,
+                lo,
+                hi,
+                step_s,
+                idle_timeout_ms=project.idle_timeout_s * 1000,
+                total=total,
             )
-        elif kind == "endpoint":
-            raw = self.store.endpoint_series(
-                project.id, lo, hi, step_s, threshold_ms=project.apdex_threshold_ms
+        if kind == "endpoint":
+            return self.store.endpoint_series(
+                project.id, lo, hi, step_s, threshold_ms=project.apdex_threshold_ms, total=total
             )
-        else:
-            raw = self.store.channel_series(project.id, lo, hi, step_s)
-        names = list(METRICS[kind])
-        empty = dict.fromkeys(names, 0)
-        out: list[dict[str, Any]] = []
-        t = lo
-        while t <= hi:
-            values = raw.get(ms(t), empty)
-            out.append({"time": t, **{n: values.get(n, 0) for n in names}})
-            t += step
-        return out
+        return self.store.channel_series(project.id, lo, hi, step_s, total=total)
 
     def totals(
         self, project: Project, kind: str, start: datetime, end: datetime
@@ -461,28 +479,7 @@ class SessionService:
         Counts of distinct things (viewers, active users) are distinct over the range, and
         quantiles and ratios are over the range, not sums or means of buckets.
         """
-        step_s = self.store.WHOLE_RANGE_STEP_S
-        if kind == "player":
-            raw = self.store.player_series(
-                project.id,
-                start,
-                end,
-                step_s,
-                start_types=PLAYER_START_TYPES,
-                playing_types=PLAYER_PLAYING_TYPES,
-                rebuffer_types=PLAYER_REBUFFER_TYPES,
-                error_types=PLAYER_ERROR_TYPES,
-            )
-        elif kind == "desktop":
-            raw = self.store.desktop_series(
-                project.id, start, end, step_s, idle_timeout_ms=project.idle_timeout_s * 1000
-            )
-        elif kind == "endpoint":
-            raw = self.store.endpoint_series(
-                project.id, start, end, step_s, threshold_ms=project.apdex_threshold_ms
-            )
-        else:
-            raw = self.store.channel_series(project.id, start, end, step_s)
+        raw = self._raw_series(project, kind, start, end, self.store.WHOLE_RANGE_STEP_S)
         values = raw.get(0, {})
         return {n: values.get(n, 0) for n in METRICS[kind]}
 
@@ -498,12 +495,12 @@ class SessionService:
         return self.store.event_kinds(project.id)
 
     def desktop_breakdown(
-        self, project: Project, start: datetime, end: datetime, by: str
-    ) -> list[dict[str, Any]]:
-        """Idle and productive time in ``[start, end]`` per user (``by="user"``) or per hour of
-        day in UTC (``by="hour"``), with the project's idle timeout."""
+        self, project: Project, start: datetime, end: datetime
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Idle and productive time in ``[start, end]`` per user (``"user"``) and per hour of
+        day in UTC (``"hour"``), with the project's idle timeout, in one query."""
         return self.store.desktop_breakdown(
-            project.id, start, end, idle_timeout_ms=project.idle_timeout_s * 1000, by=by
+            project.id, start, end, idle_timeout_ms=project.idle_timeout_s * 1000
         )
 
     def endpoint_sites(
@@ -521,6 +518,21 @@ class SessionService:
         return self.store.slowest_pages(
             project.id, start, end, threshold_ms=project.apdex_threshold_ms, limit=limit
         )
+
+
+def _fill(
+    kind: str, raw: Mapping[int, Mapping[str, float]], lo: datetime, hi: datetime, step: timedelta
+) -> list[dict[str, Any]]:
+    """Every bucket from ``lo`` to ``hi``, zero where the store had nothing."""
+    names = list(METRICS[kind])
+    empty = dict.fromkeys(names, 0)
+    out: list[dict[str, Any]] = []
+    t = lo
+    while t <= hi:
+        values = raw.get(ms(t), empty)
+        out.append({"time": t, **{n: values.get(n, 0) for n in names}})
+        t += step
+    return out
 
 
 def _overlaps(s: datetime, e: datetime | None, lo: datetime | None, hi: datetime | None) -> bool:

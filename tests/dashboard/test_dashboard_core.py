@@ -63,12 +63,13 @@ def test_desktop_breakdown_per_user_and_hour(store: ClickHouseStore, tenant: Ten
         ],
     )
     svc = SessionService(store)
-    users = svc.desktop_breakdown(tenant.project, LO, HI, "user")
+    breakdown = svc.desktop_breakdown(tenant.project, LO, HI)
+    users = breakdown["user"]
     assert [(u["user"], u["user_name"], u["productive_ms"], u["idle_ms"]) for u in users] == [
         (7, "alice", 5 * 60_000, 35 * 60_000),
         (8, "bob", 0, 90 * 60_000),
     ]
-    hours = svc.desktop_breakdown(tenant.project, LO, HI, "hour")
+    hours = breakdown["hour"]
     assert [(h["hour"], h["active_users"], h["idle_ms"]) for h in hours] == [
         (9, 2, 35 * 60_000),
         (10, 1, 90 * 60_000),
@@ -125,3 +126,28 @@ def test_channel_totals_and_users(store: ClickHouseStore, tenant: Tenant) -> Non
     user = store.get_user("dash@example.com")
     assert user is not None and user.project_ids == (tenant.project.id,)
     assert store.get_user("nobody@example.com") is None
+
+
+def test_series_with_totals_match_the_buckets(store: ClickHouseStore, tenant: Tenant) -> None:
+    load(
+        store,
+        tenant,
+        [
+            player("startup", session="a", duration_ms=300),
+            player("playing", at=BASE + minutes(1), session="a", duration_ms=60_000),
+            player("startup", at=BASE + minutes(7), session="b", user=OTHER_USER, duration_ms=900),
+            endpoint(session="e1", page_id="p1", on_load_ms=500),
+            endpoint(at=BASE + minutes(9), session="e2", page_id="p1", on_load_ms=9000),
+        ],
+    )
+    svc = SessionService(store)
+    step = timedelta(minutes=5)
+    for kind in ("player", "endpoint", "desktop", "channel"):
+        points, totals = svc.timeseries_with_totals(tenant.project, kind, LO, HI, step)
+        assert points == svc.timeseries(tenant.project, kind, LO, HI, step)
+        assert totals == svc.totals(tenant.project, kind, LO, HI)
+    # Nothing in the range: zeros, never NaN.
+    empty = BASE + timedelta(days=30)
+    for kind in ("player", "endpoint", "desktop", "channel"):
+        _, totals = svc.timeseries_with_totals(tenant.project, kind, empty, empty + step, step)
+        assert all(v == 0 for v in totals.values()), (kind, totals)

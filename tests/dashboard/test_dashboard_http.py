@@ -106,12 +106,12 @@ def test_sign_out(main: httpx.Client) -> None:
 
 def test_sign_in_link(client: httpx.Client, settings: Settings, dash: Dash) -> None:
     link = sign_in_link(settings, dash.main.id)
-    assert link.startswith(settings.base_url + "/login?link=")
+    assert link.startswith(settings.base_url + "/login?token=")
     r = client.get(link)
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert dash.main.name in client.get("/").text
     client.cookies.clear()
-    bad = client.get("/login", params={"link": link.rsplit("=", 1)[1] + "x"})
+    bad = client.get("/login", params={"token": link.rsplit("=", 1)[1] + "x"})
     assert bad.status_code == 400 and "not valid" in bad.text
 
 
@@ -169,7 +169,7 @@ def test_overview_has_a_section_per_kind(main: httpx.Client) -> None:
     assert r.status_code == 200
     for kind in KINDS:
         assert f'data-kind="{kind}"' in r.text
-    assert "one point per 1 day" in r.text
+    assert "one point per day" in r.text
     assert main.get("/", params={"range": "1h"}).text.count("one point per 5 minutes") == 1
     custom = main.get(
         "/", params={"range": "custom", "from": "2025-10-10T09:00", "to": "2025-10-10T12:00"}

@@ -105,7 +105,8 @@ def decode_cookie(settings: Settings, value: str | None) -> SignIn | None:
 def sign_in_link(settings: Settings, project_id: int) -> str:
     """An absolute URL that signs its visitor in to a project (valid ``LINK_MAX_AGE_S``)."""
     token = _serializer(settings, _LINK_SALT).dumps({"p": project_id})
-    return f"{settings.base_url}/login?link={token}"
+    # ``token`` is a query parameter the access log redacts (``sessionscope.logs``).
+    return f"{settings.base_url}/login?token={token}"
 
 
 def decode_link(settings: Settings, token: str) -> int | None:

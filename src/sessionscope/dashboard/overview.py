@@ -26,7 +26,12 @@ from sessionscope.dashboard.charts import (
     timeline_chart,
 )
 from sessionscope.domain.events import KINDS
-from sessionscope.domain.timerange import TimeRangeError, auto_interval, parse_instant
+from sessionscope.domain.timerange import (
+    TimeRangeError,
+    auto_interval,
+    floor_time,
+    parse_instant,
+)
 from sessionscope.service import CURRENT_WINDOW, SessionService
 from sessionscope.store.clickhouse import Project
 
@@ -76,7 +81,11 @@ SEND_HINTS = {
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """The time window shown: ``[start, end]`` in UTC, charted in ``step`` buckets."""
+    """The time window shown: ``[start, end]`` in UTC, charted in ``step`` buckets.
+
+    ``start`` is on a bucket boundary, so the headline numbers cover exactly the charted
+    buckets (the first one may begin a little before the preset span).
+    """
 
     key: str
     start: datetime
@@ -91,7 +100,7 @@ class Window:
 
     @property
     def step_label(self) -> str:
-        return "1 day" if self.step >= timedelta(days=1) else "5 minutes"
+        return "day" if self.step >= timedelta(days=1) else "5 minutes"
 
     def query(self) -> dict[str, str]:
         """The query parameters that select this window again."""
@@ -109,7 +118,8 @@ def parse_window(range_: str | None, from_: str | None, to: str | None, now: dat
     key = range_ or ("custom" if from_ else DEFAULT_RANGE)
     if key in RANGES:
         span = RANGES[key][1]
-        return Window(key, now - span, now, auto_interval(span))
+        step = auto_interval(span)
+        return Window(key, floor_time(now - span, step), now, step)
     if key != "custom":
         raise TimeRangeError("range", f"must be one of {', '.join(RANGES)} or custom")
     if not from_:
@@ -120,7 +130,8 @@ def parse_window(range_: str | None, from_: str | None, to: str | None, now: dat
         raise TimeRangeError("to", "must be after from")
     if end - start > MAX_SPAN:
         raise TimeRangeError("from", f"the range may span at most {MAX_SPAN.days} days")
-    return Window("custom", start, end, auto_interval(end - start))
+    step = auto_interval(end - start)
+    return Window("custom", floor_time(start, step), end, step)
 
 
 def session_url(kind: str, key: str) -> str:
@@ -177,10 +188,11 @@ def _none_when(values: list[Any], present: list[bool]) -> list[Any]:
     return [v if ok else None for v, ok in zip(values, present, strict=True)]
 
 
-def _points(
+def _series(
     service: SessionService, project: Project, kind: str, w: Window
-) -> list[dict[str, Any]]:
-    return service.timeseries(project, kind, w.start, w.end, w.step)
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The kind's chart points and its totals over the window, in one set of queries."""
+    return service.timeseries_with_totals(project, kind, w.start, w.end, w.step)
 
 
 def _empty_note(total: float, kind: str) -> str:
@@ -191,8 +203,7 @@ def _empty_note(total: float, kind: str) -> str:
 
 
 def _player(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
-    points = _points(service, project, "player", w)
-    totals = service.totals(project, "player", w.start, w.end)
+    points, totals = _series(service, project, "player", w)
     current = service.current_viewers(project, now)
     times = [p["time"] for p in points]
     has_sessions = [p["sessions"] > 0 for p in points]
@@ -407,10 +418,9 @@ def _hours_text(v: float | None) -> str:
 
 
 def _desktop(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
-    points = _points(service, project, "desktop", w)
-    totals = service.totals(project, "desktop", w.start, w.end)
-    users = service.desktop_breakdown(project, w.start, w.end, "user")
-    hours = service.desktop_breakdown(project, w.start, w.end, "hour")
+    points, totals = _series(service, project, "desktop", w)
+    breakdown = service.desktop_breakdown(project, w.start, w.end)
+    users, hours = breakdown["user"], breakdown["hour"]
     worked = totals["idle_time"] + totals["productive_time"]
     kpis = [
         Kpi("Active users", fmt.integer(totals["active_users"]), "with activity in the range"),
@@ -488,8 +498,7 @@ def _desktop(service: SessionService, project: Project, w: Window, now: datetime
 
 
 def _endpoint(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
-    points = _points(service, project, "endpoint", w)
-    totals = service.totals(project, "endpoint", w.start, w.end)
+    points, totals = _series(service, project, "endpoint", w)
     sites = service.endpoint_sites(project, w.start, w.end)
     slow = service.slowest_pages(project, w.start, w.end, limit=10)
     t_ms = project.apdex_threshold_ms

@@ -162,14 +162,19 @@ def _signed_in(ctx: AppContext, request: Request, sign_in: SignIn, target: str) 
     return response
 
 
-def _same_origin(request: Request) -> bool:
-    """Refuse form posts made by other sites (the cookie is SameSite=Lax as well)."""
+def _same_origin(ctx: AppContext, request: Request) -> bool:
+    """Refuse form posts made by other sites (the cookie is SameSite=Lax as well).
+
+    The ``Origin`` a browser sends must name this server: the ``Host`` it was reached at, or
+    the host of ``settings.public_url`` (behind a proxy that rewrites ``Host``).
+    """
     if request.headers.get("sec-fetch-site") == "cross-site":
         return False
     origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    if origin is None:
+        return True
+    hosts = {request.headers.get("host", ""), urlsplit(ctx.settings.public_url).netloc} - {""}
+    return urlsplit(origin).netloc in hosts
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -183,12 +188,12 @@ async def _form(request: Request) -> dict[str, str]:
 async def login_page(
     request: Request,
     next: str | None = None,
-    link: str | None = None,
+    token: str | None = None,
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
-    """The sign-in form; ``?link=`` signs in with a link made by ``sessionscope demo``."""
-    if link:
-        pid = decode_link(ctx.settings, link)
+    """The sign-in form; ``?token=`` signs in with a link made by ``sessionscope demo``."""
+    if token:
+        pid = decode_link(ctx.settings, token)
         project = await run_in_threadpool(ctx.store.get_project, pid) if pid else None
         if project is None:
             return render(
@@ -206,7 +211,7 @@ async def login_page(
 @router.post("/login")
 async def login(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     """Sign in with a project API key, or with a user's email and token."""
-    if not _same_origin(request):
+    if not _same_origin(ctx, request):
         raise ApiError(403, "forbidden", "sign-in forms are accepted from this site only")
     form = await _form(request)
     target = _safe_next(form.get("next"))
@@ -239,7 +244,7 @@ def logout(request: Request) -> Response:
 @router.post("/switch-project")
 async def switch_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     """Switch a user's sign-in to another of their projects."""
-    if not _same_origin(request):
+    if not _same_origin(ctx, request):
         raise ApiError(403, "forbidden", "forms are accepted from this site only")
     viewer = await run_in_threadpool(_viewer, ctx, request)
     if viewer is None:
@@ -271,8 +276,9 @@ def overview(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     try:
         window = parse_window(params.get("range"), params.get("from"), params.get("to"), now)
     except TimeRangeError as exc:
-        window = parse_window(None, None, None, now)
-        return _overview_page(ctx, request, viewer, window, now, 400, f"{exc.param}: {exc.message}")
+        default = parse_window(None, None, None, now)
+        error = f"{exc.param}: {exc.message}"
+        return _overview_page(ctx, request, viewer, default, now, 400, error)
     return _overview_page(ctx, request, viewer, window, now, 200, "")
 
 
@@ -296,7 +302,7 @@ def _overview_page(
         error=error,
         custom_from=request.query_params.get("from", window.start.strftime("%Y-%m-%dT%H:%M")),
         custom_to=request.query_params.get("to", window.end.strftime("%Y-%m-%dT%H:%M")),
-        base_url=str(request.base_url).rstrip("/"),
+        base_url=ctx.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/"),
     )
 
 

@@ -191,19 +191,19 @@ def _desktop(project: Project, s: DesktopSession, events: Sequence[Event]) -> Bu
     cursor = s.start
     for g in s.gaps:
         if g.start > cursor:
-            productive.append(Span("time", cursor, g.start, "productive"))
+            productive.append(Span("work", cursor, g.start, "productive"))
         cursor = g.end or cursor
     if s.end > cursor:
-        productive.append(Span("time", cursor, s.end, "productive"))
+        productive.append(Span("work", cursor, s.end, "productive"))
     idle = [
-        Span("time", g.start, g.end, f"idle {fmt.duration(_ms(g.end - g.start))}")
+        Span("work", g.start, g.end, f"idle {fmt.duration(_ms(g.end - g.start))}")
         for g in s.gaps
         if g.end is not None
     ]
     by_type: dict[str, list[Mark]] = {}
     for e in events:
         note = str(e.attrs.get("app") or e.attrs.get("title") or e.type)
-        by_type.setdefault(e.type, []).append(Mark("input", e.time, note))
+        by_type.setdefault(e.type, []).append(Mark("activity", e.time, note))
     layers = [Layer("Productive", spans=productive), Layer("Idle gap", spans=idle, style="striped")]
     layers += [Layer(t, marks=by_type[t]) for t in ("login", "activity", "logout") if t in by_type]
     lo, hi = _bounds(min(s.login, s.start), max(s.end, s.logout or s.end))
@@ -213,7 +213,7 @@ def _desktop(project: Project, s: DesktopSession, events: Sequence[Event]) -> Bu
         "Activity points (login, input, logout) on the upper row; productive stretches and "
         f"idle gaps (no input for over {fmt.duration(project.idle_timeout_s * 1000)}, striped) "
         "on the lower row.",
-        ["input", "time"],
+        ["activity", "work"],
         layers,
         start=lo,
         end=hi,

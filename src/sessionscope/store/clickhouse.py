@@ -745,6 +745,11 @@ class ClickHouseStore:
 
     # Each series method returns {bucket start in epoch ms: {metric: value}}. Buckets are
     # toStartOfInterval(time, step) in UTC; empty buckets are absent (the service fills them).
+    # With ``total``, key 0 also holds every metric over the whole range ``[lo, hi]``.
+
+    @staticmethod
+    def _group_by_bucket(total: bool) -> str:
+        return " GROUP BY GROUPING SETS ((b), ())" if total else " GROUP BY b"
 
     @staticmethod
     def _range_params(project_id: int, lo: datetime, hi: datetime, step_s: int) -> dict[str, Any]:
@@ -768,6 +773,7 @@ class ClickHouseStore:
         rebuffer_types: Sequence[str],
         error_types: Sequence[str],
         filters: Mapping[str, Sequence[str]] | None = None,
+        total: bool = False,
     ) -> dict[int, dict[str, float]]:
         """Player metrics per bucket.
 
@@ -792,17 +798,23 @@ class ClickHouseStore:
         by_session = self.query(
             "SELECT " + self._BUCKET.format(col="s") + " AS b, count(), "
             "quantileExact(0.5)(startup), quantileExact(0.95)(startup), countIf(err) "
-            "FROM (SELECT session, min(start) AS s, sumMapMerge(durations) AS d, "
-            "sumMapMerge(counts) AS c, "
-            "arraySum(arrayMap((k, v) -> if(has({st:Array(String)}, k), v, 0), d.1, d.2)) "
-            "AS startup, "
-            "arrayExists((k, v) -> has({er:Array(String)}, k) AND v > 0, c.1, c.2) AS err"
+            # Each session's sums come from its events (the values the aggregate's sumMap
+            # holds, read far faster: events are ordered by session). Only sessions with an
+            # aggregate part starting in the range can start there (the part holding a
+            # session's first event is one), which a cheap scan of the aggregate finds.
+            "FROM (SELECT session, min(time) AS s, "
+            "sumIf(ifNull(duration_ms, 0), type IN {st:Array(String)}) AS startup, "
+            "countIf(type IN {er:Array(String)}) > 0 AS err"
             + (spec.filter_select if session_having else "")
-            + " FROM player_sessions WHERE project_id = {p:UInt32} GROUP BY session "
+            + " FROM events WHERE project_id = {p:UInt32} AND kind = 'player' "
+            "AND session IN (SELECT session FROM player_sessions WHERE project_id = {p:UInt32} "
+            "AND start >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+            "AND start <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')) GROUP BY session "
             "HAVING s >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
             "AND s <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
             + session_having
-            + ") GROUP BY b",
+            + ")"
+            + self._group_by_bucket(total),
             params,
         )
         by_event = self.query(
@@ -812,7 +824,7 @@ class ClickHouseStore:
             "FROM events WHERE project_id = {p:UInt32} AND kind = 'player' AND "
             + self._IN_RANGE
             + event_where
-            + " GROUP BY b",
+            + self._group_by_bucket(total),
             params,
         )
         out: dict[int, dict[str, float]] = {}
@@ -837,7 +849,14 @@ class ClickHouseStore:
         return out
 
     def desktop_series(
-        self, project_id: int, lo: datetime, hi: datetime, step_s: int, *, idle_timeout_ms: int
+        self,
+        project_id: int,
+        lo: datetime,
+        hi: datetime,
+        step_s: int,
+        *,
+        idle_timeout_ms: int,
+        total: bool = False,
     ) -> dict[int, dict[str, float]]:
         """Idle and productive time per bucket.
 
@@ -857,7 +876,8 @@ class ClickHouseStore:
             " AS prev FROM (SELECT session, time, id, user FROM events "
             "WHERE project_id = {p:UInt32} AND kind = 'desktop' AND "
             + self._IN_RANGE
-            + " LIMIT 1 BY id))) GROUP BY b",
+            + " LIMIT 1 BY id)))"
+            + self._group_by_bucket(total),
             params,
         )
         return {
@@ -866,7 +886,14 @@ class ClickHouseStore:
         }
 
     def endpoint_series(
-        self, project_id: int, lo: datetime, hi: datetime, step_s: int, *, threshold_ms: int
+        self,
+        project_id: int,
+        lo: datetime,
+        hi: datetime,
+        step_s: int,
+        *,
+        threshold_ms: int,
+        total: bool = False,
     ) -> dict[int, dict[str, float]]:
         """Sessions, pages and mean experience score per bucket of the session's first page.
 
@@ -876,7 +903,7 @@ class ClickHouseStore:
         params["t"] = threshold_ms
         rows = self.query(
             "SELECT " + self._BUCKET.format(col="s") + " AS b, count(), sum(pages), "
-            "avg(score) FROM (SELECT session, min(pt) AS s, count() AS pages, "
+            "avgOrDefault(score) FROM (SELECT session, min(pt) AS s, count() AS pages, "
             "round(avg(ps), 2) AS score FROM (SELECT session, page, min(time) AS pt, "
             "argMin(if(code >= 400, 0, if(onload <= {t:UInt32}, 1, "
             "if(onload <= 4 * {t:UInt32}, 0.5, 0))), time) AS ps FROM ("
@@ -885,7 +912,8 @@ class ClickHouseStore:
             "JSONExtractUInt(data, 'on_load_ms') AS onload FROM events "
             "WHERE project_id = {p:UInt32} AND kind = 'endpoint' AND "
             + self._IN_RANGE
-            + ") GROUP BY session, page) GROUP BY session) GROUP BY b",
+            + ") GROUP BY session, page) GROUP BY session)"
+            + self._group_by_bucket(total),
             params,
         )
         return {
@@ -894,7 +922,7 @@ class ClickHouseStore:
         }
 
     def channel_series(
-        self, project_id: int, lo: datetime, hi: datetime, step_s: int
+        self, project_id: int, lo: datetime, hi: datetime, step_s: int, *, total: bool = False
     ) -> dict[int, dict[str, float]]:
         params = self._range_params(project_id, lo, hi, step_s)
         rows = self.query(
@@ -902,7 +930,7 @@ class ClickHouseStore:
             "uniqExactIf(id, level = 'ERROR') FROM events "
             "WHERE project_id = {p:UInt32} AND kind = 'channel' AND "
             + self._IN_RANGE
-            + " GROUP BY b",
+            + self._group_by_bucket(total),
             params,
         )
         return {int(b): {"events": int(n), "errors": int(e)} for b, n, e in rows}
@@ -930,26 +958,18 @@ class ClickHouseStore:
         return sorted(str(r[0]) for r in rows)
 
     def desktop_breakdown(
-        self,
-        project_id: int,
-        lo: datetime,
-        hi: datetime,
-        *,
-        idle_timeout_ms: int,
-        by: str,
-    ) -> list[dict[str, Any]]:
-        """Active users, idle and productive time over ``[lo, hi]`` per user or per UTC hour.
+        self, project_id: int, lo: datetime, hi: datetime, *, idle_timeout_ms: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Active users, idle and productive time over ``[lo, hi]`` per user and per UTC hour.
 
-        ``by`` is ``"user"`` (rows keyed by user id, with the user's latest name) or ``"hour"``
-        (hour of day 0-23). The gap rule is the one of ``desktop_series``: a gap between
-        consecutive activity points longer than the timeout is idle, shorter is productive,
-        and counts for the user and hour of the activity that ends it.
+        Returns ``{"user": [...], "hour": [...]}``: rows keyed ``user`` (the user id, with the
+        user's latest ``user_name``) and ``hour`` (0-23). The gap rule is the one of
+        ``desktop_series``: a gap between consecutive activity points longer than the timeout
+        is idle, shorter is productive, and counts for the user and hour of the activity that
+        ends it.
         """
-        if by not in ("user", "hour"):
-            raise StoreError("by must be 'user' or 'hour'")
-        key = "user" if by == "user" else "toHour(time)"
         rows = self.query(
-            f"SELECT {key} AS k, uniqExact(user), sumIf(gap, gap > {{idle:UInt64}}), "
+            "SELECT user, toHour(time) AS h, uniqExact(user), sumIf(gap, gap > {idle:UInt64}), "
             "sumIf(gap, gap <= {idle:UInt64}), argMaxIf(name, time, name != '') FROM ("
             "SELECT time, user, name, if(prev = toDateTime64(0, 3, 'UTC'), 0, "
             "toUInt64(toUnixTimestamp64Milli(time) - toUnixTimestamp64Milli(prev))) AS gap "
@@ -959,19 +979,24 @@ class ClickHouseStore:
             "JSONExtractString(data, 'user_name') AS name FROM events "
             "WHERE project_id = {p:UInt32} AND kind = 'desktop' AND "
             + self._IN_RANGE
-            + " LIMIT 1 BY id))) GROUP BY k ORDER BY k",
+            + " LIMIT 1 BY id))) GROUP BY GROUPING SETS ((user), (h)) ORDER BY user, h",
             {"p": project_id, "lo": ms(lo), "hi": ms(hi), "idle": idle_timeout_ms},
         )
-        return [
-            {
-                by: int(k),
-                "user_name": str(name) if by == "user" else "",
-                "active_users": int(users),
-                "idle_ms": int(idle),
-                "productive_ms": int(productive),
-            }
-            for k, users, idle, productive, name in rows
-        ]
+        out: dict[str, list[dict[str, Any]]] = {"user": [], "hour": []}
+        for user, hour, users, idle, productive, name in rows:
+            # Desktop events always carry a user id: an empty one marks the per-hour rows.
+            by = "user" if user else "hour"
+            out[by].append(
+                {
+                    by: int(user) if user else int(hour),
+                    "user_name": str(name) if user else "",
+                    "active_users": int(users),
+                    "idle_ms": int(idle),
+                    "productive_ms": int(productive),
+                }
+            )
+        out["user"].sort(key=lambda r: r["user"])
+        return out
 
     # One row per page view (its first event) with the page score of ``endpoint_series``.
     _ENDPOINT_PAGES = (

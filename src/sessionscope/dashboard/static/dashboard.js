@@ -160,10 +160,13 @@
     var index = horizontal ? "y" : "x";
     var stacked = Boolean(spec.y.stacked);
     var scales = {};
+    var lines = spec.thresholds || [];
     scales[value] = {
       beginAtZero: true,
       stacked: stacked,
       max: spec.y.max === null ? undefined : spec.y.max,
+      // Keep the first reference line (e.g. T) in view even when every bar is shorter.
+      suggestedMax: lines.length ? lines[0].value * 1.1 : undefined,
       title: axisTitle(horizontal ? spec.x.title : spec.y.title)
     };
     scales[index] = {
