@@ -128,6 +128,22 @@ def _row_to_event(row: Sequence[Any]) -> Event:
     )
 
 
+#: The most events one insert combines from batches queued for a project (group commit).
+_GROUP_MAX_EVENTS = 50_000
+
+
+class _Waiting:
+    """A batch queued for its project's ingest lock, and what became of it once written."""
+
+    __slots__ = ("done", "error", "events", "result")
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        self.events = events
+        self.done = False
+        self.result: tuple[int, int] = (0, 0)
+        self.error: BaseException | None = None
+
+
 class ClickHouseStore:
     """Events, session aggregates, projects and credentials in ClickHouse."""
 
@@ -139,6 +155,11 @@ class ClickHouseStore:
         self._clients: list[Any] = []
         self._clients_lock = threading.Lock()
         self._ingest_locks: dict[int, threading.Lock] = {}
+        self._ingest_waiting: dict[int, list[_Waiting]] = {}
+        #: Session pages aggregate only the sessions past a bound (see ``session_rows``) once a
+        #: project has this many rows in the kind's aggregate; below, aggregating all is as fast.
+        self.bounded_page_min_rows = 50_000
+        self._row_counts: dict[tuple[str, int], tuple[float, int]] = {}
         self._meta_lock = threading.Lock()
         self._key_cache: dict[str, tuple[float, int]] = {}
         self.insert_settings: dict[str, Any] = {
@@ -441,15 +462,50 @@ class ClickHouseStore:
         """
         if not events:
             return 0, 0
+        mine = _Waiting(events)
+        with self._meta_lock:
+            self._ingest_waiting.setdefault(project_id, []).append(mine)
         with self._ingest_lock(project_id):
-            ids = list({e.id for e in events})
-            existing = self._existing_ids(project_id, ids)
+            # Group commit: an insert costs the engine about as much for one row as for a few
+            # thousand (a part per table and view, each fsynced), so whoever holds the lock
+            # writes every batch queued behind it in one insert. Each batch gets the result it
+            # would have got had the batches been written one after the other, in queue order.
+            while not mine.done:
+                group = self._take_waiting(project_id)
+                if not group:  # pragma: no cover - a batch not done is always still queued
+                    raise StoreError("ingest queue lost a batch")
+                self._write_group(project_id, group)
+        if mine.error is not None:
+            raise mine.error
+        return mine.result
+
+    def _take_waiting(self, project_id: int) -> list[_Waiting]:
+        """Dequeue the next batches of a project to write together (at least one)."""
+        # On a cluster every batch keeps an insert of its own: replicated tables drop a retried
+        # batch as a duplicate block only if it arrives as the same block.
+        limit = 0 if self.profile.cluster else _GROUP_MAX_EVENTS
+        with self._meta_lock:
+            waiting = self._ingest_waiting.get(project_id, [])
+            group: list[_Waiting] = []
+            total = 0
+            while waiting and (not group or total + len(waiting[0].events) <= limit):
+                group.append(waiting.pop(0))
+                total += len(group[-1].events)
+            return group
+
+    def _write_group(self, project_id: int, group: list[_Waiting]) -> None:
+        """Deduplicate and insert queued batches as one; record each batch's result."""
+        try:
+            seen = self._existing_ids(project_id, list({e.id for w in group for e in w.events}))
             fresh: list[Event] = []
-            seen: set[str] = set(existing)
-            for e in events:
-                if e.id not in seen:
-                    seen.add(e.id)
-                    fresh.append(e)
+            accepted: list[int] = []
+            for w in group:
+                before = len(fresh)
+                for e in w.events:
+                    if e.id not in seen:
+                        seen.add(e.id)
+                        fresh.append(e)
+                accepted.append(len(fresh) - before)
             if fresh:
                 self.client.insert(
                     "events",
@@ -458,7 +514,12 @@ class ClickHouseStore:
                     column_oriented=True,
                     settings=self.insert_settings,
                 )
-        return len(fresh), len(events) - len(fresh)
+        except BaseException as exc:  # every batch of the group fails with the insert
+            for w in group:
+                w.error, w.done = exc, True
+            return
+        for w, n in zip(group, accepted, strict=True):
+            w.result, w.done = (n, len(w.events) - n), True
 
     def _existing_ids(self, project_id: int, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -684,20 +745,99 @@ class ClickHouseStore:
             where += f" AND session IN {{ss:Array({spec.key_type})}}"
             params["ss"] = [spec.cast(s) for s in sessions]
         order = "ASC" if oldest_first else "DESC"
-        inner = (
-            f"SELECT session, min(start) AS s, max(end) AS e, toString(session) AS skey"
-            f"{spec.filter_select} FROM {spec.table} WHERE {where} GROUP BY session"
-            + (f" HAVING {' AND '.join(having)}" if having else "")
-            + f" ORDER BY {ocol} {order}, skey {order}"
-            + (f" LIMIT {int(limit)}" if limit is not None else "")
-        )
-        sql = (
-            f"SELECT {spec.select} FROM {spec.table} WHERE project_id = {{p:UInt32}} "
-            f"AND session IN (SELECT session FROM ({inner})) GROUP BY session"
-        )
-        rows = [spec.decode(r) for r in self.query(sql, params)]
+
+        def page(bound: int | None) -> list[tuple[Any, ...]]:
+            bounded_where, bounded_having = where, having
+            if bound is not None:
+                cmp = "<=" if oldest_first else ">="
+                value = "fromUnixTimestamp64Milli({bound:Int64}, 'UTC')"
+                bounded_where += (
+                    f" AND session IN (SELECT session FROM {spec.table} WHERE "
+                    f"project_id = {{p:UInt32}} AND {order_by} {cmp} {value})"
+                )
+                bounded_having = [*having, f"{ocol} {cmp} {value}"]
+            inner = (
+                f"SELECT session, min(start) AS s, max(end) AS e, toString(session) AS skey"
+                f"{spec.filter_select} FROM {spec.table} WHERE {bounded_where} GROUP BY session"
+                + (f" HAVING {' AND '.join(bounded_having)}" if bounded_having else "")
+                + f" ORDER BY {ocol} {order}, skey {order}"
+                + (f" LIMIT {int(limit)}" if limit is not None else "")
+            )
+            sql = (
+                f"SELECT {spec.select} FROM {spec.table} WHERE project_id = {{p:UInt32}} "
+                f"AND session IN (SELECT session FROM ({inner})) GROUP BY session"
+            )
+            return self.query(sql, {**params, "bound": bound} if bound is not None else params)
+
+        found: list[tuple[Any, ...]] | None = None
+        if (
+            limit is not None
+            and sessions is None
+            and self._aggregate_rows(spec.table, project_id) >= self.bounded_page_min_rows
+        ):
+            # Picking one page would aggregate every session of the project. Aggregate only
+            # the sessions with a row past a bound T on the order column instead: every
+            # session past T has such a row, and all of them rank before any other, so when
+            # that yields a full page it is exactly the page. Otherwise widen T, then give up.
+            # T is taken among the rows on the near side of the cursor and of the window edge
+            # on the order column, if any: past those nothing can be on the page.
+            edges = [before[0]] if before is not None else []
+            if oldest_first and start is not None and ocol == ("s" if started_within else "e"):
+                edges.append(start)
+            if not oldest_first and end is not None and ocol == ("e" if ended_within else "s"):
+                edges.append(end)
+            edge = (max if oldest_first else min)(edges) if edges else None
+            for depth in (16, 256):
+                rank = depth * max(1, int(limit))
+                bound = self._order_bound(
+                    spec.table, project_id, order_by, oldest_first, rank, edge
+                )
+                if bound is None:
+                    break
+                candidate = page(bound)
+                if len(candidate) >= limit:
+                    found = candidate
+                    break
+        rows = [spec.decode(r) for r in (found if found is not None else page(None))]
         rows.sort(key=lambda r: (r[order_by], r["session"]), reverse=not oldest_first)
         return rows
+
+    def _aggregate_rows(self, table: str, project_id: int) -> int:
+        """Rows of a project in an aggregate table, counted at most once a minute."""
+        if self.bounded_page_min_rows <= 0:  # always bounded: no need to count
+            return 0
+        now = _time.monotonic()
+        cached = self._row_counts.get((table, project_id))
+        if cached is None or cached[0] < now:
+            rows = self.query(
+                f"SELECT count() FROM {table} WHERE project_id = {{p:UInt32}}", {"p": project_id}
+            )
+            cached = self._row_counts[(table, project_id)] = (now + 60.0, int(rows[0][0]))
+        return cached[1]
+
+    def _order_bound(
+        self,
+        table: str,
+        project_id: int,
+        column: str,
+        ascending: bool,
+        depth: int,
+        cursor: datetime | None,
+    ) -> int | None:
+        """The ``depth``-th value (epoch ms) of an aggregate's ``start``/``end`` column in
+        order past ``cursor``; None when the project has fewer rows than that."""
+        params: dict[str, Any] = {"p": project_id}
+        where = "project_id = {p:UInt32}"
+        if cursor is not None:
+            where += f" AND {column} {'>=' if ascending else '<='} "
+            where += "fromUnixTimestamp64Milli({c:Int64}, 'UTC')"
+            params["c"] = ms(cursor)
+        rows = self.query(
+            f"SELECT toUnixTimestamp64Milli({column}) FROM {table} WHERE {where} "
+            f"ORDER BY {column} {'ASC' if ascending else 'DESC'} LIMIT 1 OFFSET {int(depth)}",
+            params,
+        )
+        return int(rows[0][0]) if rows else None
 
     def count_sessions(
         self,
