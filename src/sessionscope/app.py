@@ -14,6 +14,7 @@ from sessionscope.api.context import AppContext
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
+from sessionscope.logs import install_redaction
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
@@ -26,8 +27,13 @@ def create_app(settings: Settings, store: ClickHouseStore | None = None) -> Fast
     """Build the app. With ``store`` given, the caller owns it; otherwise the lifespan opens
     (and migrates) the store the settings name and closes it on shutdown."""
 
+    # Credentials may ride in URLs (a callback URL with an API key, a sign-in link): keep them
+    # out of the access log. Again at startup, once the server has configured its logging.
+    install_redaction()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_redaction()
         own = store is None
         st = open_store(settings) if store is None else store
         app.state.ctx = AppContext(settings, st, SessionService(st))

@@ -424,7 +424,15 @@ def _run_simulation(
 ) -> dict[str, int]:
     from sessionscope.simulate import SimulationConfig, simulate_batches
 
-    config = SimulationConfig(seed=seed, start=end - timedelta(days=days), end=end, **sizes)
+    config = SimulationConfig(
+        seed=seed,
+        start=end - timedelta(days=days),
+        end=end,
+        players=sizes["players"],
+        channels=sizes["channels"],
+        desktop_users=sizes["desktop_users"],
+        endpoint_agents=sizes["endpoint_agents"],
+    )
     totals = {"events": 0, "accepted": 0, "duplicates": 0}
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -590,7 +598,7 @@ def demo(
             end=end,
             days=7,
             seed=42,
-            sizes={"players": 1500, "channels": 3, "desktop_users": 12, "endpoint_agents": 8},
+            sizes={"players": 6000, "channels": 4, "desktop_users": 25, "endpoint_agents": 15},
             url=None,
             api_key=None,
         )

@@ -471,9 +471,7 @@ class SessionService:
             )
         return self.store.channel_series(project.id, lo, hi, step_s, total=total)
 
-    def totals(
-        self, project: Project, kind: str, start: datetime, end: datetime
-    ) -> dict[str, Any]:
+    def totals(self, project: Project, kind: str, start: datetime, end: datetime) -> dict[str, Any]:
         """Every metric of a kind over the whole of ``[start, end]``, as one bucket of the series.
 
         Counts of distinct things (viewers, active users) are distinct over the range, and

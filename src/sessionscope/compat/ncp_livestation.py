@@ -34,7 +34,6 @@ from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
 from sessionscope.domain.events import Event
 from sessionscope.ingest.pipeline import IngestError, decode_body, parse_events, validate
-from sessionscope.logs import install_redaction
 from sessionscope.store.clickhouse import Project
 
 __all__ = [
@@ -463,5 +462,3 @@ def install(app: FastAPI) -> None:
     """Add the Live Station routes to ``app`` and shape errors under /api/v2 the NAVER way."""
     app.include_router(router)
     register_error_shape(PREFIX, livestation_error)
-    # The callback URL may carry an API key: keep it out of the access log (idempotent).
-    install_redaction()

@@ -7,6 +7,7 @@ timezone never matters; Python sees aware UTC datetimes only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time as _time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -19,7 +20,7 @@ import clickhouse_connect
 import orjson
 
 from sessionscope.config import Settings
-from sessionscope.domain.events import Event
+from sessionscope.domain.events import Event, epoch_ms
 from sessionscope.security import (
     SecretBox,
     hash_secret,
@@ -48,7 +49,7 @@ class StoreError(Exception):
 
 def ms(t: datetime) -> int:
     """Epoch milliseconds of an aware datetime."""
-    return int(t.timestamp() * 1000)
+    return epoch_ms(t)
 
 
 def to_dt(value: int) -> datetime:
@@ -507,12 +508,20 @@ class ClickHouseStore:
                         fresh.append(e)
                 accepted.append(len(fresh) - before)
             if fresh:
+                # On replicated tables a retried identical block is also dropped by the server
+                # (a second line of defence when several servers ingest for one project).
+                settings = {**self.insert_settings}
+                if self.profile.cluster:
+                    settings["insert_deduplication_token"] = hashlib.sha256(
+                        f"{project_id}:".encode() + "\x1f".join(e.id for e in fresh).encode()
+                    ).hexdigest()
+                    settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
                 self.client.insert(
                     "events",
                     self._columns(project_id, fresh),
                     column_names=_EVENT_COLUMNS,
                     column_oriented=True,
-                    settings=self.insert_settings,
+                    settings=settings,
                 )
         except BaseException as exc:  # every batch of the group fails with the insert
             for w in group:
