@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessionscope.domain.events import (
     MAX_FUTURE,
+    BatchSyntaxError,
     Event,
     Problem,
+    decode_batch,
     derive_id,
     format_time,
     validate_batch,
@@ -475,3 +478,49 @@ def test_time_ms_is_exact() -> None:
 )
 def test_only_rfc3339_text_is_accepted(value: str) -> None:
     assert problem(player(time=value)).field == "time"
+
+
+# Ids derived by earlier releases: a client resending old events after an upgrade must get the
+# same ids, or its retries would be stored twice.
+STABLE_IDS = [
+    (player(), "d-fed0a726df234ba5d3b7a2ca572af60c"),
+    (channel(), "d-cb2af1c3fe86fa128f9bf03165d4af94"),
+    (desktop(), "d-1c478aa891605f4ccb0b17ef2e7ad84f"),
+    (endpoint(), "d-d49ac7e819b1e6b6bc2726b9b9cca58f"),
+]
+
+
+@pytest.mark.parametrize(("obj", "expected"), STABLE_IDS)
+def test_derived_ids_are_stable_across_releases(obj: dict[str, Any], expected: str) -> None:
+    assert one(obj).id == expected
+
+
+def test_bytes_and_objects_validate_alike() -> None:
+    items = [player(), channel(), desktop(), endpoint(), without(player(), "user"), "x"]
+    ndjson = b"\n".join(orjson.dumps(i) for i in items)
+    for decoded in (
+        decode_batch(ndjson, ndjson=True, now=NOW),
+        decode_batch(orjson.dumps(items), ndjson=False, now=NOW),
+    ):
+        assert decoded == validate_batch(items, now=NOW)
+    good = items[:4]
+    assert decode_batch(orjson.dumps(good), ndjson=False, now=NOW) == validate_batch(good, now=NOW)
+    assert decode_batch(orjson.dumps(good[0]), ndjson=False, now=NOW)[0] == [one(good[0])]
+
+
+@pytest.mark.parametrize(
+    "body", [b"[1, 2", b"{", b"42", b'"text"', b"", b"[{]"], ids=lambda b: b.decode() or "empty"
+)
+def test_bodies_that_are_not_json_are_a_syntax_error(body: bytes) -> None:
+    with pytest.raises(BatchSyntaxError):
+        decode_batch(body, ndjson=False, now=NOW)
+
+
+def test_ndjson_names_every_bad_line() -> None:
+    body = b'{"kind": "player"\n\n' + orjson.dumps(player()) + b"\nnot json\n"
+    with pytest.raises(BatchSyntaxError) as info:
+        decode_batch(body, ndjson=True, now=NOW)
+    assert [(p.index, p.message.split(":")[0]) for p in info.value.problems] == [
+        (0, "line 1"),
+        (2, "line 4"),
+    ]

@@ -33,7 +33,7 @@ from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
 from sessionscope.domain.events import Event
-from sessionscope.ingest.pipeline import IngestError, decode_body, parse_events, validate
+from sessionscope.ingest.pipeline import IngestError, decode_body, parse_objects, validate
 from sessionscope.store.clickhouse import Project
 
 __all__ = [
@@ -416,7 +416,7 @@ def _ingest_callbacks(ctx: AppContext, project: Project, body: bytes, request: R
         data = decode_body(
             body, request.headers.get("content-encoding"), ctx.settings.max_body_bytes
         )
-        items = parse_events(data, request.headers.get("content-type"))
+        items = parse_objects(data, request.headers.get("content-type"))
     except IngestError as exc:
         raise _gateway(exc.status, exc.message) from None
     if not items:

@@ -1,8 +1,17 @@
 """Event kinds and their validated shapes.
 
-An incoming event is a JSON object. :func:`validate_batch` turns a list of such objects into
-immutable :class:`Event` values, or into a list of :class:`Problem` naming each bad field. A batch
-is all or nothing: callers store events only when the problem list is empty.
+An incoming event is a JSON object. Its shape is declared once, below, as one input struct per
+kind (``_PlayerIn`` ...), tagged by ``kind``: msgspec checks types, lengths, ranges, required and
+unknown fields in C while it decodes, and :func:`_finish` applies the rules a type cannot say
+(normalisation, allowed ``type`` values, addresses, time bounds) and builds the immutable
+:class:`Event`. Two entry points share that definition:
+
+- :func:`decode_batch` turns request bytes (a JSON array, one object, or NDJSON) into events in
+  one pass: the whole batch is decoded at once, and only a batch with a problem is decoded again
+  event by event to name every problem;
+- :func:`validate_batch` does the same for objects already in memory (the simulator, the CLI).
+
+A batch is all or nothing: callers store events only when the problem list is empty.
 
 Common fields: ``id`` (optional), ``kind``, ``time`` (RFC 3339 or epoch milliseconds), ``type``,
 ``duration_ms`` (optional integer >= 0). Every kind adds its own fields (see ``KIND_FIELDS``);
@@ -13,13 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import re
-import uuid as uuidlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Union
+from uuid import UUID
 
+import msgspec
 import orjson
 
 __all__ = [
@@ -30,8 +40,10 @@ __all__ = [
     "MAX_FUTURE",
     "PLAYER_TYPES",
     "VIDEO_TYPES",
+    "BatchSyntaxError",
     "Event",
     "Problem",
+    "decode_batch",
     "derive_id",
     "epoch_ms",
     "format_time",
@@ -62,18 +74,15 @@ ENDPOINT_TYPES: frozenset[str] = frozenset({"page"})
 #: Events stamped further than this in the future are rejected (clock skew allowance).
 MAX_FUTURE = timedelta(days=1)
 _MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+_MAX_EPOCH_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 _INT32_MAX = 2_147_483_647
-_MAX_STR = 2048
 _CHANNEL_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-_COMMON = frozenset({"id", "kind", "time", "type", "duration_ms"})
-_RFC3339_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$")
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
-)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_ZERO = timedelta(0)
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """One thing wrong with one event of a batch."""
 
     index: int
@@ -84,8 +93,16 @@ class Problem:
         return {"index": self.index, "field": self.field, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class BatchSyntaxError(ValueError):
+    """The body is not JSON (or not NDJSON): ``message`` says why, ``problems`` which lines."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems)
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
     """A validated event.
 
     ``session`` is the kind's grouping key: the player's client session id, the channel id,
@@ -101,7 +118,7 @@ class Event:
     session: str
     user: str = ""
     duration_ms: int | None = None
-    attrs: Mapping[str, Any] = field(default_factory=dict)
+    attrs: Mapping[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def time_ms(self) -> int:
@@ -125,10 +142,6 @@ class Event:
         return out
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
 def epoch_ms(t: datetime) -> int:
     """Epoch milliseconds of an aware datetime, exactly (no float rounding)."""
     return (t - _EPOCH) // _MS
@@ -149,6 +162,96 @@ def _identity_fields(e: Event) -> dict[str, Any]:
     return {"session": e.session, "agent_id": e.user}
 
 
+# ------------------------------------------------------------------------------ input shapes
+
+_S64 = Annotated[str, msgspec.Meta(max_length=64)]
+_S256 = Annotated[str, msgspec.Meta(max_length=256)]
+_S2K = Annotated[str, msgspec.Meta(max_length=2048)]
+_MS_INT = Annotated[int, msgspec.Meta(ge=0, le=_INT32_MAX)]
+_AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class _In(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", kw_only=True):
+    """Fields common to every kind. Optional fields accept ``null`` as absent."""
+
+    time: _AwareTime | float
+    type: Annotated[str, msgspec.Meta(min_length=1)]
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    duration_ms: Annotated[int, msgspec.Meta(ge=0, le=2**53)] | None = None
+
+
+class _PlayerIn(_In, tag="player"):
+    session: _S256
+    user: UUID
+    device: Annotated[str, msgspec.Meta(max_length=32)]
+    video_type: Annotated[str, msgspec.Meta(max_length=8)]
+    origin: _S256 | None = None
+    os: _S256 | None = None
+    video_time: float | str | None = None
+    browser: _S2K | None = None
+    ip: _S2K | None = None
+    screen: _S2K | None = None
+    lang: _S2K | None = None
+    page: _S2K | None = None
+    isp: _S2K | None = None
+    nation: _S2K | None = None
+    media: _S2K | None = None
+
+
+class _ChannelIn(_In, tag="channel"):
+    channel: _S256
+    level: str = "INFO"
+    description: _S2K | None = None
+
+
+class _DesktopIn(_In, tag="desktop"):
+    session: Annotated[int, msgspec.Meta(ge=1, le=_INT32_MAX)]
+    user_id: Annotated[int, msgspec.Meta(ge=0, le=_INT32_MAX)]
+    user_name: _S256 | None = None
+    client_guid: _S256 | None = None
+    client_name: _S256 | None = None
+    app: _S2K | None = None
+    title: _S2K | None = None
+    url: _S2K | None = None
+
+
+class _EndpointIn(_In, tag="endpoint"):
+    session: _S256
+    agent_id: _S256
+    visited_site: _S256
+    protocol: Annotated[str, msgspec.Meta(max_length=16)]
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+    source_addr: _S64
+    page_id: _S64
+    on_load_ms: _MS_INT
+    response_code: Annotated[int, msgspec.Meta(ge=100, le=599)]
+    org_name: _S256 | None = None
+    title: _S2K | None = None
+    on_content_load_ms: _MS_INT | None = None
+
+
+_AnyIn = Union[_PlayerIn, _ChannelIn, _DesktopIn, _EndpointIn]  # noqa: UP007 - a runtime type
+_IN_TYPES: dict[str, type[_In]] = {
+    "player": _PlayerIn,
+    "channel": _ChannelIn,
+    "desktop": _DesktopIn,
+    "endpoint": _EndpointIn,
+}
+_COMMON = frozenset(_In.__struct_fields__) | {"kind"}
+
+#: Fields each kind accepts besides the common ones.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    kind: frozenset(t.__struct_fields__) - _COMMON for kind, t in _IN_TYPES.items()
+}
+
+_ONE = msgspec.json.Decoder(_AnyIn)
+_MANY = msgspec.json.Decoder(list[_AnyIn])
+_RAWS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+# ------------------------------------------------------------------------------ problems
+
+
 class _Invalid(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -156,119 +259,99 @@ class _Invalid(Exception):
         self.message = message
 
 
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?:\[\d+\])?(?:\.(?P<field>\w+))?`)?$", re.S)
+_NAMED = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<field>\w+)`")
+_EXPECTED = re.compile(r"^Expected `(?P<type>[^`]+)`(?:, got `(?P<got>\w+)`)?(?P<rest>.*)$", re.S)
+_NOUNS = {"str": "a string", "int": "an integer", "float": "a number", "uuid": "a uuid"}
+
+
+def _problem(exc: msgspec.ValidationError, obj_kind: object) -> _Invalid:
+    """Say a msgspec validation error in our words: which field, and what is wrong with it."""
+    m = _AT.match(str(exc))
+    msg, name = (m["msg"], m["field"] or "") if m else (str(exc), "")
+    named = _NAMED.match(msg)
+    if named:
+        name = named["field"]
+        if named["what"] == "missing required":
+            return _Invalid(name, "is required")
+        kind = obj_kind if isinstance(obj_kind, str) else "these"
+        return _Invalid(name, f"is not a field of {kind} events")
+    if name == "kind" or msg.startswith("Invalid value"):
+        return _Invalid("kind", f"must be one of {', '.join(KINDS)}")
+    if name == "":
+        return _Invalid("", "each event must be a JSON object")
+    if name == "time":
+        return _Invalid("time", _time_message(msg))
+    if msg == "Invalid UUID":
+        return _Invalid(name, "must be a uuid")
+    exp = _EXPECTED.match(msg)
+    if exp:
+        if exp["got"] == "null":
+            return _Invalid(name, "is required")
+        rest = exp["rest"].strip()
+        if rest.startswith("of length >= 1"):
+            return _Invalid(name, "must not be empty")
+        if rest.startswith("of length <= "):
+            return _Invalid(name, f"must be at most {rest.rsplit(' ', 1)[-1]} characters")
+        if rest.startswith((">=", "<=")):
+            return _Invalid(name, f"must be {rest}")
+        base = exp["type"].split(" | ")[0]
+        return _Invalid(name, f"must be {_NOUNS.get(base, base)}")
+    return _Invalid(name, msg[:1].lower() + msg[1:])
+
+
+def _time_message(msg: str) -> str:
+    if "timezone" in msg:
+        return "must carry a UTC offset, e.g. 'Z' (RFC 3339)"
+    if "RFC3339" in msg:
+        return "not an RFC 3339 time"
+    return "must be an RFC 3339 string or epoch milliseconds"
+
+
+# ------------------------------------------------------------------------------ rules
+
+
 def parse_time(value: object, field: str = "time") -> datetime:
     """Parse RFC 3339 text or epoch milliseconds into an aware UTC datetime."""
-    if isinstance(value, bool):
-        raise _Invalid(field, "must be an RFC 3339 string or epoch milliseconds")
-    if isinstance(value, int | float):
-        if value != value or value < 0 or value > 253402300799999:
-            raise _Invalid(field, "epoch milliseconds out of range")
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if not _RFC3339.match(text):
-            if _RFC3339_NAIVE.match(text):
-                raise _Invalid(field, "must carry a UTC offset, e.g. 'Z' (RFC 3339)")
-            raise _Invalid(field, f"not an RFC 3339 time: {value[:64]!r}")
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise _Invalid(field, f"not an RFC 3339 time: {value[:64]!r}") from None
-        return parsed.astimezone(UTC)
-    raise _Invalid(field, "must be an RFC 3339 string or epoch milliseconds")
+    try:
+        decoded: datetime | float = msgspec.convert(value, _AwareTime | float)
+    except msgspec.ValidationError as exc:
+        raise _Invalid(field, _time_message(str(exc))) from None
+    return _time(decoded, field)
 
 
-def _str(obj: Mapping[str, Any], name: str, *, required: bool = True, max_len: int = 256) -> str:
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise _Invalid(name, "is required")
-        return ""
-    if not isinstance(value, str):
-        raise _Invalid(name, "must be a string")
-    if required and not value.strip():
+def _time(value: datetime | float, field: str = "time") -> datetime:
+    if isinstance(value, datetime):
+        return value if value.utcoffset() == _ZERO else value.astimezone(UTC)
+    if math.isnan(value) or value < 0 or value > _MAX_EPOCH_MS:
+        raise _Invalid(field, "epoch milliseconds out of range")
+    return _EPOCH + timedelta(milliseconds=value)
+
+
+def _required(value: str, name: str) -> str:
+    if not value.strip():
         raise _Invalid(name, "must not be empty")
-    if len(value) > max_len:
-        raise _Invalid(name, f"must be at most {max_len} characters")
     return value
 
 
-def _int(
-    obj: Mapping[str, Any],
-    name: str,
-    *,
-    lo: int,
-    hi: int,
-    required: bool = True,
-) -> int | None:
-    value = obj.get(name)
-    if value is None:
-        if required:
-            raise _Invalid(name, "is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise _Invalid(name, "must be an integer")
-    if value < lo or value > hi:
-        raise _Invalid(name, f"must be between {lo} and {hi}")
-    return value
-
-
-def _video_time(value: object) -> float:
+def _video_time(value: float | str | None) -> float:
     if value is None:
         return 0.0
-    if isinstance(value, bool):
-        raise _Invalid("video_time", "must be a number of seconds")
-    if isinstance(value, int | float):
+    if isinstance(value, float):
         if value != value or value < 0:
             raise _Invalid("video_time", "must be a number of seconds >= 0")
-        return float(value)
-    if isinstance(value, str):
-        m = _VIDEO_TIME.match(value.strip())
-        if m:
-            if m.group("h") is not None:
-                return int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])
-            return float(m["plain"])
+        return value
+    m = _VIDEO_TIME.match(value.strip())
+    if m:
+        if m.group("h") is not None:
+            return int(m["h"]) * 3600 + int(m["m"]) * 60 + float(m["s"])
+        return float(m["plain"])
     raise _Invalid("video_time", "must be seconds >= 0 or 'HH:MM:SS'")
 
 
 _VIDEO_TIME = re.compile(
     r"^(?:(?P<h>\d+):(?P<m>[0-5]?\d):(?P<s>[0-5]?\d(?:\.\d+)?)|(?P<plain>\d+(?:\.\d+)?))$"
 )
-
-
-def _player(obj: Mapping[str, Any], etype: str) -> tuple[str, str, dict[str, Any]]:
-    if etype not in PLAYER_TYPES:
-        raise _Invalid("type", f"unknown player action type {etype!r}")
-    session = _str(obj, "session")
-    user = _str(obj, "user")
-    try:
-        user = str(uuidlib.UUID(user))
-    except ValueError:
-        raise _Invalid("user", "must be a uuid") from None
-    video_type = _str(obj, "video_type", max_len=8).upper()
-    if video_type not in VIDEO_TYPES:
-        raise _Invalid("video_type", "must be VOD or LIVE")
-    attrs: dict[str, Any] = {
-        "origin": _str(obj, "origin", required=False),
-        "os": _str(obj, "os", required=False),
-        "device": _str(obj, "device", max_len=32),
-        "video_type": video_type,
-        "video_time": _video_time(obj.get("video_time")),
-    }
-    for name in _PLAYER_DETAIL:
-        if name in obj and obj[name] is not None:
-            attrs[name] = _str(obj, name, required=False, max_len=_MAX_STR)
-    if attrs.get("ip"):
-        _check_ip(attrs["ip"], "ip")
-    return session, user, attrs
-
-
-_PLAYER_DETAIL = ("browser", "ip", "screen", "lang", "page", "isp", "nation", "media")
 
 
 def _check_ip(value: str, name: str) -> None:
@@ -278,99 +361,89 @@ def _check_ip(value: str, name: str) -> None:
         raise _Invalid(name, "must be an IPv4 or IPv6 address") from None
 
 
-def _channel(obj: Mapping[str, Any], etype: str) -> tuple[str, str, dict[str, Any]]:
-    if not _CHANNEL_CODE.match(etype):
-        raise _Invalid("type", "must be an upper-case event code such as PUBLISH_START")
-    channel = _str(obj, "channel")
-    level = obj.get("level", "INFO")
-    if not isinstance(level, str) or level.upper() not in CHANNEL_LEVELS:
-        raise _Invalid("level", "must be INFO or ERROR")
-    return (
-        channel,
-        "",
-        {
-            "level": level.upper(),
-            "description": _str(obj, "description", required=False, max_len=_MAX_STR),
-        },
-    )
+_PLAYER_DETAIL = ("browser", "ip", "screen", "lang", "page", "isp", "nation", "media")
 
 
-def _desktop(obj: Mapping[str, Any], etype: str) -> tuple[str, str, dict[str, Any]]:
-    if etype not in DESKTOP_TYPES:
-        raise _Invalid("type", "must be login, activity or logout")
-    session = _int(obj, "session", lo=1, hi=_INT32_MAX)
-    user_id = _int(obj, "user_id", lo=0, hi=_INT32_MAX)
+def _player(e: _PlayerIn) -> tuple[str, str, dict[str, Any]]:
+    if e.type not in PLAYER_TYPES:
+        raise _Invalid("type", f"unknown player action type {e.type!r}")
+    video_type = e.video_type.upper()
+    if video_type not in VIDEO_TYPES:
+        raise _Invalid("video_type", "must be VOD or LIVE")
     attrs: dict[str, Any] = {
-        "user_name": _str(obj, "user_name", required=False),
-        "client_guid": _str(obj, "client_guid", required=False),
-        "client_name": _str(obj, "client_name", required=False),
+        "origin": e.origin or "",
+        "os": e.os or "",
+        "device": _required(e.device, "device"),
+        "video_type": video_type,
+        "video_time": _video_time(e.video_time),
+    }
+    for name in _PLAYER_DETAIL:
+        value = getattr(e, name)
+        if value is not None:
+            attrs[name] = value
+    if attrs.get("ip"):
+        _check_ip(attrs["ip"], "ip")
+    return _required(e.session, "session"), str(e.user), attrs
+
+
+def _channel(e: _ChannelIn) -> tuple[str, str, dict[str, Any]]:
+    if not _CHANNEL_CODE.match(e.type):
+        raise _Invalid("type", "must be an upper-case event code such as PUBLISH_START")
+    level = e.level.upper()
+    if level not in CHANNEL_LEVELS:
+        raise _Invalid("level", "must be INFO or ERROR")
+    attrs = {"level": level, "description": e.description or ""}
+    return _required(e.channel, "channel"), "", attrs
+
+
+def _desktop(e: _DesktopIn) -> tuple[str, str, dict[str, Any]]:
+    if e.type not in DESKTOP_TYPES:
+        raise _Invalid("type", "must be login, activity or logout")
+    attrs: dict[str, Any] = {
+        "user_name": e.user_name or "",
+        "client_guid": e.client_guid or "",
+        "client_name": e.client_name or "",
     }
     for name in ("app", "title", "url"):
-        if obj.get(name) is not None:
-            if etype != "activity":
+        value = getattr(e, name)
+        if value is not None:
+            if e.type != "activity":
                 raise _Invalid(name, "is only allowed on activity events")
-            attrs[name] = _str(obj, name, required=False, max_len=_MAX_STR)
-    return str(session), str(user_id), attrs
+            attrs[name] = value
+    return str(e.session), str(e.user_id), attrs
 
 
-def _endpoint(obj: Mapping[str, Any], etype: str) -> tuple[str, str, dict[str, Any]]:
-    if etype not in ENDPOINT_TYPES:
+def _endpoint(e: _EndpointIn) -> tuple[str, str, dict[str, Any]]:
+    if e.type not in ENDPOINT_TYPES:
         raise _Invalid("type", "must be page")
-    session = _str(obj, "session")
-    agent_id = _str(obj, "agent_id")
-    protocol = _str(obj, "protocol", max_len=16).lower()
+    session = _required(e.session, "session")
+    agent_id = _required(e.agent_id, "agent_id")
+    protocol = e.protocol.lower()
     if protocol not in ("http", "https"):
         raise _Invalid("protocol", "must be http or https")
-    source_addr = _str(obj, "source_addr", max_len=64)
-    _check_ip(source_addr, "source_addr")
+    _check_ip(e.source_addr, "source_addr")
     attrs: dict[str, Any] = {
-        "visited_site": _str(obj, "visited_site").lower(),
+        "visited_site": _required(e.visited_site, "visited_site").lower(),
         "protocol": protocol,
-        "port": _int(obj, "port", lo=1, hi=65535),
-        "source_addr": source_addr,
-        "org_name": _str(obj, "org_name", required=False),
-        "page_id": _str(obj, "page_id", max_len=64),
-        "title": _str(obj, "title", required=False, max_len=_MAX_STR),
-        "on_content_load_ms": _int(obj, "on_content_load_ms", lo=0, hi=_INT32_MAX, required=False),
-        "on_load_ms": _int(obj, "on_load_ms", lo=0, hi=_INT32_MAX),
-        "response_code": _int(obj, "response_code", lo=100, hi=599),
+        "port": e.port,
+        "source_addr": e.source_addr,
+        "org_name": e.org_name or "",
+        "page_id": _required(e.page_id, "page_id"),
+        "title": e.title or "",
+        "on_content_load_ms": e.on_content_load_ms,
+        "on_load_ms": e.on_load_ms,
+        "response_code": e.response_code,
     }
     return session, agent_id, attrs
 
 
-_KIND_PARSERS: dict[str, Callable[[Mapping[str, Any], str], tuple[str, str, dict[str, Any]]]] = {
-    "player": _player,
-    "channel": _channel,
-    "desktop": _desktop,
-    "endpoint": _endpoint,
+_RULES: dict[type[_In], Callable[[Any], tuple[str, str, dict[str, Any]]]] = {
+    _PlayerIn: _player,
+    _ChannelIn: _channel,
+    _DesktopIn: _desktop,
+    _EndpointIn: _endpoint,
 }
-
-#: Fields each kind accepts besides the common ones.
-KIND_FIELDS: dict[str, frozenset[str]] = {
-    "player": frozenset(
-        {"session", "user", "origin", "os", "device", "video_type", "video_time", *_PLAYER_DETAIL}
-    ),
-    "channel": frozenset({"channel", "level", "description"}),
-    "desktop": frozenset(
-        {"session", "user_id", "user_name", "client_guid", "client_name", "app", "title", "url"}
-    ),
-    "endpoint": frozenset(
-        {
-            "session",
-            "agent_id",
-            "visited_site",
-            "protocol",
-            "port",
-            "source_addr",
-            "org_name",
-            "page_id",
-            "title",
-            "on_content_load_ms",
-            "on_load_ms",
-            "response_code",
-        }
-    ),
-}
+_KIND_OF: dict[type[_In], str] = {t: k for k, t in _IN_TYPES.items()}
 
 
 def derive_id(
@@ -390,54 +463,85 @@ def derive_id(
     return "d-" + hashlib.sha256(canonical).hexdigest()[:32]
 
 
-def validate_event(obj: object, *, now: datetime) -> Event:
-    """Validate one event object; raise ``ValueError`` with ``(field, message)`` on failure."""
-    try:
-        return _validate(obj, now)
-    except _Invalid as exc:
-        raise ValueError(exc.field, exc.message) from None
-
-
-def _validate(obj: object, now: datetime) -> Event:
-    if not isinstance(obj, dict):
-        raise _Invalid("", "each event must be a JSON object")
-    kind = obj.get("kind")
-    if kind is None:
-        raise _Invalid("kind", "is required")
-    if kind not in _KIND_PARSERS:
-        raise _Invalid("kind", f"must be one of {', '.join(KINDS)}")
-    unknown = obj.keys() - _COMMON - KIND_FIELDS[kind]
-    if unknown:
-        raise _Invalid(sorted(unknown)[0], f"is not a field of {kind} events")
-    if "time" not in obj:
-        raise _Invalid("time", "is required")
-    time = parse_time(obj["time"])
+def _finish(e: _In, now: datetime) -> Event:
+    """Apply the rules a type cannot say and build the event."""
+    cls = type(e)
+    kind = _KIND_OF[cls]
+    time = _time(e.time)
     if time < _MIN_TIME:
         raise _Invalid("time", "is before 2000-01-01")
     if time > now + MAX_FUTURE:
         raise _Invalid("time", "is more than a day in the future")
-    etype = obj.get("type")
-    if not isinstance(etype, str) or not etype:
-        raise _Invalid("type", "is required and must be a string")
-    duration_ms = _int(obj, "duration_ms", lo=0, hi=2**53, required=False)
-    session, user, attrs = _KIND_PARSERS[kind](obj, etype)
-    raw_id = obj.get("id")
-    if raw_id is None:
-        event_id = derive_id(kind, time, etype, session, user, duration_ms, attrs)
-    elif not isinstance(raw_id, str) or not raw_id or len(raw_id) > 128:
-        raise _Invalid("id", "must be a string of 1 to 128 characters")
-    else:
-        event_id = raw_id
+    session, user, attrs = _RULES[cls](e)
+    event_id = e.id
+    if event_id is None:
+        event_id = derive_id(kind, time, e.type, session, user, e.duration_ms, attrs)
     return Event(
         id=event_id,
         kind=kind,
         time=time,
-        type=etype,
+        type=e.type,
         session=session,
         user=user,
-        duration_ms=duration_ms,
+        duration_ms=e.duration_ms,
         attrs=attrs,
     )
+
+
+def _finish_all(
+    decoded: Sequence[_In | _Invalid], now: datetime
+) -> tuple[list[Event], list[Problem]]:
+    events: list[Event] = []
+    problems: list[Problem] = []
+    for index, item in enumerate(decoded):
+        if isinstance(item, _Invalid):
+            problems.append(Problem(index, item.field, item.message))
+            continue
+        try:
+            events.append(_finish(item, now))
+        except _Invalid as exc:
+            problems.append(Problem(index, exc.field, exc.message))
+    return (events, problems) if not problems else ([], problems)
+
+
+def _kind_of(raw: object) -> object:
+    return raw.get("kind") if isinstance(raw, dict) else None
+
+
+def _convert_one(obj: object) -> _In | _Invalid:
+    if not isinstance(obj, dict):
+        return _Invalid("", "each event must be a JSON object")
+    try:
+        item: _In = msgspec.convert(obj, _AnyIn)
+        return item
+    except msgspec.ValidationError as exc:
+        return _problem(exc, obj.get("kind"))
+
+
+def _decode_one(raw: bytes) -> _In | _Invalid:
+    try:
+        item: _In = _ONE.decode(raw)
+        return item
+    except msgspec.ValidationError as exc:
+        try:
+            kind = _kind_of(msgspec.json.decode(raw))
+        except msgspec.DecodeError:  # pragma: no cover - it decoded once already
+            kind = None
+        return _problem(exc, kind)
+
+
+# ------------------------------------------------------------------------------ entry points
+
+
+def validate_event(obj: object, *, now: datetime) -> Event:
+    """Validate one event object; raise ``ValueError`` with ``(field, message)`` on failure."""
+    item = _convert_one(obj)
+    try:
+        if isinstance(item, _Invalid):
+            raise item
+        return _finish(item, now)
+    except _Invalid as exc:
+        raise ValueError(exc.field, exc.message) from None
 
 
 def validate_batch(
@@ -445,11 +549,66 @@ def validate_batch(
 ) -> tuple[list[Event], list[Problem]]:
     """Validate every event of a batch; return the events, or every problem found."""
     moment = now or datetime.now(UTC)
-    events: list[Event] = []
-    problems: list[Problem] = []
-    for index, obj in enumerate(items):
+    try:
+        decoded: list[Any] = msgspec.convert(items, list[_AnyIn])
+    except msgspec.ValidationError:
+        decoded = [_convert_one(obj) for obj in items]
+    return _finish_all(decoded, moment)
+
+
+def decode_batch(
+    data: bytes, *, ndjson: bool, now: datetime | None = None
+) -> tuple[list[Event], list[Problem]]:
+    """Decode and validate a body: a JSON array, one JSON object, or (``ndjson``) NDJSON.
+
+    Returns the events, or every problem found (``index`` counts events, blank lines
+    skipped). Raises :class:`BatchSyntaxError` when the body is not JSON or not NDJSON.
+    """
+    moment = now or datetime.now(UTC)
+    if ndjson:
         try:
-            events.append(_validate(obj, moment))
-        except _Invalid as exc:
-            problems.append(Problem(index, exc.field, exc.message))
-    return (events, problems) if not problems else ([], problems)
+            decoded: list[Any] = _ONE.decode_lines(data)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            decoded = _ndjson_slowly(data)
+        return _finish_all(decoded, moment)
+    head = data.lstrip()[:1]
+    if head == b"{":
+        try:
+            return _finish_all([_ONE.decode(data)], moment)
+        except msgspec.ValidationError:
+            return _finish_all([_decode_one(data)], moment)
+        except msgspec.DecodeError as exc:
+            raise BatchSyntaxError(f"body is not valid JSON: {exc}") from None
+    if head == b"[":
+        try:
+            return _finish_all(_MANY.decode(data), moment)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+        try:
+            raws = _RAWS.decode(data)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise BatchSyntaxError(f"body is not valid JSON: {exc}") from None
+        return _finish_all([_decode_one(bytes(r)) for r in raws], moment)
+    try:
+        msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise BatchSyntaxError(f"body is not valid JSON: {exc}") from None
+    raise BatchSyntaxError("body must be a JSON object, a JSON array or NDJSON")
+
+
+def _ndjson_slowly(data: bytes) -> list[Any]:
+    """Decode NDJSON line by line: every bad line is named (syntax) or kept as a problem."""
+    decoded: list[Any] = []
+    syntax: list[Problem] = []
+    for lineno, line in enumerate(data.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            decoded.append(_ONE.decode(line))
+        except msgspec.ValidationError:
+            decoded.append(_decode_one(line))
+        except msgspec.DecodeError as exc:
+            syntax.append(Problem(len(decoded) + len(syntax), "", f"line {lineno + 1}: {exc}"))
+    if syntax:
+        raise BatchSyntaxError("body is not valid NDJSON", syntax)
+    return decoded

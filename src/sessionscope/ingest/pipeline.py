@@ -9,15 +9,29 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from sessionscope.domain.events import Event, Problem, validate_batch
+from sessionscope.domain.events import (
+    BatchSyntaxError,
+    Event,
+    Problem,
+    decode_batch,
+    validate_batch,
+)
 from sessionscope.store.clickhouse import ClickHouseStore
 
-__all__ = ["IngestError", "IngestResult", "decode_body", "ingest", "parse_events"]
+__all__ = [
+    "IngestError",
+    "IngestResult",
+    "decode_body",
+    "ingest",
+    "parse_events",
+    "parse_objects",
+    "validate",
+]
 
 
 class IngestError(Exception):
@@ -61,10 +75,38 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
     return out
 
 
-def parse_events(data: bytes, content_type: str | None) -> list[Any]:
-    """Step 2: parse a JSON array, a single JSON object, or NDJSON into a list of objects."""
+_NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+def parse_events(data: bytes, content_type: str | None, now: datetime | None = None) -> list[Event]:
+    """Steps 2 and 3: decode a JSON array, one JSON object, or NDJSON, and validate every event.
+
+    Refuses the whole batch on any problem (all of them listed).
+    """
     ctype = (content_type or "application/json").split(";")[0].strip().lower()
-    if ctype in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+    try:
+        events, problems = decode_batch(data, ndjson=ctype in _NDJSON, now=now)
+    except BatchSyntaxError as exc:
+        raise IngestError(400, "invalid_json", exc.message, exc.problems) from None
+    if problems:
+        raise IngestError(
+            400,
+            "invalid_events",
+            f"{len(problems)} problem(s) in the batch; nothing was stored",
+            problems,
+        )
+    if not events:
+        raise IngestError(400, "empty_batch", "the batch holds no events")
+    return events
+
+
+def parse_objects(data: bytes, content_type: str | None) -> list[Any]:
+    """Parse a JSON array, one JSON object, or NDJSON into a list of objects (not validated).
+
+    For receivers that translate another vendor's payload into events before validating them.
+    """
+    ctype = (content_type or "application/json").split(";")[0].strip().lower()
+    if ctype in _NDJSON:
         items: list[Any] = []
         problems: list[Problem] = []
         for lineno, line in enumerate(data.split(b"\n")):
@@ -91,10 +133,10 @@ def parse_events(data: bytes, content_type: str | None) -> list[Any]:
 
 
 def validate(items: Sequence[Any], now: datetime | None = None) -> list[Event]:
-    """Step 3: validate every event; refuse the whole batch on any problem."""
+    """Validate event objects; refuse the whole batch on any problem."""
     if not items:
         raise IngestError(400, "empty_batch", "the batch holds no events")
-    events, problems = validate_batch(items, now=now or datetime.now(UTC))
+    events, problems = validate_batch(items, now=now)
     if problems:
         raise IngestError(
             400,
@@ -116,7 +158,6 @@ def ingest(
 ) -> IngestResult:
     """Run every step; return what was stored once it is durably written."""
     data = decode_body(body, content_encoding, max_bytes)
-    items = parse_events(data, content_type)
-    events = validate(items)
+    events = parse_events(data, content_type)
     accepted, duplicates = store.insert_events(project_id, events)
     return IngestResult(accepted, duplicates)
