@@ -6,7 +6,7 @@ work" means is not written down twice: it is recorded from sessionscope itself.
 - Reads: each request is served once by the real app in-process, through a store that records
   the SQL it runs; the baseline then times that SQL (and the driver reading its rows) alone.
 - Writes: ``store.insert_events`` is run once with the driver's ``insert`` recorded instead of
-  executed; the baseline then replays those exact inserts (same table, columns, column-oriented
+  executed; the baseline then replays those exact inserts (same table, columns, Arrow
   data and insert settings), from as many threads as there are HTTP clients.
 """
 
@@ -42,27 +42,33 @@ Query = tuple[str, dict[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class InsertCall:
-    """One ``client.insert`` call as the store made it."""
+    """One ``client.insert`` or ``client.insert_arrow`` call as the store made it."""
 
+    method: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
 
     @property
     def rows(self) -> int:
-        data = self.args[1] if len(self.args) > 1 else self.kwargs["data"]
+        data = self.args[1] if len(self.args) > 1 else self.kwargs.get("data")
+        if self.method == "insert_arrow":
+            return int((data if data is not None else self.kwargs["arrow_table"]).num_rows)
         column_oriented = self.kwargs.get("column_oriented", False)
         return len(data[0]) if column_oriented else len(data)
 
 
 class _CapturingClient:
-    """A driver client whose ``insert`` is recorded, not run; everything else passes through."""
+    """A driver client whose inserts are recorded, not run; everything else passes through."""
 
     def __init__(self, client: Any, calls: list[InsertCall]) -> None:
         self._client = client
         self._calls = calls
 
     def insert(self, *args: Any, **kwargs: Any) -> None:
-        self._calls.append(InsertCall(args, kwargs))
+        self._calls.append(InsertCall("insert", args, kwargs))
+
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> None:
+        self._calls.append(InsertCall("insert_arrow", args, kwargs))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -195,7 +201,7 @@ def _replay(store: RecordingStore, calls: list[InsertCall], threads: int) -> Fig
         try:
             while (call := work.get()) is not None:
                 start = time.perf_counter()
-                client.insert(*call.args, **call.kwargs)
+                getattr(client, call.method)(*call.args, **call.kwargs)
                 mine.append(time.perf_counter() - start)
         except BaseException as exc:  # surfaced below
             errors.append(exc)

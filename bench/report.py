@@ -352,7 +352,7 @@ def write_report(
         "copy, doing the same work straight through clickhouse-connect: for reads, the SQL "
         "sessionscope ran for that request (recorded from the real app, key checks left out); "
         "for writes, the exact inserts `store.insert_events` makes (same table, columns, "
-        "column-oriented data and insert settings), without validation, deduplication or HTTP. "
+        "Arrow data and insert settings), without validation, deduplication or HTTP. "
         "Ratios are ours / raw: below 1 for throughput and above 1 for latency is the cost of "
         "sessionscope over the engine. The machine is noisy; compare ratios across runs.",
         "",

@@ -20,6 +20,7 @@ fields that are not known for the kind are rejected so typos do not silently los
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import math
@@ -182,7 +183,7 @@ class _In(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", kw_only=
 
 class _PlayerIn(_In, tag="player"):
     session: _S256
-    user: UUID
+    user: _S64
     device: Annotated[str, msgspec.Meta(max_length=32)]
     video_type: Annotated[str, msgspec.Meta(max_length=8)]
     origin: _S256 | None = None
@@ -383,7 +384,16 @@ def _player(e: _PlayerIn) -> tuple[str, str, dict[str, Any]]:
             attrs[name] = value
     if attrs.get("ip"):
         _check_ip(attrs["ip"], "ip")
-    return _required(e.session, "session"), str(e.user), attrs
+    return _required(e.session, "session"), _uuid_text(e.user), attrs
+
+
+@functools.lru_cache(maxsize=16384)
+def _uuid_text(value: str) -> str:
+    # Users repeat across the events of a session: their normal form is worked out once.
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise _Invalid("user", "must be a uuid") from None
 
 
 def _channel(e: _ChannelIn) -> tuple[str, str, dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import threading
 import time as _time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+import numpy as np
 import orjson
+import pyarrow as pa
 
 from sessionscope.config import Settings
 from sessionscope.domain.events import Event, epoch_ms
@@ -29,7 +32,10 @@ from sessionscope.security import (
     split_api_key,
     verify_secret,
 )
+from sessionscope.store.idfilter import IdFilter, id_hashes
 from sessionscope.store.schema import MIGRATIONS, MIGRATIONS_TABLE, EngineProfile
+
+log = logging.getLogger("sessionscope")
 
 __all__ = [
     "ApiKey",
@@ -93,23 +99,6 @@ class User:
     organization: str
 
 
-_EVENT_COLUMNS = [
-    "project_id",
-    "kind",
-    "session",
-    "id",
-    "time",
-    "type",
-    "duration_ms",
-    "user",
-    "device",
-    "video_type",
-    "level",
-    "site",
-    "data",
-    "seq",
-]
-
 _EVENT_SELECT = (
     "kind, session, id, toUnixTimestamp64Milli(time) AS t, type, duration_ms, user, data"
 )
@@ -132,14 +121,62 @@ def _row_to_event(row: Sequence[Any]) -> Event:
 #: The most events one insert combines from batches queued for a project (group commit).
 _GROUP_MAX_EVENTS = 50_000
 
+_TS_MS = pa.timestamp("ms", tz="UTC")
+
+
+def _event_table(project_id: int, events: Sequence[Event]) -> pa.Table:
+    """The rows of ``events`` as the columns of the events table (``seq`` is added later)."""
+    kinds, sessions, ids, times, types, durations, users = [], [], [], [], [], [], []
+    devices, video_types, levels, sites, data = [], [], [], [], []
+    dumps = orjson.dumps
+    for e in events:
+        a = e.attrs
+        kinds.append(e.kind)
+        sessions.append(e.session)
+        ids.append(e.id)
+        times.append(e.time_ms)
+        types.append(e.type)
+        durations.append(e.duration_ms)
+        users.append(e.user)
+        devices.append(a.get("device", ""))
+        video_types.append(a.get("video_type", ""))
+        levels.append(a.get("level", ""))
+        sites.append(a.get("visited_site", ""))
+        data.append(dumps(a))
+    string = pa.string()
+    return pa.table(
+        {
+            "project_id": pa.array(np.full(len(events), project_id, dtype=np.uint32)),
+            "kind": pa.array(kinds, string),
+            "session": pa.array(sessions, string),
+            "id": pa.array(ids, string),
+            "time": pa.array(times, pa.int64()).cast(_TS_MS),
+            "type": pa.array(types, string),
+            "duration_ms": pa.array(durations, pa.uint64()),
+            "user": pa.array(users, string),
+            "device": pa.array(devices, string),
+            "video_type": pa.array(video_types, string),
+            "level": pa.array(levels, string),
+            "site": pa.array(sites, string),
+            "data": pa.array(data, pa.binary()),
+        }
+    )
+
 
 class _Waiting:
-    """A batch queued for its project's ingest lock, and what became of it once written."""
+    """A batch queued for its project's ingest lock, and what became of it once written.
 
-    __slots__ = ("done", "error", "events", "result")
+    Its rows are turned into columns (and its ids hashed) by the caller's thread before it
+    queues, so that work overlaps the insert of the batches ahead of it.
+    """
 
-    def __init__(self, events: Sequence[Event]) -> None:
+    __slots__ = ("done", "error", "events", "hashes", "ids", "result", "table")
+
+    def __init__(self, project_id: int, events: Sequence[Event], hashed: bool) -> None:
         self.events = events
+        self.ids = [e.id for e in events]
+        self.hashes = id_hashes(self.ids) if hashed else None
+        self.table = _event_table(project_id, events)
         self.done = False
         self.result: tuple[int, int] = (0, 0)
         self.error: BaseException | None = None
@@ -148,8 +185,15 @@ class _Waiting:
 class ClickHouseStore:
     """Events, session aggregates, projects and credentials in ClickHouse."""
 
-    def __init__(self, connect: Any, profile: EngineProfile, box: SecretBox) -> None:
+    def __init__(
+        self, connect: Any, profile: EngineProfile, box: SecretBox, *, exclusive: bool = False
+    ) -> None:
+        """``exclusive``: this process is the only writer of the store (the embedded engine),
+        so it may remember which event ids it stored (see :mod:`sessionscope.store.idfilter`).
+        """
         self._connect = connect
+        self.exclusive = exclusive
+        self._id_filters: dict[int, IdFilter] = {}
         self.profile = profile
         self._box = box
         self._local = threading.local()
@@ -463,7 +507,7 @@ class ClickHouseStore:
         """
         if not events:
             return 0, 0
-        mine = _Waiting(events)
+        mine = _Waiting(project_id, events, hashed=self.exclusive)
         with self._meta_lock:
             self._ingest_waiting.setdefault(project_id, []).append(mine)
         with self._ingest_lock(project_id):
@@ -494,41 +538,108 @@ class ClickHouseStore:
                 total += len(group[-1].events)
             return group
 
+    def _stored_among(self, project_id: int, group: list[_Waiting]) -> set[str]:
+        """The ids of the group's batches that are already stored (exactly)."""
+        known = self._id_filter(project_id)
+        if known is None or not known.ready:
+            return self._existing_ids(project_id, list({i for w in group for i in w.ids}))
+        # Only the ids the filter cannot rule out are looked up.
+        candidates: set[str] = set()
+        for w in group:
+            assert w.hashes is not None
+            maybe = known.maybe_stored(w.hashes)
+            if maybe.any():
+                candidates.update(i for i, m in zip(w.ids, maybe.tolist(), strict=True) if m)
+        return self._existing_ids(project_id, list(candidates)) if candidates else set()
+
     def _write_group(self, project_id: int, group: list[_Waiting]) -> None:
         """Deduplicate and insert queued batches as one; record each batch's result."""
         try:
-            seen = self._existing_ids(project_id, list({e.id for w in group for e in w.events}))
-            fresh: list[Event] = []
+            seen = self._stored_among(project_id, group)
+            tables: list[pa.Table] = []
+            fresh_hashes: list[Any] = []
             accepted: list[int] = []
             for w in group:
-                before = len(fresh)
-                for e in w.events:
-                    if e.id not in seen:
-                        seen.add(e.id)
-                        fresh.append(e)
-                accepted.append(len(fresh) - before)
-            if fresh:
-                # On replicated tables a retried identical block is also dropped by the server
-                # (a second line of defence when several servers ingest for one project).
-                settings = {**self.insert_settings}
-                if self.profile.cluster:
-                    settings["insert_deduplication_token"] = hashlib.sha256(
-                        f"{project_id}:".encode() + "\x1f".join(e.id for e in fresh).encode()
-                    ).hexdigest()
-                    settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
-                self.client.insert(
-                    "events",
-                    self._columns(project_id, fresh),
-                    column_names=_EVENT_COLUMNS,
-                    column_oriented=True,
-                    settings=settings,
+                keep = [False] * len(w.ids)
+                for n, event_id in enumerate(w.ids):
+                    if event_id not in seen:
+                        seen.add(event_id)
+                        keep[n] = True
+                count = sum(keep)
+                accepted.append(count)
+                if count == len(keep):
+                    tables.append(w.table)
+                    fresh_hashes.append(w.hashes)
+                elif count:
+                    mask = np.array(keep, dtype=bool)
+                    tables.append(w.table.filter(pa.array(mask)))
+                    fresh_hashes.append(None if w.hashes is None else w.hashes[mask])
+            if tables:
+                table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+                table = table.append_column(
+                    "seq", pa.array(np.arange(table.num_rows, dtype=np.uint32))
                 )
+                known = self._id_filter(project_id)
+                if known is not None:
+                    # Before the insert: should it fail halfway, its ids are "maybe stored"
+                    # (looked up next time), never "surely new".
+                    for hashes in fresh_hashes:
+                        known.add(hashes)
+                self.client.insert_arrow("events", table, settings=self._events_settings(table))
         except BaseException as exc:  # every batch of the group fails with the insert
             for w in group:
                 w.error, w.done = exc, True
             return
         for w, n in zip(group, accepted, strict=True):
             w.result, w.done = (n, len(w.events) - n), True
+
+    def _events_settings(self, table: pa.Table) -> dict[str, Any]:
+        # The views of the events table run side by side (one insert feeds five of them).
+        settings = {**self.insert_settings, "parallel_view_processing": 1}
+        if self.profile.cluster:
+            # On replicated tables a retried identical block is also dropped by the server
+            # (a second line of defence when several servers ingest for one project).
+            ids = table.column("id").to_pylist()
+            project = table.column("project_id")[0].as_py()
+            settings["insert_deduplication_token"] = hashlib.sha256(
+                f"{project}:".encode() + "\x1f".join(ids).encode()
+            ).hexdigest()
+            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+        return settings
+
+    def _id_filter(self, project_id: int) -> IdFilter | None:
+        """The project's filter of stored ids (exclusive stores only), loading in the background.
+
+        Called with the project's ingest lock held: no insert of the project is under way while
+        the filter is created, and every later one adds its ids to it, so the load (of what was
+        stored before) and the writers together miss nothing.
+        """
+        if not self.exclusive:
+            return None
+        known = self._id_filters.get(project_id)
+        if known is None:
+            known = self._id_filters[project_id] = IdFilter()
+            threading.Thread(
+                target=self._load_id_filter,
+                args=(project_id, known),
+                name=f"id-filter-{project_id}",
+                daemon=True,
+            ).start()
+        return known
+
+    def _load_id_filter(self, project_id: int, known: IdFilter) -> None:
+        def blocks() -> Iterator[list[str]]:
+            with self.client.query_column_block_stream(
+                "SELECT id FROM event_ids WHERE project_id = {p:UInt32}",
+                parameters={"p": project_id},
+            ) as stream:
+                for block in stream:
+                    yield list(block[0])
+
+        try:
+            known.load(blocks())
+        except Exception:  # the store answers by lookups meanwhile; a later start tries again
+            log.exception("could not load the stored ids of project %s", project_id)
 
     def _existing_ids(self, project_id: int, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -541,42 +652,6 @@ class ClickHouseStore:
             )
             found.update(r[0] for r in rows)
         return found
-
-    @staticmethod
-    def _columns(project_id: int, events: Sequence[Event]) -> list[list[Any]]:
-        n = len(events)
-        kinds, sessions, ids, times, types, durations, users = [], [], [], [], [], [], []
-        devices, video_types, levels, sites, data = [], [], [], [], []
-        for e in events:
-            a = e.attrs
-            kinds.append(e.kind)
-            sessions.append(e.session)
-            ids.append(e.id)
-            times.append(e.time)
-            types.append(e.type)
-            durations.append(e.duration_ms)
-            users.append(e.user)
-            devices.append(a.get("device", ""))
-            video_types.append(a.get("video_type", ""))
-            levels.append(a.get("level", ""))
-            sites.append(a.get("visited_site", ""))
-            data.append(orjson.dumps(a).decode())
-        return [
-            [project_id] * n,
-            kinds,
-            sessions,
-            ids,
-            times,
-            types,
-            durations,
-            users,
-            devices,
-            video_types,
-            levels,
-            sites,
-            data,
-            list(range(n)),
-        ]
 
     def count_events(self, project_id: int, kind: str | None = None) -> int:
         """Count distinct stored events of a project (idempotent over duplicates)."""
@@ -1360,7 +1435,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
         def connect() -> Any:
             return clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
 
-    store = ClickHouseStore(connect, profile, box)
+    store = ClickHouseStore(connect, profile, box, exclusive=settings.embedded)
     if migrate:
         store.migrate()
     return store
