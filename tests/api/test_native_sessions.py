@@ -207,6 +207,9 @@ def test_other_projects_see_nothing(http: httpx.Client, tenant: Tenant, new_proj
         ({"kind": "player", "from": "soon"}, "from"),
         ({"kind": "player", "from": "2025-10-10", "to": "2025-10-09"}, "to"),
         ({"kind": "player", "cursor": "garbage!"}, "cursor"),
+        ({"kind": "player", "cursor": "WzFlMzAwLCJ4Il0"}, "cursor"),  # [1e300,"x"]
+        ({"kind": "player", "cursor": "Wzk5OTk5OTk5OTk5OTk5OTk5OTk5OSwieCJd"}, "cursor"),
+        ({"kind": "player", "cursor": "WzEsMl0"}, "cursor"),  # [1,2]
         ({"kind": "player", "channel": "x"}, "channel"),
         ({"kind": "desktop", "device": "PC"}, "device"),
     ],

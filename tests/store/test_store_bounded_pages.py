@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tests.factories import BASE, player
+from tests.factories import BASE, desktop, endpoint, player
 
 from sessionscope.domain.events import validate_batch
 from sessionscope.store.clickhouse import ClickHouseStore
@@ -96,3 +96,38 @@ def test_pages_match_the_full_list(store: ClickHouseStore, many: int, kw: dict[s
     for limit in (1, 2, 5):
         assert keys(store.session_rows("player", many, limit=limit, **kw)) == full[:limit]
     assert walk(store, many, 2, **kw) == full
+
+
+@pytest.mark.parametrize("kind", ["desktop", "endpoint"])
+@pytest.mark.parametrize("kw", [{}, {"oldest_first": True}, {"order_by": "end"}])
+def test_other_kinds_page_through_the_index(
+    store: ClickHouseStore, kind: str, kw: dict[str, Any]
+) -> None:
+    project = store.create_project(f"bounded-{kind}-{datetime.now(UTC).timestamp()}")
+    raw: list[dict[str, Any]] = []
+    for n in range(30):
+        at = BASE + timedelta(minutes=(n // 2) * 5)
+        for k in range(2):
+            when = at + timedelta(minutes=k * (n % 7))
+            if kind == "desktop":
+                raw.append(desktop("activity", at=when, session=1000 + n, id=f"d-{n}-{k}"))
+            else:
+                raw.append(endpoint(at=when, session=f"e-{n:02d}", page_id=f"p{k}", id=f"e{n}-{k}"))
+    events, problems = validate_batch(raw, now=datetime.now(UTC))
+    assert not problems
+    store.insert_events(project.id, [e for e in events if e.id.endswith("-1")])
+    store.insert_events(project.id, [e for e in events if not e.id.endswith("-1")])
+    full = keys(store.session_rows(kind, project.id, limit=None, **kw))
+    assert len(full) == 30
+    order_by = kw.get("order_by", "start")
+    for limit in (1, 3):
+        assert keys(store.session_rows(kind, project.id, limit=limit, **kw)) == full[:limit]
+        seen: list[str] = []
+        before = None
+        while True:
+            rows = store.session_rows(kind, project.id, before=before, limit=limit, **kw)
+            seen += keys(rows)
+            if len(rows) < limit:
+                break
+            before = (rows[-1][order_by], str(rows[-1]["session"]))
+        assert seen == full

@@ -203,10 +203,14 @@ class ClickHouseStore:
         self._ingest_waiting: dict[int, list[_Waiting]] = {}
         #: Session pages aggregate only the sessions past a bound (see ``session_rows``) once a
         #: project has this many rows in the kind's aggregate; below, aggregating all is as fast.
-        self.bounded_page_min_rows = 50_000
+        self.bounded_page_min_rows = 5_000
         self._row_counts: dict[tuple[str, int], tuple[float, int]] = {}
         self._meta_lock = threading.Lock()
         self._key_cache: dict[str, tuple[float, int]] = {}
+        #: Projects by id, kept for ``_cache_s``: every request looks its project up. An
+        #: exclusive store sees every change (it makes them), so it keeps them until then.
+        self._project_cache: dict[int, tuple[float, Project]] = {}
+        self._cache_s = 3600.0 if exclusive else 5.0
         self.insert_settings: dict[str, Any] = {
             # The engine enables async inserts by default; an acknowledged insert must already
             # be written, so insert synchronously and wait.
@@ -314,6 +318,7 @@ class ClickHouseStore:
             ],
             settings=self.insert_settings,
         )
+        self._project_cache.pop(p.id, None)
 
     def update_project(
         self,
@@ -347,8 +352,16 @@ class ClickHouseStore:
         return [self._project(r) for r in self.query(self._PROJECT_SELECT + " ORDER BY id")]
 
     def get_project(self, project_id: int) -> Project | None:
+        now = _time.monotonic()
+        cached = self._project_cache.get(project_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         rows = self.query(self._PROJECT_SELECT + " WHERE id = {id:UInt32}", {"id": project_id})
-        return self._project(rows[0]) if rows else None
+        if not rows:
+            return None
+        project = self._project(rows[0])
+        self._project_cache[project_id] = (now + self._cache_s, project)
+        return project
 
     def get_project_by_name(self, name: str) -> Project | None:
         rows = self.query(self._PROJECT_SELECT + " WHERE name = {n:String}", {"n": name})
@@ -803,15 +816,23 @@ class ClickHouseStore:
         ocol = "e" if order_by == "end" else "s"
         spec = _AGGREGATES[kind]
         having: list[str] = []
-        params: dict[str, Any] = {"p": project_id}
+        params: dict[str, Any] = {"p": project_id, "k": kind}
+        # Bounds on the order column in the direction of travel: the session index can apply
+        # them too (see _index_page).
+        ahead: list[tuple[str, int]] = []
+        travel = ">=" if oldest_first else "<="
         if end is not None:
             hcol = "e" if ended_within else "s"
             having.append(f"{hcol} <= fromUnixTimestamp64Milli({{hi:Int64}}, 'UTC')")
             params["hi"] = ms(end)
+            if hcol == ocol and not oldest_first:
+                ahead.append(("hi", ms(end)))
         if start is not None:
             col = "s" if started_within else "e"
             having.append(f"{col} >= fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC')")
             params["lo"] = ms(start)
+            if col == ocol and oldest_first:
+                ahead.append(("lo", ms(start)))
         for i, (name, values) in enumerate((filters or {}).items()):
             column = spec.filters[name]
             having.append(_filter_clause(name, column, f"f{i}"))
@@ -824,34 +845,27 @@ class ClickHouseStore:
             )
             params["cs"] = ms(before[0])
             params["ck"] = before[1]
+            ahead.append(("cs", ms(before[0])))
         where = "project_id = {p:UInt32}"
         if sessions is not None:
             where += f" AND session IN {{ss:Array({spec.key_type})}}"
             params["ss"] = [spec.cast(s) for s in sessions]
         order = "ASC" if oldest_first else "DESC"
 
-        def page(bound: int | None) -> list[tuple[Any, ...]]:
-            bounded_where, bounded_having = where, having
-            if bound is not None:
-                cmp = "<=" if oldest_first else ">="
-                value = "fromUnixTimestamp64Milli({bound:Int64}, 'UTC')"
-                bounded_where += (
-                    f" AND session IN (SELECT session FROM {spec.table} WHERE "
-                    f"project_id = {{p:UInt32}} AND {order_by} {cmp} {value})"
-                )
-                bounded_having = [*having, f"{ocol} {cmp} {value}"]
-            inner = (
-                f"SELECT session, min(start) AS s, max(end) AS e, toString(session) AS skey"
-                f"{spec.filter_select} FROM {spec.table} WHERE {bounded_where} GROUP BY session"
+        def page(candidates: str | None, region: str | None) -> list[tuple[Any, ...]]:
+            bounded_where = (
+                where if candidates is None else f"{where} AND session IN ({candidates})"
+            )
+            bounded_having = [*having, region] if region else having
+            sql = (
+                f"SELECT {spec.select}, min(start) AS s, max(end) AS e, "
+                f"toString(session) AS skey{spec.filter_select} FROM {spec.table} "
+                f"WHERE {bounded_where} GROUP BY session"
                 + (f" HAVING {' AND '.join(bounded_having)}" if bounded_having else "")
                 + f" ORDER BY {ocol} {order}, skey {order}"
                 + (f" LIMIT {int(limit)}" if limit is not None else "")
             )
-            sql = (
-                f"SELECT {spec.select} FROM {spec.table} WHERE project_id = {{p:UInt32}} "
-                f"AND session IN (SELECT session FROM ({inner})) GROUP BY session"
-            )
-            return self.query(sql, {**params, "bound": bound} if bound is not None else params)
+            return self.query(sql, params)
 
         found: list[tuple[Any, ...]] | None = None
         if (
@@ -859,32 +873,46 @@ class ClickHouseStore:
             and sessions is None
             and self._aggregate_rows(spec.table, project_id) >= self.bounded_page_min_rows
         ):
-            # Picking one page would aggregate every session of the project. Aggregate only
-            # the sessions with a row past a bound T on the order column instead: every
-            # session past T has such a row, and all of them rank before any other, so when
-            # that yields a full page it is exactly the page. Otherwise widen T, then give up.
-            # T is taken among the rows on the near side of the cursor and of the window edge
-            # on the order column, if any: past those nothing can be on the page.
-            edges = [before[0]] if before is not None else []
-            if oldest_first and start is not None and ocol == ("s" if started_within else "e"):
-                edges.append(start)
-            if not oldest_first and end is not None and ocol == ("e" if ended_within else "s"):
-                edges.append(end)
-            edge = (max if oldest_first else min)(edges) if edges else None
-            for depth in (16, 256):
+            # Picking one page would aggregate every session of the project. Read the session
+            # index in order instead, and aggregate only the sessions it names near the top.
+            edge = 2 if order_by == "end" else 1
+            cast = "toUInt32(session)" if spec.key_type == "UInt32" else "session"
+            idx = f"project_id = {{p:UInt32}} AND kind = {{k:String}} AND edge = {edge}" + "".join(
+                f" AND t {travel} fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')"
+                for name, _ in ahead
+            )
+            for depth in (4, 32, 256):
                 rank = depth * max(1, int(limit))
-                bound = self._order_bound(
-                    spec.table, project_id, order_by, oldest_first, rank, edge
-                )
-                if bound is None:
+                bound = self._index_bound(idx, params, oldest_first, rank)
+                if bound is None:  # the index holds fewer rows: its sessions are all there are
+                    found = page(f"SELECT {cast} FROM session_index WHERE {idx}", None)
                     break
-                candidate = page(bound)
+                # Past the bound row B every session's representative row (its first row for
+                # starts, its last for ends) was read, so that region of the order is complete.
+                params["bt"], params["bk"] = bound
+                b_row = "(fromUnixTimestamp64Milli({bt:Int64}, 'UTC'), {bk:String})"
+                tail = f"(t, session) {'<=' if oldest_first else '>='} {b_row}"
+                region = f"({ocol}, skey) {'<' if oldest_first else '>'} {b_row}"
+                candidate = page(f"SELECT {cast} FROM session_index WHERE {idx} AND {tail}", region)
                 if len(candidate) >= limit:
                     found = candidate
                     break
-        rows = [spec.decode(r) for r in (found if found is not None else page(None))]
+        rows = [spec.decode(r) for r in (found if found is not None else page(None, None))]
         rows.sort(key=lambda r: (r[order_by], r["session"]), reverse=not oldest_first)
         return rows
+
+    def _index_bound(
+        self, where: str, params: Mapping[str, Any], ascending: bool, depth: int
+    ) -> tuple[int, str] | None:
+        """The ``depth``-th row ``(t ms, session)`` of the session index in order, or None
+        when fewer rows match."""
+        order = "ASC" if ascending else "DESC"
+        rows = self.query(
+            f"SELECT toUnixTimestamp64Milli(t), session FROM session_index WHERE {where} "
+            f"ORDER BY t {order}, session {order} LIMIT 1 OFFSET {int(depth) - 1}",
+            params,
+        )
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
     def _aggregate_rows(self, table: str, project_id: int) -> int:
         """Rows of a project in an aggregate table, counted at most once a minute."""
@@ -898,30 +926,6 @@ class ClickHouseStore:
             )
             cached = self._row_counts[(table, project_id)] = (now + 60.0, int(rows[0][0]))
         return cached[1]
-
-    def _order_bound(
-        self,
-        table: str,
-        project_id: int,
-        column: str,
-        ascending: bool,
-        depth: int,
-        cursor: datetime | None,
-    ) -> int | None:
-        """The ``depth``-th value (epoch ms) of an aggregate's ``start``/``end`` column in
-        order past ``cursor``; None when the project has fewer rows than that."""
-        params: dict[str, Any] = {"p": project_id}
-        where = "project_id = {p:UInt32}"
-        if cursor is not None:
-            where += f" AND {column} {'>=' if ascending else '<='} "
-            where += "fromUnixTimestamp64Milli({c:Int64}, 'UTC')"
-            params["c"] = ms(cursor)
-        rows = self.query(
-            f"SELECT toUnixTimestamp64Milli({column}) FROM {table} WHERE {where} "
-            f"ORDER BY {column} {'ASC' if ascending else 'DESC'} LIMIT 1 OFFSET {int(depth)}",
-            params,
-        )
-        return int(rows[0][0]) if rows else None
 
     def count_sessions(
         self,
@@ -1374,8 +1378,9 @@ _AGGREGATES: dict[str, _Aggregate] = {
     ),
     "endpoint": _Aggregate(
         "endpoint_sessions",
-        f"session, {_M}(min(start)), {_M}(max(end)), max(agent_id), max(visited_site), "
-        f"max(protocol), max(port), max(source_addr), max(org_name), {_M}(max(committed)), "
+        f"session, {_M}(min(start)), {_M}(max(end)), argMinMerge(first_agent_id), "
+        "argMinMerge(first_visited_site), argMinMerge(first_protocol), argMinMerge(first_port), "
+        f"argMinMerge(first_source_addr), argMinIfMerge(first_org_name), {_M}(max(committed)), "
         "uniqExactMerge(pages), uniqExactMerge(events)",
         {
             "agent_id": "ag",
@@ -1386,8 +1391,9 @@ _AGGREGATES: dict[str, _Aggregate] = {
             "user": "ag",
             "domain": "vs",
         },
-        ", max(agent_id) AS ag, max(visited_site) AS vs, max(protocol) AS pr, max(port) AS po, "
-        "max(source_addr) AS sa",
+        ", argMinMerge(first_agent_id) AS ag, argMinMerge(first_visited_site) AS vs, "
+        "argMinMerge(first_protocol) AS pr, argMinMerge(first_port) AS po, "
+        "argMinMerge(first_source_addr) AS sa",
         "String",
         _decode_endpoint,
         str,
