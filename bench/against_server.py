@@ -37,6 +37,7 @@ from reads import Read, auth_headers, pages
 from workload import (
     ingest_events,
     large_batch_events,
+    many_client_events,
     ndjson_bodies,
     sessionscope_exe,
     single_events,
@@ -176,12 +177,16 @@ def _measure_writes(url: str, api_key: str, end: datetime, cfg: BenchConfig) -> 
         "ingest_large_batches": ndjson_bodies(
             large_batch_events(cfg.ingest_events, end), cfg.large_batch_size
         ),
+        "ingest_many_clients": ndjson_bodies(
+            many_client_events(cfg.ingest_events, end), cfg.batch_size
+        ),
         "ingest_single": [orjson.dumps(e) for e in single_events(cfg.single_events, end)],
     }
     out: dict[str, Figure] = {}
     for name, bodies in runs.items():
         ctype = "application/json" if name == "ingest_single" else "application/x-ndjson"
-        took, samples, accepted, dupes = _post_all(url, api_key, bodies, ctype, cfg.clients)
+        clients = cfg.many_clients if name == "ingest_many_clients" else cfg.clients
+        took, samples, accepted, dupes = _post_all(url, api_key, bodies, ctype, clients)
         note = f"{dupes} duplicates" if dupes else ""
         out[name] = throughput_figure(accepted, took, samples, note, requests=len(bodies))
         log(f"  ours {name}: {brief(out[name])}")

@@ -98,6 +98,8 @@ class BenchConfig:
     events: int = 5_000_000
     #: Concurrent HTTP clients (and engine threads for the baseline).
     clients: int = 4
+    #: Clients of the many-clients ingest variant (a collector tier in front of the server).
+    many_clients: int = 16
     #: Events per ingest batch.
     batch_size: int = 1000
     #: Events per batch of the large-batch variant (same number of events in all).
@@ -113,11 +115,13 @@ class BenchConfig:
 
     @classmethod
     def from_env(cls) -> BenchConfig:
-        """Read ``BENCH_EVENTS``, ``BENCH_CLIENTS`` and ``BENCH_SAMPLES``; derive the rest."""
+        """Read ``BENCH_EVENTS``, ``BENCH_CLIENTS``, ``BENCH_MANY_CLIENTS`` and ``BENCH_SAMPLES``;
+        derive the rest."""
         events = _env_int("BENCH_EVENTS", 5_000_000)
         return cls(
             events=events,
             clients=_env_int("BENCH_CLIENTS", 4),
+            many_clients=_env_int("BENCH_MANY_CLIENTS", 16),
             ingest_events=_clamp(events // 25 // 1000 * 1000, 20_000, 200_000),
             single_events=_clamp(events // 5000, 200, 1000),
             samples=_env_int("BENCH_SAMPLES", 300 if events >= 1_000_000 else 100),

@@ -33,7 +33,13 @@ from common import (
 )
 from reads import AUTH_TABLES, Read, auth_headers, pages
 from sessionscope.store.clickhouse import ClickHouseStore
-from workload import build_events, ingest_events, large_batch_events, single_events
+from workload import (
+    build_events,
+    ingest_events,
+    large_batch_events,
+    many_client_events,
+    single_events,
+)
 
 __all__ = ["measure_baseline"]
 
@@ -226,15 +232,18 @@ def _measure_writes(
 ) -> dict[str, Figure]:
     batch_events = build_events(ingest_events(cfg.ingest_events, end))
     large_events = build_events(large_batch_events(cfg.ingest_events, end))
+    many = build_events(many_client_events(cfg.ingest_events, end))
     singles = build_events(single_events(cfg.single_events, end))
     # Record every insert before running any: once rows are stored, the store would skip them.
     batches = _capture_inserts(store, project_id, batch_events, cfg.batch_size)
     large = _capture_inserts(store, project_id, large_events, cfg.large_batch_size)
+    many_batches = _capture_inserts(store, project_id, many, cfg.batch_size)
     ones = _capture_inserts(store, project_id, singles, 1)
     bulk = _capture_inserts(store, project_id, batch_events, 100_000)
     runs = {
         "ingest_batches": (batches, cfg.clients),
         "ingest_large_batches": (large, cfg.clients),
+        "ingest_many_clients": (many_batches, cfg.many_clients),
         "ingest_single": (ones, cfg.clients),
         "ingest_bulk": (bulk, 1),
     }

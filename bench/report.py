@@ -139,6 +139,14 @@ def _rows(cfg: dict[str, Any], read_list: list[Read]) -> list[_Row]:
             None,
         ),
         _Row(
+            "ingest_many_clients",
+            f"The same with {cfg.get('many_clients', 16)} concurrent clients "
+            "(other events, same number) · raw: the same inserts, as many threads",
+            "throughput",
+            "≥ 200,000 events/s",
+            lambda f: (f.events_per_s or 0) >= 200_000,
+        ),
+        _Row(
             "ingest_single",
             f"Single-event requests, {clients} concurrent clients "
             f"({cfg['single_events']:,} events) · raw: one-row inserts, {clients} threads",

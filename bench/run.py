@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {
             "events": cfg.events,
             "clients": cfg.clients,
+            "many_clients": cfg.many_clients,
             "batch_size": cfg.batch_size,
             "large_batch_size": cfg.large_batch_size,
             "ingest_events": cfg.ingest_events,

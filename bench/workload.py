@@ -33,6 +33,7 @@ __all__ = [
     "ensure_store",
     "ingest_events",
     "large_batch_events",
+    "many_client_events",
     "ndjson_bodies",
     "sessionscope_exe",
     "single_events",
@@ -268,6 +269,11 @@ def ingest_events(count: int, end: datetime) -> list[dict[str, Any]]:
 def large_batch_events(count: int, end: datetime) -> list[dict[str, Any]]:
     """The events posted in large batches (another set: the first is stored by then)."""
     return _posted(9, count, end)
+
+
+def many_client_events(count: int, end: datetime) -> list[dict[str, Any]]:
+    """The events posted in batches by many clients (another set again)."""
+    return _posted(10, count, end)
 
 
 def single_events(count: int, end: datetime) -> list[dict[str, Any]]:
