@@ -833,6 +833,7 @@ class ClickHouseStore:
             params["lo"] = ms(start)
             if col == ocol and oldest_first:
                 ahead.append(("lo", ms(start)))
+        having_filters = bool(filters)
         for i, (name, values) in enumerate((filters or {}).items()):
             column = spec.filters[name]
             having.append(_filter_clause(name, column, f"f{i}"))
@@ -881,7 +882,8 @@ class ClickHouseStore:
                 f" AND t {travel} fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')"
                 for name, _ in ahead
             )
-            for depth in (4, 32, 256):
+            # A filter keeps only some of the sessions the index names: start deeper.
+            for depth in (32, 256) if having_filters else (4, 32, 256):
                 rank = depth * max(1, int(limit))
                 bound = self._index_bound(idx, params, oldest_first, rank)
                 if bound is None:  # the index holds fewer rows: its sessions are all there are
