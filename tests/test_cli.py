@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from typer.testing import CliRunner
 
 from sessionscope.cli import app
-from sessionscope.config import Settings
+from sessionscope.config import Settings, load_settings
 from sessionscope.store.clickhouse import ClickHouseStore
+from tests.conftest import free_port
 from tests.factories import BASE, desktop, minutes, player
 
 runner = CliRunner()
@@ -187,3 +196,203 @@ def test_simulate_posts_to_a_server(
         "1",
     )
     assert out["accepted"] == out["events"] == store.count_events(project.id)
+
+
+# ---------------------------------------------------------------------------- project settings
+
+
+@pytest.mark.parametrize(
+    "value", ["infm", "nanm", "1e30m", "99999999999", "0", "59s", "24h1s", "25h", "-5m", "5x", "٥m"]
+)
+def test_idle_timeout_out_of_range_or_unreadable_is_refused(settings: Settings, value: str) -> None:
+    if not _exists(settings, "cli-idle-range"):
+        cli_json(settings, "projects", "create", "cli-idle-range")
+    result = cli(settings, "projects", "set", "cli-idle-range", "--idle-timeout", value)
+    assert result.exit_code == 2, result.output
+    assert "--idle-timeout" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("1m", 60), ("60", 60), ("90s", 90), ("1.5h", 5400), ("24h", 86400)]
+)
+def test_idle_timeout_range_is_inclusive(settings: Settings, value: str, seconds: int) -> None:
+    if not _exists(settings, "cli-idle-ok"):
+        cli_json(settings, "projects", "create", "cli-idle-ok")
+    out = cli_json(settings, "projects", "set", "cli-idle-ok", "--idle-timeout", value)
+    assert out["idle_timeout_s"] == seconds
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "60001", "99999999999", "1e3", "x"])
+def test_apdex_threshold_out_of_range_is_refused(settings: Settings, value: str) -> None:
+    if not _exists(settings, "cli-apdex-range"):
+        cli_json(settings, "projects", "create", "cli-apdex-range")
+    result = cli(settings, "projects", "set", "cli-apdex-range", "--apdex-threshold-ms", value)
+    assert result.exit_code == 2, result.output
+    assert "--apdex-threshold-ms" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    ok = cli_json(settings, "projects", "set", "cli-apdex-range", "--apdex-threshold-ms", "60000")
+    assert ok["apdex_threshold_ms"] == 60000
+
+
+def _exists(settings: Settings, name: str) -> bool:
+    return name in {p["name"] for p in cli_json(settings, "projects", "list")}
+
+
+def test_projects_create_with_an_organization(settings: Settings, store: ClickHouseStore) -> None:
+    made = cli_json(settings, "projects", "create", "cli-org-a", "--organization", " Acme ")
+    alone = cli_json(settings, "projects", "create", "cli-org-b")
+    assert (made["organization"], alone["organization"]) == ("Acme", "cli-org-b")
+    project = store.get_project(made["id"])
+    assert project is not None and project.organization == "Acme"
+    listed = {p["name"]: p["organization"] for p in cli_json(settings, "projects", "list")}
+    assert (listed["cli-org-a"], listed["cli-org-b"]) == ("Acme", "cli-org-b")
+    table = cli(settings, "projects", "list")
+    assert table.exit_code == 0 and "organization" in table.stdout and "Acme" in table.stdout
+    empty = cli(settings, "projects", "create", "cli-org-c", "--organization", "  ")
+    assert empty.exit_code == 2 and "--organization" in empty.stderr
+
+
+# ---------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(
+    ("value", "entry"),
+    [
+        ("bad", "'bad'"),
+        ("10.0.0.0/8=Ten,nonsense=X", "'nonsense=X'"),
+        ("10.0.0.0/33=Ten", "'10.0.0.0/33=Ten'"),
+        ("10.0.0.0/8=", "'10.0.0.0/8='"),
+        ("10.0.0.0/8=Ten,10.0.0.0/8=Other", "'10.0.0.0/8=Other'"),
+    ],
+)
+def test_a_bad_address_prefix_entry_fails_at_startup(
+    settings: Settings, value: str, entry: str
+) -> None:
+    with pytest.raises(ValueError, match="SESSIONSCOPE_ORG_PREFIXES") as caught:
+        load_settings({"SESSIONSCOPE_ORG_PREFIXES": value, "SESSIONSCOPE_SECRET_KEY": "k"})
+    assert entry in str(caught.value)
+    for command in (["serve"], ["projects", "list"]):
+        result = runner.invoke(
+            app,
+            [*command, "--data-dir", str(settings.data_dir)],
+            env={
+                "SESSIONSCOPE_SECRET_KEY": settings.secret_key,
+                "SESSIONSCOPE_ORG_PREFIXES": value,
+            },
+        )
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and entry in lines[0] and "SESSIONSCOPE_ORG_PREFIXES" in lines[0]
+
+
+def test_address_prefixes_parse() -> None:
+    env = {
+        "SESSIONSCOPE_SECRET_KEY": "k",
+        "SESSIONSCOPE_ORG_PREFIXES": "84.255.240.0/20=T-2 Access Network, 2001:db8::/32=Ex=ample,",
+    }
+    assert load_settings(env).org_prefixes == {
+        "84.255.240.0/20": "T-2 Access Network",
+        "2001:db8::/32": "Ex=ample",
+    }
+
+
+# ---------------------------------------------------------------------------- a running server
+
+
+EXE = [sys.executable, "-m", "sessionscope"]
+IN_USE = "is in use by a running sessionscope server; stop it first"
+
+
+@contextmanager
+def running_server(data_dir: Path) -> Iterator[str]:
+    """``sessionscope serve`` in its own process, holding the embedded store of ``data_dir``."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    proc = subprocess.Popen(
+        [*EXE, "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()[-2000:] if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become healthy in 60 s"
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.timeout(300)  # a `serve` that is not refused would never return
+def test_commands_refuse_a_data_directory_a_server_holds(
+    tmp_path: Path, store: ClickHouseStore
+) -> None:
+    # `store`: this process already has its engine open (on the test run's directory), so the
+    # runner's attempts on the held directory fail without starting a second engine here.
+    data = tmp_path / "held"
+    events = write_ndjson(tmp_path / "e.ndjson", [player()])
+    commands = [
+        ["projects", "list"],
+        ["projects", "create", "x"],
+        ["projects", "create", "x", "--organization", "acme"],
+        ["projects", "set", "x", "--idle-timeout", "5m"],
+        ["keys", "create", "--project", "x"],
+        ["keys", "list", "--project", "x"],
+        ["users", "create", "a@example.com", "--project", "x"],
+        ["ingest", str(events), "--project", "x"],
+        ["sessions", "--project", "x"],
+        ["simulate", "--project", "x", "--days", "0.01"],
+        ["migrate"],
+        ["demo", "--no-serve"],
+        ["serve", "--port", str(free_port())],
+    ]
+    with running_server(data) as base:
+        for command in commands:
+            # The CLI runner, in this process (whose own engine is another data directory).
+            result = runner.invoke(app, [*command, "--data-dir", str(data)])
+            assert result.exit_code == 1, (command, result.output)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1, (command, result.stderr)
+            assert f"the data directory {data} {IN_USE}" in lines[0], command
+            assert "SESSIONSCOPE_CLICKHOUSE_URL" in lines[0]
+        # The real command in a fresh process: the engine's own report is not shown.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+        done = subprocess.run(
+            [*EXE, "projects", "list", "--data-dir", str(data)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**env, "COLUMNS": "300"},
+        )
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.strip().splitlines() == [
+            f"error: the data directory {data} {IN_USE} (or point SESSIONSCOPE_CLICKHOUSE_URL "
+            "at a ClickHouse server to share a store)"
+        ]
+        # Posting to the server is how to load data meanwhile.
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+    # Once the server has stopped, the same command works.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    after = subprocess.run(
+        [*EXE, "projects", "list", "--json", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout) == []

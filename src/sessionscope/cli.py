@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import re
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -60,21 +66,89 @@ ProjectName = Annotated[str, typer.Option("--project", "-p", help="Project name.
 
 
 def _settings(data_dir: Path | None, **flags: Any) -> Settings:
-    return load_settings(data_dir=data_dir, **flags)
+    try:
+        return load_settings(data_dir=data_dir, **flags)
+    except ValueError as exc:  # a SESSIONSCOPE_* variable that cannot be read
+        raise _fail(str(exc)) from None
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _in_use_by_another_process(settings: Settings) -> bool:
+    """Whether the embedded engine of the data directory is locked by another process.
+
+    The engine holds an exclusive ``flock`` on ``<data dir>/clickhouse/status`` while it is
+    open. Only asked once opening failed: this process's own engine holds the lock too.
+    """
+    status = Path(settings.data_dir) / "clickhouse" / "status"
+    try:
+        fd = os.open(status, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 @contextmanager
-def _store(settings: Settings) -> Iterator[ClickHouseStore]:
-    store = open_store(settings)
+def _held_stderr() -> Iterator[list[bool]]:
+    """Hold what is written to file descriptor 2 meanwhile, and write it out at the end unless
+    the caller sets the yielded flag (the embedded engine prints its errors there itself)."""
+    drop = [False]
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error to hold (a detached process)
+        yield drop
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield drop
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            if (text := held.read()) and not drop[0]:
+                os.write(2, text)
+
+
+def _open_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
+    """Open (and migrate) the store; fail in one line when a server holds the embedded one."""
+    store: ClickHouseStore | None = None
+    with _held_stderr() as drop:
+        try:
+            store = open_store(settings, migrate=migrate)
+            store.query("SELECT 1")  # connect now, so that a busy store is reported here
+        except Exception:
+            if not (settings.embedded and _in_use_by_another_process(settings)):
+                raise
+            drop[0] = True
+    if store is None or drop[0]:
+        raise _fail(
+            f"the data directory {settings.data_dir} is in use by a running sessionscope "
+            "server; stop it first (or point SESSIONSCOPE_CLICKHOUSE_URL at a ClickHouse "
+            "server to share a store)"
+        )
+    return store
+
+
+@contextmanager
+def _store(settings: Settings, *, migrate: bool = True) -> Iterator[ClickHouseStore]:
+    store = _open_store(settings, migrate=migrate)
     try:
         yield store
     finally:
         store.close()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 def _project(store: ClickHouseStore, name: str) -> Project:
@@ -88,16 +162,32 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def _duration(text: str) -> int:
-    """Seconds from '900', '15m', '1h', '30s'."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    text = text.strip().lower()
-    try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(text)
-    except ValueError:
-        raise typer.BadParameter("use seconds or a number with s, m or h (e.g. 15m)") from None
+#: The idle timeouts a project may have, in seconds: a minute to a day.
+IDLE_TIMEOUT_RANGE_S = (60, 86_400)
+#: The Apdex thresholds T a project may have, in milliseconds: up to a minute.
+APDEX_THRESHOLD_RANGE_MS = (1, 60_000)
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smh]?)", re.ASCII | re.IGNORECASE)
+
+
+def _duration(text: str, param: str, bounds: tuple[int, int]) -> int:
+    """Whole seconds from '900', '15m', '1.5h', '90s', within ``bounds``."""
+    lo, hi = bounds
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise typer.BadParameter(
+            f"{text[:40]!r} is not a duration: use seconds or a number with s, m or h (e.g. 15m)",
+            param_hint=param,
+        )
+    # Decimal: exact, and no float overflow or 'inf' on absurd inputs.
+    seconds = Decimal(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2].lower()]
+    if seconds != seconds.to_integral_value():
+        raise typer.BadParameter(f"{text!r} is not a whole number of seconds", param_hint=param)
+    if not lo <= seconds <= hi:
+        raise typer.BadParameter(
+            f"must be from {lo} s to {hi} s (1 minute to 24 hours), not {text[:40]!r}",
+            param_hint=param,
+        )
+    return int(seconds)
 
 
 # ---------------------------------------------------------------------------- server
@@ -116,32 +206,46 @@ def serve(
     from sessionscope.app import create_app
 
     settings = _settings(data_dir, host=host, port=port, public_url=public_url)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # Opened here, not in the app's lifespan: a data directory in use fails in one line.
+    with _store(settings) as store:
+        asgi = create_app(settings, store=store)
+        uvicorn.run(asgi, host=settings.host, port=settings.port, log_level="info")
 
 
 @app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Apply pending schema migrations (also done at every start)."""
-    settings = _settings(data_dir)
-    store = open_store(settings, migrate=False)
-    try:
+    with _store(_settings(data_dir), migrate=False) as store:
         applied = store.migrate()
         for name in applied:
             console.print(f"applied {name}")
         console.print(f"schema at version {max(store.applied_migrations(), default=0)}")
-    finally:
-        store.close()
 
 
 # ---------------------------------------------------------------------------- projects
 
 
 @projects_app.command("create")
-def projects_create(name: str, data_dir: DataDir = None, json_out: JsonOut = False) -> None:
+def projects_create(
+    name: str,
+    organization: Annotated[
+        str | None,
+        typer.Option(
+            help="The organisation the project belongs to; its projects share one "
+            "ThousandEyes rate limit [default: the project is its own, named after it]",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    json_out: JsonOut = False,
+) -> None:
     """Create a project."""
+    org = (organization or "").strip()
+    if organization is not None and not 1 <= len(org) <= 100:
+        raise typer.BadParameter("must be 1 to 100 characters", param_hint="--organization")
     with _store(_settings(data_dir)) as store:
         try:
-            project = store.create_project(name)
+            project = store.create_project(name, organization=org)
         except StoreError as exc:
             raise _fail(str(exc)) from None
     if json_out:
@@ -158,11 +262,12 @@ def projects_list(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
     if json_out:
         _print_json([p.as_dict() for p in projects])
         return
-    table = Table("id", "name", "idle timeout", "apdex T", "created")
+    table = Table("id", "name", "organization", "idle timeout", "apdex T", "created")
     for p in projects:
         table.add_row(
             str(p.id),
             p.name,
+            p.organization or p.name,
             f"{p.idle_timeout_s}s",
             f"{p.apdex_threshold_ms}ms",
             p.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -174,18 +279,26 @@ def projects_list(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
 def projects_set(
     name: str,
     idle_timeout: Annotated[
-        str | None, typer.Option(help="Desktop idle timeout, e.g. 15m or 900.")
+        str | None,
+        typer.Option(help="Desktop idle timeout, e.g. 15m, 1h or 900 (1 minute to 24 hours)."),
     ] = None,
     apdex_threshold_ms: Annotated[
-        int | None, typer.Option(help="Endpoint Apdex threshold T on onLoad, in ms.", min=1)
+        int | None,
+        typer.Option(
+            help="Endpoint Apdex threshold T on onLoad, in ms (1 to 60000).",
+            min=APDEX_THRESHOLD_RANGE_MS[0],
+            max=APDEX_THRESHOLD_RANGE_MS[1],
+        ),
     ] = None,
     data_dir: DataDir = None,
     json_out: JsonOut = False,
 ) -> None:
     """Change a project's settings."""
-    timeout = _duration(idle_timeout) if idle_timeout is not None else None
-    if timeout is not None and timeout <= 0:
-        raise typer.BadParameter("must be positive", param_hint="--idle-timeout")
+    timeout = (
+        _duration(idle_timeout, "--idle-timeout", IDLE_TIMEOUT_RANGE_S)
+        if idle_timeout is not None
+        else None
+    )
     with _store(_settings(data_dir)) as store:
         project = store.update_project(
             _project(store, name), idle_timeout_s=timeout, apdex_threshold_ms=apdex_threshold_ms
@@ -609,7 +722,8 @@ def demo(
 
         from sessionscope.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+        with _store(settings) as store:
+            uvicorn.run(create_app(settings, store=store), host=settings.host, port=settings.port)
 
 
 def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
@@ -661,8 +775,6 @@ def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
 
 def _thousandeyes_help(base: str, creds: dict[str, Any]) -> list[str]:
     """Demo lines for the ThousandEyes v6 API: the demo user and a few curls."""
-    from rich.markup import escape
-
     email, token = creds.get("te_email"), creds.get("te_token")
     if not email or not token:
         return []

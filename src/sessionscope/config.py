@@ -5,6 +5,7 @@ Nothing else reads the environment: the CLI builds Settings once and passes them
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -54,11 +55,31 @@ class Settings:
 
 
 def _parse_prefixes(text: str) -> dict[str, str]:
+    """Parse ``CIDR=Name,CIDR=Name``; raise ValueError naming the first entry that is not one.
+
+    Empty entries (a trailing comma) are skipped; a prefix given twice is an error.
+    """
     out: dict[str, str] = {}
     for part in text.split(","):
-        if "=" in part:
-            prefix, name = part.split("=", 1)
-            out[prefix.strip()] = name.strip()
+        if not part.strip():
+            continue
+        prefix, sep, name = (p.strip() for p in part.partition("="))
+        problem = ""
+        if not sep or not name:
+            problem = "is not CIDR=Name"
+        else:
+            try:
+                ipaddress.ip_network(prefix, strict=False)
+            except ValueError:
+                problem = f"has {prefix!r}, which is not an address prefix such as 10.0.0.0/8"
+        if not problem and prefix in out:
+            problem = f"names the prefix {prefix!r} a second time"
+        if problem:
+            raise ValueError(
+                f"SESSIONSCOPE_ORG_PREFIXES: the entry {part.strip()!r} {problem} "
+                "(expected CIDR=Name,CIDR=Name, e.g. 84.255.240.0/20=T-2 Access Network)"
+            )
+        out[prefix] = name
     return out
 
 

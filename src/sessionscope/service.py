@@ -93,12 +93,20 @@ def encode_cursor(start: datetime, key: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+#: Cursors carry epoch milliseconds of a stored event: never outside these bounds.
+_CURSOR_MS = (0, 253402300799999)
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         start_ms, key = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        return to_dt(int(start_ms)), str(key)
-    except (ValueError, TypeError, orjson.JSONDecodeError):
+        if not isinstance(start_ms, int) or not _CURSOR_MS[0] <= start_ms <= _CURSOR_MS[1]:
+            raise ValueError("cursor time out of range")
+        if not isinstance(key, str) or len(key) > 1024:
+            raise ValueError("cursor key is not a session key")
+        return to_dt(start_ms), key
+    except (ValueError, TypeError, OverflowError, orjson.JSONDecodeError):
         raise CursorError("cursor is not one this server produced") from None
 
 
@@ -343,8 +351,15 @@ class SessionService:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> list[ChannelSession]:
-        """Publish periods overlapping the window, oldest first."""
-        events = self.store.events(project.id, "channel", end=end, sessions=channels)
+        """Publish periods overlapping the window, oldest first.
+
+        With ``start``, only the events such a period can hold are read, not the channels'
+        whole history: those from ``start`` on, and those of the periods still open at
+        ``start`` (see ``_open_at``).
+        """
+        events = self.store.events(project.id, "channel", start=start, end=end, sessions=channels)
+        if start is not None:
+            events += self._open_at(project, channels, start)
         by_channel: dict[str, list[Event]] = {}
         for e in events:
             by_channel.setdefault(e.session, []).append(e)
@@ -353,6 +368,57 @@ class SessionService:
             out.extend(s for s in channel_sessions(evs) if _overlaps(s.start, s.end, start, end))
         out.sort(key=lambda s: (s.start, s.key))
         return out
+
+    def _open_at(
+        self, project: Project, channels: Sequence[str] | None, start: datetime
+    ) -> list[Event]:
+        """The events before ``start`` of each channel's publish period open at ``start``:
+        from the channel's last PUBLISH_START before it, unless a PUBLISH_END followed.
+
+        The channel aggregate settles most channels (begun after ``start``; off air and silent
+        since; live since before it); the others' last PUBLISH_START or PUBLISH_END before
+        ``start`` is looked for a day back, then further back only for channels older than
+        that. A few queries whatever the number of channels, none reading their history.
+        """
+        opened: dict[str, datetime] = {}
+        unknown: list[tuple[str, datetime]] = []
+        for c in self.store.channels(project.id):
+            name = c["channel"]
+            if (channels is not None and name not in channels) or c["first"] >= start:
+                continue
+            if not c["live"] and c["last"] < start:
+                continue
+            if c["live"] and c["last_publish_start"] <= start:
+                opened[name] = c["last_publish_start"]
+            else:
+                unknown.append((name, c["first"]))
+        back = timedelta(days=1)
+        while unknown:
+            lo = start - back
+            latest: dict[str, Event] = {}
+            for e in self.store.events(
+                project.id,
+                "channel",
+                start=lo,
+                end=start,
+                sessions=[name for name, _ in unknown],
+                types=["PUBLISH_START", "PUBLISH_END"],
+            ):
+                latest[e.session] = e  # oldest first: the last one seen is the latest
+            still: list[tuple[str, datetime]] = []
+            for name, first in unknown:
+                if name in latest:
+                    if latest[name].type == "PUBLISH_START":
+                        opened[name] = latest[name].time
+                elif first < lo:
+                    still.append((name, first))
+            unknown, back = still, back * 4
+        if not opened:
+            return []
+        before = self.store.events(
+            project.id, "channel", start=min(opened.values()), end=start, sessions=list(opened)
+        )
+        return [e for e in before if opened[e.session] <= e.time < start]
 
     # ------------------------------------------------------------------ one session
 
@@ -413,25 +479,27 @@ class SessionService:
     ) -> list[dict[str, Any]]:
         """Every metric of a kind per bucket: ``[{"time": t, metric: value, ...}, ...]``.
 
-        Buckets are floored to multiples of ``step``; every bucket of the range is present
-        (zero where nothing happened), oldest first. ``filters`` (player only: ``device``,
-        ``video_type``, ``user``) keep the sessions and events that match any of the values.
+        A point's ``time`` is the start of its bucket, a multiple of ``step`` since the epoch,
+        so the first bucket may begin before ``start``; every point counts only what happened
+        in ``[start, end]`` (data before ``start`` is never counted). Every bucket of the range
+        is present (zero where nothing happened), oldest first. ``filters`` (player only:
+        ``device``, ``video_type``, ``user``) keep the sessions and events that match any of
+        the values.
         """
         if filters and kind != "player":
             raise ValueError("time-series filters are supported for player series only")
-        lo, hi = floor_time(start, step), end
-        raw = self._raw_series(project, kind, lo, hi, int(step.total_seconds()), filters)
-        return _fill(kind, raw, lo, hi, step)
+        raw = self._raw_series(project, kind, start, end, int(step.total_seconds()), filters)
+        return _fill(list(METRICS[kind]), raw, floor_time(start, step), end, step)
 
     def timeseries_with_totals(
         self, project: Project, kind: str, start: datetime, end: datetime, step: timedelta
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """``timeseries``, and every metric over all of its buckets (``[floor(start), end]``,
-        as ``totals`` counts them) from the same queries."""
-        lo, hi = floor_time(start, step), end
-        raw = self._raw_series(project, kind, lo, hi, int(step.total_seconds()), total=True)
+        """``timeseries``, and every metric over ``[start, end]`` (as ``totals`` counts them)
+        from the same queries."""
+        raw = self._raw_series(project, kind, start, end, int(step.total_seconds()), total=True)
         values = raw.get(0, {})
-        return _fill(kind, raw, lo, hi, step), {n: values.get(n, 0) for n in METRICS[kind]}
+        series = _fill(list(METRICS[kind]), raw, floor_time(start, step), end, step)
+        return series, {n: values.get(n, 0) for n in METRICS[kind]}
 
     def _raw_series(
         self,
@@ -488,6 +556,31 @@ class SessionService:
         every 60 s while a video plays, so a viewer watching now has one)."""
         return self.store.distinct_users(project.id, "player", now - window, now)
 
+    def active_players(
+        self,
+        project: Project,
+        start: datetime,
+        end: datetime,
+        step: timedelta = timedelta(minutes=1),
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Players with activity per bucket: ``[{"time": t, "players": n}, ...]``, oldest first.
+
+        ``players`` is the number of distinct player sessions with at least one event in the
+        bucket that is inside ``[start, end]`` (one user watching in two tabs is two players).
+        Buckets are labelled and filled like ``timeseries``; ``filters`` (``device``,
+        ``video_type``, ``user``) keep the events that match any of the values.
+        """
+        wanted = {name: set(values) for name, values in (filters or {}).items()}
+        step_ms = int(step.total_seconds() * 1000)
+        active: dict[int, set[str]] = {}
+        for e in self.store.events(project.id, "player", start=start, end=end):
+            if all(_player_field(e, name) in values for name, values in wanted.items()):
+                bucket = e.time_ms - e.time_ms % step_ms
+                active.setdefault(bucket, set()).add(e.session)
+        counts = {b: {"players": len(sessions)} for b, sessions in active.items()}
+        return _fill(["players"], counts, floor_time(start, step), end, step)
+
     def event_kinds(self, project: Project) -> list[str]:
         """Kinds the project has received events of."""
         return self.store.event_kinds(project.id)
@@ -519,10 +612,13 @@ class SessionService:
 
 
 def _fill(
-    kind: str, raw: Mapping[int, Mapping[str, float]], lo: datetime, hi: datetime, step: timedelta
+    names: Sequence[str],
+    raw: Mapping[int, Mapping[str, float]],
+    lo: datetime,
+    hi: datetime,
+    step: timedelta,
 ) -> list[dict[str, Any]]:
     """Every bucket from ``lo`` to ``hi``, zero where the store had nothing."""
-    names = list(METRICS[kind])
     empty = dict.fromkeys(names, 0)
     out: list[dict[str, Any]] = []
     t = lo
@@ -531,6 +627,11 @@ def _fill(
         out.append({"time": t, **{n: values.get(n, 0) for n in names}})
         t += step
     return out
+
+
+def _player_field(e: Event, name: str) -> str:
+    """A player event's value for a series filter (``device``, ``video_type`` or ``user``)."""
+    return e.user if name == "user" else str(e.attr(name, ""))
 
 
 def _overlaps(s: datetime, e: datetime | None, lo: datetime | None, hi: datetime | None) -> bool:

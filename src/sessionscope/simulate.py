@@ -202,6 +202,41 @@ _ORIGINS = (
     "https://m.example-tv.com",
     "https://learn.example.edu",
 )
+# Each site ships one build of the player. The fields below are derived from values already
+# drawn (site, IP address, time), never drawn themselves, so each seed keeps its random stream.
+_PLAYER_BUILDS = {
+    "https://mediaplus-demo.web.app": ("ncplayer", "1.6.2"),
+    "https://www.example-tv.com": ("ncplayer", "1.5.8"),
+    "https://m.example-tv.com": ("ncplayer", "1.5.8"),
+    "https://learn.example.edu": ("ncplayer", "1.4.11"),
+}
+_CITIES = {
+    "KR": ("Seoul", "Busan", "Incheon", "Daegu", "Seongnam"),
+    "US": ("New York", "Los Angeles", "Chicago", "Seattle"),
+    "JP": ("Tokyo", "Osaka", "Nagoya"),
+    "DE": ("Berlin", "Munich", "Hamburg"),
+}
+# VPE player error codes: before the first frame, and during playback.
+_START_ERRORS = (
+    ("E0004", "Video playback impossible: the source could not be played"),
+    ("E0002", "Not authorized: player authentication failed"),
+    ("E0003", "Network error: the source could not be reached"),
+)
+_PLAYBACK_ERRORS = (
+    ("E0003", "Network error: the connection was lost"),
+    ("E0004", "Video playback impossible: a segment could not be decoded"),
+)
+
+
+def _address(nation: str, ip: str) -> str:
+    cities = _CITIES.get(nation, ("",))
+    city = cities[int(ip.rsplit(".", 1)[-1]) % len(cities)]
+    return f"{city}, {nation}" if city else nation
+
+
+def _error_fields(errors: tuple[tuple[str, str], ...], t: int) -> dict[str, str]:
+    code, message = errors[t % len(errors)]
+    return {"error_code": code, "error_message": message}
 
 
 def _new_viewer(rng: random.Random) -> _Viewer:
@@ -282,6 +317,7 @@ def _player_session(
     if t > hi:
         return
     first = event(t, "player_start", ps, 0.0)
+    player_name, player_version = _PLAYER_BUILDS[origin]
     first.update(
         browser=viewer.browser,
         ip=viewer.ip,
@@ -291,6 +327,9 @@ def _player_session(
         isp=viewer.isp,
         nation=viewer.nation,
         media=media,
+        address=_address(viewer.nation, viewer.ip),
+        player_name=player_name,
+        player_version=player_version,
     )
     yield first
 
@@ -300,7 +339,7 @@ def _player_session(
     if failed and rng.random() < 0.3:  # fails before the first frame
         t += rng.randint(500, 8000)
         if t <= hi:
-            yield event(t, "error", None, 0.0)
+            yield {**event(t, "error", None, 0.0), **_error_fields(_START_ERRORS, t)}
         return
 
     # startup: from the play attempt (autoplay, or a click a few seconds later) to first frame.
@@ -381,7 +420,7 @@ def _player_session(
         elif what == "error":
             t += rng.randint(0, 2000)
             if t <= hi:
-                yield event(t, "error", None, vt)
+                yield {**event(t, "error", None, vt), **_error_fields(_PLAYBACK_ERRORS, t)}
             return
         elif not abandoned:
             t += rng.randint(20, 400)

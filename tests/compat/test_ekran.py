@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,14 +14,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from tests.conftest import Tenant
+import uvicorn
+from tests.conftest import Tenant, free_port
 from tests.factories import desktop
 from typer.testing import CliRunner
 
+from sessionscope.app import create_app
 from sessionscope.cli import app as cli_app
 from sessionscope.compat.ekran import format_date, format_timespan
 from sessionscope.config import Settings
-from sessionscope.store.clickhouse import ClickHouseStore
+from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
 T0 = datetime(2025, 10, 10, 10, 0, tzinfo=UTC)  # window start
 T1 = T0 + timedelta(hours=2)  # window end
@@ -53,6 +58,52 @@ def timespan_ms(text: str) -> int:
 
 def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a session should show, in whole seconds, computed without the server's rules."""
+
+    listed: bool
+    duration_s: int
+    idle_s: int
+    productive_s: int
+
+
+def brute_force(
+    points: tuple[float, ...],
+    start: float | None,
+    end: float | None,
+    timeout_min: float = 15,
+) -> Figures:
+    """Classify every second of the timeline on its own (points are minutes from T0).
+
+    A second counts when activity points inside the window lie on both sides of it; it is
+    idle when the nearest of them on each side are more than the timeout apart, productive
+    otherwise. A session is listed when it overlaps the window (note 1 of the vendor).
+    """
+    listed = (end is None or points[0] <= end) and (start is None or points[-1] >= start)
+    inside = [p for p in points if (start is None or p >= start) and (end is None or p <= end)]
+    idle = productive = 0
+    for second in range(round(min(points) * 60), round(max(points) * 60)):
+        mid = (second + 0.5) / 60
+        before = [p for p in inside if p <= mid]
+        after = [p for p in inside if p >= mid]
+        if before and after:
+            if min(after) - max(before) > timeout_min:
+                idle += 1
+            else:
+                productive += 1
+    return Figures(listed, idle + productive, idle, productive)
+
+
+def figures(s: dict[str, Any]) -> Figures:
+    """The three figures of an answer's session, parsed back from their TimeSpan strings."""
+    duration, idle, productive = (
+        timespan_ms(s[k]) for k in ("duration", "idleTime", "productivityTime")
+    )
+    assert duration % 1000 == idle % 1000 == productive % 1000 == 0  # whole seconds here
+    return Figures(True, duration // 1000, idle // 1000, productive // 1000)
 
 
 def session(sid: int, *points: float, open_: bool = False, **kw: Any) -> list[dict[str, Any]]:
@@ -155,8 +206,12 @@ CASES = [
     Case("still open, active past the end", 108, (90, 100, 130), open_=True, duration=10, idle=0),
     Case("idle gap straddling the start", 109, (-40, -30, 20, 25, 30), duration=10, idle=0),
     Case("idle gap straddling the end", 110, (100, 105, 150, 160), duration=5, idle=0),
-    Case("overlaps, no activity inside", 111, (-10, 130, 140)),
+    # Logged in before the window, next activity after it: open all through the window but not
+    # used in it; listed (note 1), with nothing measured (notes 2 and 3 find no activity).
+    Case("overlaps, no activity inside", 111, (-10, 130, 140), duration=0, idle=0),
+    Case("idle over the whole window", 114, (-30, -20, 125, 126), duration=0, idle=0),
 ]
+MINUTE = {"start": 0.0, "end": 120.0}
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +225,15 @@ def table(base_url: str, store: ClickHouseStore) -> Iterator[tuple[httpx.Client,
         yield client, tenant
 
 
+def test_the_table_agrees_with_brute_force() -> None:
+    for case in CASES:
+        model = brute_force(case.points, MINUTE["start"], MINUTE["end"])
+        assert model.listed == (case.duration is not None), case.name
+        if case.duration is not None and case.idle is not None:
+            assert (model.duration_s, model.idle_s) == (case.duration * 60, case.idle * 60)
+            assert model.productive_s == (case.duration - case.idle) * 60, case.name
+
+
 def test_selection_and_clipping_table(table: tuple[httpx.Client, Tenant]) -> None:
     http, tenant = table
     got = by_id(post(http, tenant, WINDOW))
@@ -180,6 +244,8 @@ def test_selection_and_clipping_table(table: tuple[httpx.Client, Tenant]) -> Non
         assert case.duration is not None and case.idle is not None
         want = (case.duration * 60_000, case.idle * 60_000)
         assert (timespan_ms(s["duration"]), timespan_ms(s["idleTime"])) == want, case.name
+        # Each figure against the independent model, productive time too (not as a difference).
+        assert figures(s) == brute_force(case.points, MINUTE["start"], MINUTE["end"]), case.name
         # Dates are the session's own login and logout, not the clipped span.
         assert s["loginDate"] == format_date(at(case.points[0])), case.name
         logout = None if case.open_ else format_date(at(case.points[-1]))
@@ -192,9 +258,13 @@ def test_selection_and_clipping_table(table: tuple[httpx.Client, Tenant]) -> Non
         ({}, set()),
         ({"start": "2025-10-10T10:00"}, {105}),
         ({"end": "2025-10-10T12:00"}, {106}),
-        (WINDOW, {105, 106, 111}),
+        (WINDOW, {105, 106}),
+        (
+            {"start": "2025-10-10T10:15", "end": "2025-10-10T10:16"},
+            {103, 105, 106, 107, 108, 110, 113},
+        ),
     ],
-    ids=["neither", "only start", "only end", "both"],
+    ids=["neither", "only start", "only end", "both", "a minute"],
 )
 def test_selection_rules(
     table: tuple[httpx.Client, Tenant], params: dict[str, str], excluded: set[int]
@@ -206,6 +276,19 @@ def test_selection_rules(
     whole = by_id(post(http, tenant))
     for sid, s in by_id(doc).items():
         assert timespan_ms(s["duration"]) <= timespan_ms(whole[sid]["duration"])
+    # Selection and every figure as the independent model has them, for these bounds too.
+    bounds = [
+        (datetime.fromisoformat(params[k]).replace(tzinfo=UTC) - T0) / timedelta(minutes=1)
+        if k in params
+        else None
+        for k in ("start", "end")
+    ]
+    got = by_id(doc)
+    for case in CASES:
+        model = brute_force(case.points, *bounds)
+        assert (case.sid in got) == model.listed, case.name
+        if model.listed:
+            assert figures(got[case.sid]) == model, case.name
 
 
 def test_only_start_clips_the_start_only(table: tuple[httpx.Client, Tenant]) -> None:
@@ -348,7 +431,54 @@ def test_productivity_per_user_and_hour(http: httpx.Client, tenant: Tenant) -> N
     assert empty.status_code == 200 and empty.json() == []
 
 
+def test_productivity_counts_concurrent_sessions_of_a_user_once(
+    http: httpx.Client, tenant: Tenant
+) -> None:
+    # Alice on two machines at once, 10:00 to 11:00, active all along on both: 60 minutes, not
+    # 120; bob's sessions do not overlap and add up.
+    seed(
+        http,
+        tenant,
+        [
+            *session(21, 0, 10, 20, 30, 40, 50, 60, client_name="ws-01"),
+            *session(22, 0, 5, 15, 25, 35, 45, 55, 60, client_name="ws-02"),
+            *session(23, 50, 55, 70, client_name="ws-03"),
+            *session(24, 0, 10, user_id=8, user_name="bob"),
+            *session(25, 20, 30, user_id=8, user_name="bob"),
+        ],
+    )
+    rows = http.get("/ekranapi/user/getproductivity", headers=ekran(tenant)).json()
+    got = {(r["userName"], r["timeOfDay"]): r["totalMinutes"] for r in rows}
+    assert got == {("alice", 10): 60, ("alice", 11): 10, ("bob", 10): 20}
+    # Each session alone still has its own full figures.
+    sessions = by_id(post(http, tenant))
+    assert [figures(sessions[sid]).productive_s for sid in (21, 22, 23)] == [3600, 3600, 1200]
+
+
 # ------------------------------------------------------------------------------ settings
+
+
+@contextmanager
+def restarted(settings: Settings) -> Iterator[tuple[httpx.Client, ClickHouseStore]]:
+    """The app on the store opened afresh, as a server started after a CLI change has it."""
+    fresh = open_store(settings)
+    config = uvicorn.Config(
+        create_app(settings, store=fresh), host="127.0.0.1", port=free_port(), log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{config.port}", timeout=60) as client:
+            yield client, fresh
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        fresh.close()
 
 
 def test_idle_timeout_is_a_project_setting_set_from_the_cli(
@@ -360,6 +490,8 @@ def test_idle_timeout_is_a_project_setting_set_from_the_cli(
         "00:00:00.0000000",
         "00:20:00.0000000",
     )
+    # The CLI changes the embedded store while no server holds it (in this test process the
+    # engine is shared, so it may run); the server started afterwards answers with the change.
     result = CliRunner().invoke(
         cli_app,
         [
@@ -374,9 +506,10 @@ def test_idle_timeout_is_a_project_setting_set_from_the_cli(
         env={"SESSIONSCOPE_SECRET_KEY": settings.secret_key},
     )
     assert result.exit_code == 0, result.output
-    project = store.get_project(tenant.project.id)
-    assert project is not None and project.idle_timeout_s == 300
-    (after,) = post(http, tenant)["sessions"]
+    with restarted(settings) as (client, fresh):
+        project = fresh.get_project(tenant.project.id)
+        assert project is not None and project.idle_timeout_s == 300
+        (after,) = post(client, tenant)["sessions"]
     assert (after["duration"], after["idleTime"], after["productivityTime"]) == (
         "00:20:00.0000000",
         "00:20:00.0000000",
@@ -420,6 +553,17 @@ def test_auth(http: httpx.Client, tenant: Tenant, method: str, path: str) -> Non
         ({"sessionCount": "ten"}, None, "sessionCount"),
         ({"pageIndex": "-1"}, None, "pageIndex"),
         ({}, {"pageIndex": 2**31}, "pageIndex"),
+        # Digits are ASCII only (the three formats of the seed): not full width, not Arabic-Indic.
+        ({"sessionCount": "５"}, None, "sessionCount"),
+        ({}, {"sessionCount": "１０"}, "sessionCount"),
+        ({"pageIndex": "١"}, None, "pageIndex"),
+        ({"start": "２０２６-11-30"}, None, "start"),
+        ({"start": "2021-04-01T1２:00"}, None, "start"),
+        ({"end": "2021-04-0١"}, None, "end"),
+        # Times outside 1970-01-01 .. 9998-12-31T23:59:59 (UTC).
+        ({"start": "0001-01-01"}, None, "start"),
+        ({"end": "1969-12-31T23:59:59"}, None, "end"),
+        ({"end": "9999-12-31T23:59:59"}, None, "end"),
     ],
 )
 def test_bad_parameters(
@@ -433,6 +577,20 @@ def test_bad_parameters(
         for path in ("/ekranapi/sessions", "/ekranapi/user/getproductivity"):
             got = problem(http.get(path, params=params, headers=ekran(tenant)), 400)
             assert list(got["errors"]) == [param]
+
+
+def test_the_range_of_times_is_inclusive(http: httpx.Client, tenant: Tenant) -> None:
+    seed(http, tenant, session(3, 0, 10))
+    widest = {"start": "1970-01-01", "end": "9998-12-31T23:59:59"}
+    assert post(http, tenant, widest)["totalCount"] == 1
+    for path in ("/ekranapi/sessions", "/ekranapi/user/getproductivity"):
+        r = http.get(path, params=widest, headers=ekran(tenant))
+        assert r.status_code == 200 and len(r.json()) == 1, r.text
+    doc = problem(
+        http.post("/ekranapi/sessions", params={"start": "0999-01-01"}, headers=ekran(tenant)),
+        400,
+    )
+    assert "1970-01-01" in doc["detail"] and "9998-12-31" in doc["detail"]
 
 
 @pytest.mark.parametrize("content", [b"not json", b"[1, 2]", b'"text"'])

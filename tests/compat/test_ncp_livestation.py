@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ import pytest
 from tests.conftest import Tenant
 from tests.factories import BASE, channel, iso, minutes
 
-from sessionscope.compat.ncp_livestation import install
+from sessionscope.compat.ncp_livestation import DEFAULT_DESCRIPTIONS, install
+from sessionscope.simulate import SimulationConfig, simulate
 from sessionscope.store.clickhouse import ClickHouseStore
 
 SEED_CHANNEL = "ls-20250818******-KRXat"
@@ -131,7 +133,7 @@ def seed_native(http: httpx.Client, tenant: Tenant) -> None:
 
 
 def callbacks() -> list[dict[str, Any]]:
-    """The seed's four events as Live Station callbacks (plus the optional description)."""
+    """The seed's four events as Live Station sends them: only the callback's own fields."""
     return [
         {
             "id": 1000 + i,
@@ -139,7 +141,6 @@ def callbacks() -> list[dict[str, Any]]:
             "channelId": c["channelId"],
             "event": c["eventCode"],
             "timestamp": c["timestamp"],
-            "description": c["description"],
         }
         for i, c in enumerate(reversed(SEED_CONTENT))
     ]
@@ -177,10 +178,37 @@ def test_golden_through_the_callback(http: httpx.Client, signer: Signer) -> None
     r = http.post("/api/v2/callbacks/events", json=callbacks(), headers=signer.tenant.auth)
     assert r.status_code == 200, r.text
     assert r.json() == {"accepted": 4, "duplicates": 0}
+    # A callback carries no description and no channel name: the seed's sentences, with the
+    # channel id where the seed has the channel's name ("channel000").
+    expected = [
+        {**c, "description": c["description"].replace("channel000", SEED_CHANNEL)}
+        for c in SEED_CONTENT
+    ]
+    assert expected[0]["description"] == f"{SEED_CHANNEL} channel publishing has ended."
+    assert expected[1]["description"] == f"{SEED_CHANNEL} Channel recording has ended."
+    assert expected[2]["description"] == f"You have started recording channel {SEED_CHANNEL}."
+    assert expected[3]["description"] == f"You have started publishing channel {SEED_CHANNEL}."
     body = ok(signer.get(http, f"/api/v2/channels/{SEED_CHANNEL}/events"))
-    assert body == {"content": SEED_CONTENT, "total": 4}
+    assert body == {"content": expected, "total": 4}
+    assert [c["timestamp"] for c in body["content"]] == [c["timestamp"] for c in SEED_CONTENT]
     everything = ok(signer.get(http, "/api/v2/events"))
-    assert everything == {"content": SEED_CONTENT, "total": 4}
+    assert everything == {"content": expected, "total": 4}
+
+
+def test_default_descriptions_follow_the_simulated_sentences() -> None:
+    """Every sentence the simulator writes (the seed's shapes) is the template of its code."""
+    config = SimulationConfig(
+        seed=3, start=BASE, end=BASE + minutes(3 * 24 * 60), kinds=("channel",), channels=4
+    )
+    seen: set[str] = set()
+    for event in simulate(config):
+        # The simulator names channels "channel000", ...; a callback only has the id.
+        name = re.search(r"channel[0-9]{3}", event["description"])
+        assert name is not None, event
+        expected = DEFAULT_DESCRIPTIONS[event["type"]].format(channel=name[0])
+        assert expected == event["description"]
+        seen.add(event["type"])
+    assert {"PUBLISH_START", "PUBLISH_END", "ONAIR_START", "ONAIR_END", "STREAM_RESERVE"} <= seen
 
 
 # ------------------------------------------------------------------------------ signing
@@ -213,6 +241,43 @@ def test_changed_query_string(http: httpx.Client, signer: Signer) -> None:
     error(http.get("/api/v2/channels/ls-a/events", headers=signed), 401, "200")
     signed = signer.headers("POST", "/api/v2/events")
     error(http.get("/api/v2/events", headers=signed), 401, "200")
+
+
+def test_percent_encoded_path_and_query_are_signed_as_sent(
+    http: httpx.Client, signer: Signer
+) -> None:
+    seed(http, signer.tenant, [channel("PUBLISH_START", at=BASE, channel="ls a+b")])
+    for target in (
+        "/api/v2/channels/ls%20a%2Bb/events",
+        "/api/v2/channels/ls%20a%2bb/publish-log?pageNo=%31",
+        "/api/v2/events?channelId=ls%20a%2Bb",
+        "/api/v2/events?channelId=ls+a%2bb&pageSize=%31",
+    ):
+        assert ok(signer.get(http, target))["total"] == 1, target
+    # Signing another spelling of the same request fails: decoded, re-encoded, other case.
+    for sent, signed in (
+        ("/api/v2/channels/ls%20a%2Bb/events", "/api/v2/channels/ls a+b/events"),
+        ("/api/v2/channels/ls%20a%2Bb/events", "/api/v2/channels/ls%20a%2bb/events"),
+        ("/api/v2/events?channelId=ls%20a%2Bb", "/api/v2/events?channelId=ls+a%2Bb"),
+        ("/api/v2/events?channelId=ls%20a%2Bb", "/api/v2/events?channelId=ls a+b"),
+    ):
+        r = http.get(sent, headers=signer.headers("GET", signed))
+        assert "x-ncp-apigw-signature-v2" in error(r, 401, "200"), (sent, signed)
+
+
+def test_bare_trailing_question_mark(http: httpx.Client, signer: Signer) -> None:
+    seed_native(http, signer.tenant)
+    # httpx sends "/api/v2/events?" as written; it is accepted signed as sent, and signed
+    # without the "?" (a server cannot tell the two apart).
+    assert http.get("/api/v2/events?").request.url.raw_path == b"/api/v2/events?"
+    for signed in ("/api/v2/events?", "/api/v2/events"):
+        r = http.get("/api/v2/events?", headers=signer.headers("GET", signed))
+        assert ok(r)["total"] == 4, signed
+        r = http.get("/api/v2/events", headers=signer.headers("GET", signed))
+        assert ok(r)["total"] == 4, signed
+    # Not any other suffix.
+    r = http.get("/api/v2/events?", headers=signer.headers("GET", "/api/v2/events?&"))
+    error(r, 401, "200")
 
 
 @pytest.mark.parametrize("skew_ms", [-(5 * 60_000 + 1000), 5 * 60_000 + 1000, -3_600_000])
@@ -257,6 +322,15 @@ def test_unknown_channel_answers_live_station_not_found(http: httpx.Client, sign
         "/api/v2/events?channelId=ls-nope",
     ):
         assert "ls-nope" in error(signer.get(http, target), 404, "250004")
+
+
+def test_not_found_message_caps_a_long_channel_id(http: httpx.Client, signer: Signer) -> None:
+    long_id = "ls-" + "x" * 5000
+    message = error(signer.get(http, f"/api/v2/channels/{long_id}/events"), 404, "250004")
+    assert len(message) < 200 and message.endswith("...' not found.")
+    assert message.startswith("channelId 'ls-xxx")
+    message = error(signer.get(http, f"/api/v2/events?channelId={long_id}"), 404, "250004")
+    assert len(message) < 200
 
 
 def test_another_projects_channel_is_invisible(
@@ -384,7 +458,7 @@ def test_callback_is_idempotent_on_id(http: httpx.Client, signer: Signer) -> Non
     assert body["content"][1] == {
         "logLevel": "INFO",
         "eventCode": "STREAM_UPDATE",
-        "description": "Channel ls-cb has been updated.",
+        "description": "ls-cb channel has been updated.",
         "timestamp": 1599218791425,
         "channelId": "ls-cb",
     }
@@ -429,6 +503,7 @@ def test_callback_authentication(http: httpx.Client, signer: Signer) -> None:
         ({"id": None}, "id"),
         ({"id": True}, "id"),
         ({"id": "x" * 200}, "id"),
+        ({"id": -1}, "id"),
     ],
 )
 def test_callback_validation(
@@ -447,6 +522,33 @@ def test_callback_validation(
     message = error(r, 400, "100")
     assert message.startswith(f"Bad Request Exception: {field}"), message
     assert ok(signer.get(http, "/api/v2/events"))["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"id": 1.5}', "not 1.5"),
+        (b'{"id": 1.0}', "not 1.0"),
+        (b'{"id": {}}', "not an object"),
+        (b'{"id": []}', "not an array"),
+        (b'{"id": false}', "not false"),
+        (b'{"id": 1000000000000000000000000000000}', "at most 18446744073709551615"),
+        (b'{"id": -3}', "must not be negative"),
+        (b'{"id": ""}', "is required"),
+        (b"{}", "is required"),
+    ],
+)
+def test_callback_id_of_the_wrong_type_says_what_is_wrong(
+    http: httpx.Client, signer: Signer, body: bytes, words: str
+) -> None:
+    rest = b', "channelId": "ls-x", "event": "PUBLISH_START", "timestamp": 1599218791425}'
+    payload = body[:-1] + (rest if body != b"{}" else rest[1:])
+    headers = {**signer.tenant.auth, "Content-Type": "application/json"}
+    r = http.post("/api/v2/callbacks/events", content=payload, headers=headers)
+    message = error(r, 400, "100")
+    assert message.startswith("Bad Request Exception: id: ") and words in message, message
+    if words != "is required":
+        assert "required" not in message
 
 
 def test_callback_bad_bodies(http: httpx.Client, signer: Signer) -> None:

@@ -13,6 +13,7 @@ from tests.conftest import Tenant
 from tests.factories import iso, player
 
 from sessionscope.compat.ncp_vpe import mask_uuid, session_no, video_time
+from sessionscope.simulate import SimulationConfig, simulate
 
 UUID = "ad5aea06-fb78-41c7-b2ad-716b685e32db"
 MASKED = "ad5aea06-****-****-****-716b685e32db"
@@ -406,6 +407,110 @@ def test_bad_chart_parameters_answer_400(
     naver_error(get(http, tenant, f"/v1/charts/{chart}", **params), 400, "100", name)
 
 
+#: Inputs that once answered 500 (a crash) and must answer 400 naming the parameter.
+OUT_OF_RANGE: list[tuple[dict[str, str], str]] = [
+    # Epoch milliseconds past what a datetime holds (OSError) ...
+    ({"startDate": "99999999999999999999"}, "startDate"),
+    ({"endDate": "99999999999999999"}, "endDate"),
+    # A start one day before 0001-01-01 (OverflowError in the default range).
+    ({"endDate": "0001-01-01"}, "endDate"),
+    # Before year 1 once converted to UTC (OverflowError in astimezone).
+    ({"startDate": "0001-01-01T00:00:00+01:00"}, "startDate"),
+    # Buckets stepping past year 9999 (OverflowError when filling a chart).
+    ({"startDate": "9999-12-31", "endDate": "9999-12-31"}, "startDate"),
+    # Accepted before, formatted as "2-01-01 23:55:00".
+    ({"startDate": "0002-01-01", "endDate": "0002-01-01"}, "startDate"),
+    ({"startDate": "1969-12-31T23:59:59Z", "endDate": "2025-10-10"}, "startDate"),
+]
+
+
+CHART_AND_LIST = ["/v1/sessionRecent", "/v1/charts/playCnt", "/v1/charts/playTimeSum"]
+
+
+@pytest.mark.parametrize(("params", "name"), OUT_OF_RANGE)
+@pytest.mark.parametrize("path", CHART_AND_LIST)
+def test_out_of_range_dates_answer_400(
+    http: httpx.Client, tenant: Tenant, params: dict[str, str], name: str, path: str
+) -> None:
+    message = naver_error(get(http, tenant, path, **params), 400, "100", name)
+    assert "1970-01-01" in message and "9998-12-31" in message
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        # Ten characters str.isdigit() takes and int() refuses (once a ValueError, a 500).
+        ({"startDate": "\u00b2" * 10}, "startDate"),
+        ({"endDate": "\u0661" * 13}, "endDate"),
+        ({"startDate": "\uff12\uff10\uff12\uff15-10-10"}, "startDate"),
+    ],
+)
+@pytest.mark.parametrize("path", CHART_AND_LIST)
+def test_dates_take_ascii_digits_only(
+    http: httpx.Client, tenant: Tenant, params: dict[str, str], name: str, path: str
+) -> None:
+    naver_error(get(http, tenant, path, **params), 400, "100", name)
+
+
+def test_dates_at_the_bounds_are_accepted(http: httpx.Client, tenant: Tenant) -> None:
+    body = ok(get(http, tenant, "/v1/sessionRecent", startDate="1970-01-01", endDate="1970-01-01"))
+    assert body == {"code": 200, "message": "sessionRecent (1d)", "result": []}
+    chart = ok(
+        get(http, tenant, "/v1/charts/playCnt", startDate="9998-12-31", endDate="9998-12-31")
+    )
+    assert len(chart["result"]) == 288
+    assert chart["result"][0] == {"playCnt": 0, "logDate": "9998-12-31 23:55:00"}
+    # Epoch milliseconds name the same instants.
+    epoch = ok(get(http, tenant, "/v1/sessionRecent", startDate="0000000000", endDate="0086399999"))
+    assert epoch["result"] == []
+
+
+@pytest.mark.parametrize(
+    "limit", ["\u00b2", "\u0661\u0660", "\uff11", "1\u00b2", "99999999999999999999999"]
+)
+def test_limit_takes_ascii_digits_only(http: httpx.Client, tenant: Tenant, limit: str) -> None:
+    # "١٠" is Arabic-Indic 10: once read as 10; "²" and "１" crashed int().
+    naver_error(get(http, tenant, "/v1/sessionRecent", limit=limit), 400, "100", "limit")
+
+
+def test_limit_percent_encoded_in_the_url(http: httpx.Client, tenant: Tenant) -> None:
+    r = http.get("/v1/sessionRecent?limit=%C2%B2", headers=vpe(tenant))
+    naver_error(r, 400, "100", "limit")
+
+
+@pytest.mark.parametrize("project_id", [b"\xb2", "\u0661".encode(), b"\xb9\xb2", b"1" * 40])
+def test_project_id_takes_ascii_digits_only(
+    http: httpx.Client, tenant: Tenant, project_id: bytes
+) -> None:
+    headers = {b"x-api-key": tenant.api_key.encode(), b"x-project-id": project_id}
+    naver_error(http.get("/v1/sessionRecent", headers=headers), 401, "200", "x-project-id")
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"device": "TV"}, "device"),
+        ({"device": "PC,"}, "device"),
+        ({"videoType": "CLIP"}, "videoType"),
+        ({"videoType": "vod,live,4k"}, "videoType"),
+    ],
+)
+def test_bad_current_viewers_parameters_answer_400(
+    http: httpx.Client, tenant: Tenant, params: dict[str, str], name: str
+) -> None:
+    naver_error(get(http, tenant, "/v1/charts/currentViewers", **params), 400, "100", name)
+
+
+def test_current_viewers_ignores_the_date_range(http: httpx.Client, tenant: Tenant) -> None:
+    # Always the last hour: startDate/endDate are not read (not even checked).
+    plain = ok(get(http, tenant, "/v1/charts/currentViewers"))
+    dated = ok(
+        get(http, tenant, "/v1/charts/currentViewers", startDate="nonsense", endDate="0001-01-01")
+    )
+    assert dated["message"] == plain["message"] == "currentViewers (1h)"
+    assert len(dated["result"]) == 60
+
+
 def test_unknown_chart_is_a_naver_404(http: httpx.Client, tenant: Tenant) -> None:
     naver_error(get(http, tenant, "/v1/charts/nothing"), 404, "300")
 
@@ -440,6 +545,9 @@ DETAIL = {
     "isp": "KT",
     "nation": "KR",
     "media": "https://cdn.example.com/vod/42/master.m3u8",
+    "address": "Seoul, KR",
+    "player_name": "ncplayer",
+    "player_version": "1.6.2",
 }
 
 
@@ -449,7 +557,14 @@ def test_session_detail(http: httpx.Client, tenant: Tenant) -> None:
     ]
     latest = golden_events("new")
     latest[0] = {**latest[0], **DETAIL}
-    latest.insert(3, player("error", at=at("2025-10-10 09:51:00"), session="new", user=UUID))
+    failure = {"error_code": "E0003", "error_message": "Network error: the connection was lost"}
+    latest.insert(
+        3, player("error", at=at("2025-10-10 09:51:00"), session="new", user=UUID, **failure)
+    )
+    # An error the player reported without a code.
+    latest.insert(4, player("error", at=at("2025-10-10 09:52:00"), session="new", user=UUID))
+    # A later event with another player build: the most recent value wins.
+    latest[-1] = {**latest[-1], "player_version": "1.6.3"}
     seed(http, tenant, older + latest)
     body = ok(get(http, tenant, f"/v1/sessionRecent/{UUID}"))
     result = body["result"]
@@ -463,7 +578,7 @@ def test_session_detail(http: httpx.Client, tenant: Tenant) -> None:
         "os": OS,
         "isp": "KT",
         "nation": "KR",
-        "address": None,
+        "address": "Seoul, KR",
         "browser": "Chrome 129",
         "ip": "203.0.113.7",
         "device": "PC",
@@ -471,7 +586,7 @@ def test_session_detail(http: httpx.Client, tenant: Tenant) -> None:
         "lang": "ko-KR",
         "visitedPage": "https://mediaplus-demo.web.app/watch/42",
     }
-    assert result["player"] == {"playerName": None, "playerVersion": None}
+    assert result["player"] == {"playerName": "ncplayer", "playerVersion": "1.6.3"}
     assert result["error"] == [
         {
             "logDate": "2025-10-10 09:51:00",
@@ -479,12 +594,24 @@ def test_session_detail(http: httpx.Client, tenant: Tenant) -> None:
             "actionType": "error",
             "actionDuration": 0,
             "uuid": MASKED,
-        }
+            "errorCode": "E0003",
+            "errorMessage": "Network error: the connection was lost",
+        },
+        {
+            "logDate": "2025-10-10 09:52:00",
+            "videoTime": "00:00:00",
+            "actionType": "error",
+            "actionDuration": 0,
+            "uuid": MASKED,
+            "errorCode": None,
+            "errorMessage": None,
+        },
     ]
     assert [e["actionType"] for e in result["sessionLog"]] == [
         "player_start",
         "startup",
         "playing",
+        "error",
         "error",
         "startup",
         "playing",
@@ -511,6 +638,7 @@ def test_session_detail_without_detail_fields(http: httpx.Client, tenant: Tenant
         "lang": None,
         "visitedPage": None,
     }
+    assert result["player"] == {"playerName": None, "playerVersion": None}
     assert result["error"] == []
     assert result["media"] == {"source": None, "videoType": "VOD"}
 
@@ -645,3 +773,111 @@ def test_current_viewers_last_hour_by_minute(http: httpx.Client, tenant: Tenant)
     assert by_date(result, "currentViewerCnt") == {ten: 2, thirty: 2}
     pcs = ok(get(http, tenant, "/v1/charts/currentViewers", device="PC"))["result"]
     assert by_date(pcs, "currentViewerCnt") == {ten: 2, thirty: 1}
+
+
+def test_current_viewers_counts_players_not_users(http: httpx.Client, tenant: Tenant) -> None:
+    now = datetime.now(UTC)
+    t = now - timedelta(minutes=20)
+    seed(
+        http,
+        tenant,
+        [
+            # One user watching in two tabs: two players.
+            player("playing", at=t, session="tab-1", user=UUID),
+            player("playing", at=t, session="tab-2", user=UUID),
+            # One player reporting twice in the minute: one player.
+            player("seeking", at=t, session="other", user=OTHER),
+            player("playing", at=t + timedelta(milliseconds=1), session="other", user=OTHER),
+        ],
+    )
+    result = ok(get(http, tenant, "/v1/charts/currentViewers"))["result"]
+    assert by_date(result, "currentViewerCnt") == {t.strftime("%Y-%m-%d %H:%M:00"): 3}
+
+
+def test_charts_count_only_data_from_start_date_on(http: httpx.Client, tenant: Tenant) -> None:
+    seed(
+        http,
+        tenant,
+        [
+            player("startup", at=at("2025-10-10 22:30:00"), session="early", duration_ms=10),
+            player("playing", at=at("2025-10-10 22:31:00"), session="early", duration_ms=60000),
+            player("startup", at=at("2025-10-10 23:30:00"), session="late", user=OTHER),
+            player("playing", at=at("2025-10-10 23:31:00"), session="late", duration_ms=2000),
+            player("startup", at=at("2025-10-11 09:46:00"), session="x", duration_ms=1),
+            player("startup", at=at("2025-10-11 09:48:00"), session="y", duration_ms=1),
+        ],
+    )
+    # Daily points from 23:00: the first point keeps its label (midnight) but counts only
+    # what happened from 23:00 on.
+    daily = {"startDate": "2025-10-10T23:00:00Z", "endDate": "2025-10-11"}
+    plays = ok(get(http, tenant, "/v1/charts/playCnt", **daily))
+    assert plays["message"] == "playCnt (25h)"  # to the end of the bare endDate
+    assert plays["result"] == [
+        {"playCnt": 2, "logDate": "2025-10-11 00:00:00"},
+        {"playCnt": 1, "logDate": "2025-10-10 00:00:00"},
+    ]
+    seconds = ok(get(http, tenant, "/v1/charts/playTimeSum", **daily))["result"]
+    assert [p["playTimeSum"] for p in seconds] == [0.0, 2.0]
+    users = ok(get(http, tenant, "/v1/charts/uniqUserCnt", **daily))["result"]
+    assert [p["uniqUsers"] for p in users] == [1, 2]
+    # 5-minute points: 09:46 is before the start, 09:48 inside the 09:45 bucket.
+    five = {"startDate": "2025-10-11 09:47:00", "endDate": "2025-10-11 10:00:00"}
+    result = ok(get(http, tenant, "/v1/charts/playCnt", **five))["result"]
+    assert [p["logDate"] for p in result][-1] == "2025-10-11 09:45:00"
+    assert by_date(result, "playCnt") == {"2025-10-11 09:45:00": 1}
+    # The native time series is the same core path and agrees.
+    native = http.get(
+        "/api/v1/timeseries",
+        params={
+            "kind": "player",
+            "metric": "sessions",
+            "from": daily["startDate"],
+            "to": "2025-10-11",
+        },
+        headers=tenant.auth,
+    ).json()
+    assert [(p["time"], p["sessions"]) for p in native["points"]] == [
+        ("2025-10-10T00:00:00.000Z", 1),
+        ("2025-10-11T00:00:00.000Z", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "label"),
+    [
+        ("2025-10-10 00:00:00", "2025-10-11 00:00:01", "1d"),  # 1 day + 1 s
+        ("2025-10-10 00:00:00", "2025-10-11 01:00:00", "25h"),
+        ("2025-10-10 00:00:00", "2025-10-11 23:59:59", "2d"),  # 2 days - 1 s
+        ("2025-10-10 00:00:00", "2025-10-11 12:00:00", "36h"),
+        ("2025-10-10 09:00:00", "2025-10-10 10:30:00", "90m"),
+        ("2025-10-10 09:00:00", "2025-10-10 09:00:45", "45s"),
+        ("2025-10-03", "2025-10-10", "8d"),
+    ],
+)
+def test_span_labels(http: httpx.Client, tenant: Tenant, start: str, end: str, label: str) -> None:
+    params = {"startDate": start, "endDate": end}
+    assert (
+        ok(get(http, tenant, "/v1/sessionRecent", **params))["message"]
+        == f"sessionRecent ({label})"
+    )
+    assert ok(get(http, tenant, "/v1/charts/playCnt", **params))["message"] == f"playCnt ({label})"
+
+
+def test_simulated_sessions_fill_every_detail_field(http: httpx.Client, tenant: Tenant) -> None:
+    end = datetime(2025, 10, 10, 12, tzinfo=UTC)
+    config = SimulationConfig(seed=11, start=end - timedelta(days=1), end=end, kinds=("player",))
+    events = list(simulate(config))
+    seed(http, tenant, events)
+    errors = [e for e in events if e["type"] == "error"]
+    assert errors and all(e["error_code"].startswith("E000") for e in errors)
+    users = {e["user"] for e in errors} | {events[0]["user"]}
+    seen_errors = 0
+    for user in sorted(users):
+        result = ok(get(http, tenant, f"/v1/sessionRecent/{user}"))["result"]
+        assert result["player"]["playerName"] == "ncplayer"
+        assert result["player"]["playerVersion"]
+        assert result["user"]["address"] and result["user"]["nation"] in result["user"]["address"]
+        for entry in result["error"]:
+            assert entry["errorCode"] and entry["errorMessage"]
+            seen_errors += 1
+    assert seen_errors > 0

@@ -186,7 +186,9 @@ def test_golden_sessions(
     for s, key in ((first, "golden-1"), (second, "golden-2")):
         assert DATE.match(s["committed"])
         assert re.fullmatch(rf"{aid}:1490183880:[0-9A-Za-z]{{8}}", s["userSessionId"])
-        assert s["permalink"] == f"{settings.base_url}/sessions/endpoint/{key}"
+        assert s["permalink"] == (
+            f"{settings.base_url}/projects/{tenant.project.id}/sessions/endpoint/{key}"
+        )
     assert {k: v for k, v in first.items() if k not in ("committed", "permalink")} == {
         "agentId": AGENT,
         "date": "2017-03-22 11:58:42",
@@ -342,6 +344,14 @@ def test_last_round_by_default(http: httpx.Client, tenant: Tenant, user: TeUser)
         ({"from": "2025-13-40T09:00:00"}, ["from"]),
         ({"from": "2025-10-10T09:00:00", "to": "2025-10-09T09:00:00"}, ["to", "before"]),
         ({"from": "2999-01-01T00:00:00"}, ["from", "future"]),
+        # Outside 1970-01-01T00:00:00 .. 9998-12-31T23:59:59 (UTC).
+        ({"from": "0001-01-01T00:00:00"}, ["from", "1970-01-01"]),
+        ({"from": "0999-12-31 23:59:59"}, ["from"]),
+        ({"from": "1969-12-31T23:59:59"}, ["from"]),
+        ({"from": "2025-10-10T09:00:00", "to": "9999-12-31T23:59:59"}, ["to", "9998-12-31"]),
+        # ASCII digits only.
+        ({"from": "２０２５-10-10T09:00:00"}, ["from"]),
+        ({"page": "２"}, ["page"]),
         ({"page": "0"}, ["page"]),
         ({"page": "x"}, ["page"]),
         ({"cursor": "not-a-cursor"}, ["cursor"]),
@@ -354,6 +364,25 @@ def test_bad_parameters(
     r = te(http, user, LIST, **params)
     error(r, 400, *words)
     assert all(h in r.headers for h in RATE_HEADERS)
+
+
+def test_the_range_of_times(
+    http: httpx.Client, store: ClickHouseStore, tenant: Tenant, user: TeUser
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    insert(store, tenant, [page(now - timedelta(seconds=i), f"rt-{i:03d}") for i in range(120)])
+    widest = {"from": "1970-01-01T00:00:00", "to": "9998-12-31T23:59:59"}
+    body = ok(te(http, user, **widest))
+    assert (body["from"], body["to"]) == ("1970-01-01 00:00:00", "9998-12-31 23:59:59")
+    assert len(body["userSessions"]) == PAGE_SIZE
+    rest = ok(http.get(body["pages"]["next"], auth=user.auth))
+    assert len(rest["userSessions"]) == 20 and "next" not in rest["pages"]
+    # A window reaching before 1970 starts there, and its next URL is accepted.
+    longest = ok(te(http, user, window="36500d"))
+    assert longest["from"] == "1970-01-01 00:00:00" and DATE.match(longest["to"])
+    query = parse_qs(urlsplit(longest["pages"]["next"]).query)
+    assert query["from"] == ["1970-01-01T00:00:00"]
+    assert len(ok(http.get(longest["pages"]["next"], auth=user.auth))["userSessions"]) == 20
 
 
 # ------------------------------------------------------------------------------ formats
@@ -516,6 +545,17 @@ def test_session_detail(
     error(te(http, user, f"{LIST}/{aid}:{rid}:{missing}{code[1:]}"), 404, "userSessionId")
     error(te(http, user, f"{LIST}/{aid}:{int(rid) + 60}:{code}"), 404, "userSessionId")
     error(te(http, user, f"{LIST}/nonsense"), 400, "userSessionId")
+    # roundIds that no instant from 1970 to 9998 floors to: a 400, never a 500.
+    for bad in ("999999999999", "253402300799", "253370764800"):
+        for prefix in ("00003", aid):
+            r = te(http, user, f"{LIST}/{prefix}:{bad}:zToPodJD")
+            error(r, 400, "userSessionId", "roundId")
+            assert all(h in r.headers for h in RATE_HEADERS)
+    r = te(http, user, f"{LIST}/{aid}:999999999999:zToPodJD.xml")
+    assert r.status_code == 400 and ET.fromstring(r.content).tag == "error"
+    # The first and the last round of the range are looked up (and not found) like any other.
+    error(te(http, user, f"{LIST}/{aid}:253370764740:zToPodJD"), 404, "userSessionId")
+    error(te(http, user, f"{LIST}/{aid}:0:zToPodJD"), 404, "userSessionId")
     # Another account group's prefix: the user is not in it.
     stranger = store.create_project(f"te-stranger-{time.monotonic_ns()}")
     error(te(http, user, f"{LIST}/{stranger.id:05d}:{rid}:{code}"), 403, "aid")
@@ -777,6 +817,23 @@ def test_unknown_paths_and_methods(http: httpx.Client, user: TeUser) -> None:
     assert r.headers["allow"] == "GET, POST"
     error(http.post(f"{LIST}/00001:1490183880:abcdefgh", auth=user.auth), 405)
     error(http.get("/v6/agents.json"), 401)
+    # HEAD and OPTIONS too: 405 saying what is allowed, with the rate-limit headers.
+    for method in ("HEAD", "OPTIONS"):
+        for path, allowed in (
+            (LIST, "GET, POST"),
+            (LIST + ".json", "GET, POST"),
+            (LIST + ".xml", "GET, POST"),
+            (f"{LIST}/00001:1490183880:abcdefgh", "GET"),
+        ):
+            r = http.request(method, path, auth=user.auth)
+            assert (r.status_code, r.headers["allow"]) == (405, allowed), (method, path)
+            assert all(h in r.headers for h in RATE_HEADERS), (method, path)
+            if method == "OPTIONS" and not path.endswith(".xml"):
+                error(r, 405, method)
+        r = http.request(method, "/v6/agents.json", auth=user.auth)
+        assert r.status_code == 404 and all(h in r.headers for h in RATE_HEADERS)
+        r = http.request(method, LIST)
+        assert r.status_code == 401 and all(h in r.headers for h in RATE_HEADERS)
 
 
 def test_users_create_cli_token_works(
@@ -835,22 +892,43 @@ def rate(r: httpx.Response) -> tuple[int, int, int]:
     return limit, remaining, reset
 
 
+def cli_project(settings: Settings, store: ClickHouseStore, *options: str) -> Tenant:
+    """A project made with ``sessionscope projects create`` (and its options)."""
+    name = f"te-cli-{time.monotonic_ns()}"
+    result = CliRunner().invoke(
+        cli_app,
+        ["projects", "create", name, *options, "--json", "--data-dir", str(settings.data_dir)],
+        env={"SESSIONSCOPE_SECRET_KEY": settings.secret_key},
+    )
+    assert result.exit_code == 0, result.output
+    project = store.get_project(json.loads(result.stdout)["id"])
+    assert project is not None
+    return Tenant(project, "")
+
+
 def test_rate_limit_per_organization(
-    limited_url: str, store: ClickHouseStore, new_project: Callable[[], Tenant]
+    limited_url: str,
+    settings: Settings,
+    store: ClickHouseStore,
+    new_project: Callable[[], Tenant],
 ) -> None:
     org = f"acme-{time.monotonic_ns()}"
-    one, two = new_project(), new_project()
-    alice = make_user(store, one, organization=org)
-    bob = make_user(store, two, organization=org)
-    carol = make_user(store, two)
+    one = cli_project(settings, store, "--organization", org)
+    two = cli_project(settings, store, "--organization", org)
+    assert one.project.organization == two.project.organization == org
+    solo = new_project()  # no organisation: an organisation of its own
+    alice = make_user(store, one)
+    bob = make_user(store, two, solo)
+    carol = make_user(store, solo, organization=org)  # a user's own organisation is not used
     with httpx.Client(base_url=limited_url, timeout=30) as client:
         before = int(time.time())
         answers = [
             client.get(LIST + ".json", auth=alice.auth),
             client.get(LIST + ".json", params={"window": "bad"}, auth=bob.auth),
-            client.get(LIST + ".xml", auth=alice.auth),
+            client.get(LIST + ".xml", params={"aid": str(one.project.id)}, auth=bob.auth),
         ]
-        assert [r.status_code for r in answers] == [200, 400, 200]
+        # Every user and every account group of the organisation share its budget.
+        assert [r.status_code for r in answers] == [200, 400, 403]
         assert [rate(r)[:2] for r in answers] == [(3, 2), (3, 1), (3, 0)]
         resets = {rate(r)[2] for r in answers}
         assert len(resets) == 1 and before < resets.pop() <= before + 62
@@ -860,9 +938,36 @@ def test_rate_limit_per_organization(
         over_xml = client.get(LIST + ".xml", auth=alice.auth)
         assert over_xml.status_code == 429
         assert ET.fromstring(over_xml.content).tag == "error"
-        # Another organisation (carol's: her default project's) has its own window.
-        fresh = client.get(LIST + ".json", auth=carol.auth)
+        # The budget is the one of the account group asked about: bob asking for solo uses
+        # solo's, which carol shares (the same account group), whatever her own organisation.
+        fresh = client.get(LIST + ".json", params={"aid": str(solo.project.id)}, auth=bob.auth)
         assert fresh.status_code == 200 and rate(fresh)[:2] == (3, 2)
+        shared = client.get(LIST + ".json", auth=carol.auth)
+        assert shared.status_code == 200 and rate(shared)[:2] == (3, 1)
+
+
+def test_refused_requests_count_against_the_default_account_group(
+    limited_url: str, settings: Settings, store: ClickHouseStore
+) -> None:
+    x = cli_project(settings, store, "--organization", f"x-{time.monotonic_ns()}")
+    y = cli_project(settings, store)  # without --organization: its own
+    assert y.project.organization == ""
+    dave, eve = make_user(store, x), make_user(store, y)
+    with httpx.Client(base_url=limited_url, timeout=30) as client:
+        # An account group dave is not in (403), none at all (400), a malformed id (400):
+        # counted against dave's own organisation, never against the one he asked about.
+        refused = [
+            client.get(LIST + ".json", params={"aid": str(y.project.id)}, auth=dave.auth),
+            client.get(LIST + ".json", params={"aid": "99999999"}, auth=dave.auth),
+            client.get(f"{LIST}/nonsense", auth=dave.auth),
+        ]
+        assert [r.status_code for r in refused] == [403, 400, 400]
+        assert [rate(r)[:2] for r in refused] == [(3, 2), (3, 1), (3, 0)]
+        untouched = client.get(LIST + ".json", auth=eve.auth)
+        assert untouched.status_code == 200 and rate(untouched)[:2] == (3, 2)
+        # Unknown paths and other methods count against the default account group too.
+        assert client.get("/v6/agents.json", auth=eve.auth).status_code == 404
+        assert rate(client.head(LIST, auth=eve.auth))[:2] == (3, 0)
 
 
 def test_rate_limiter_windows() -> None:

@@ -7,8 +7,10 @@ Everything here builds :class:`Event` values directly and calls the functions of
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -197,11 +199,17 @@ def test_desktop_clipped_invariants(
     inside = [
         e.time for e in events if (lo is None or e.time >= lo) and (hi is None or e.time <= hi)
     ]
-    if not inside:
+    overlaps = (hi is None or times[0] <= hi) and (lo is None or times[-1] >= lo)
+    if not overlaps:
         assert clipped is None
         return
     assert clipped is not None
     check_shape(clipped, timeout)
+    if not inside:
+        # open throughout the window without activity in it: listed, an empty span at lo
+        assert (clipped.start, clipped.end, clipped.idle_ms, clipped.gaps) == (lo, lo, 0, ())
+        assert (clipped.login, clipped.logout) == (full.login, full.logout)
+        return
     # the measured span runs from the first to the last activity inside the window
     assert (clipped.start, clipped.end) == (inside[0], inside[-1])
     assert lo is None or clipped.start >= lo
@@ -258,7 +266,8 @@ IDLE = 30 * 60_000  # the 09:10 -> 09:40 gap, longer than 15 min
         ("gap straddles both", SESSION, True, (7 * MIN, 42 * MIN), (10 * MIN, 40 * MIN, IDLE)),
         ("before the window", SESSION, True, (51 * MIN, 90 * MIN), None),
         ("after the window", SESSION, True, (-90 * MIN, -MIN), None),
-        ("no activity inside", SESSION, True, (15 * MIN, 35 * MIN), None),
+        # logged in before the window and active again after it: listed, nothing measured
+        ("no activity inside", SESSION, True, (15 * MIN, 35 * MIN), (15 * MIN, 15 * MIN, 0)),
         ("touches start bound", SESSION, True, (50 * MIN, None), (50 * MIN, 50 * MIN, 0)),
         ("touches end bound", SESSION, True, (None, 0), (0, 0, 0)),
         ("open, unclipped", SESSION, False, (None, None), (0, 50 * MIN, IDLE)),
@@ -577,7 +586,9 @@ def test_endpoint_experience_score(spec: list[tuple[str, int, int, int]], thresh
         for e in first.values()
     ]
     assert [p.score for p in s.pages] == scores
-    assert score == round(sum(scores) / len(scores), 2)
+    # the mean rounded half up to 2 decimals, computed exactly
+    mean = Fraction(sum(Fraction(x) for x in scores), len(scores))
+    assert score == float(math.floor(mean * 100 + Fraction(1, 2)) / Fraction(100))
     assert s.date == min(e.time for e in events) == s.pages[0].time
     assert s.last == max(e.time for e in events)
 
@@ -599,10 +610,25 @@ def test_endpoint_example() -> None:
     assert endpoint_session([]) is None
 
 
-def test_endpoint_score_rounding_is_python_round() -> None:
-    # 8 pages, one scoring 1: 0.125 is exact in binary and Python rounds half to even -> 0.12
-    events = [page_event(f"p{i}", at(i), i, on_load=99_999) for i in range(8)]
-    events[0] = page_event("p0", at(0), 0, on_load=0)
+@pytest.mark.parametrize(
+    ("good", "tolerating", "pages", "score"),
+    [
+        (1, 0, 8, 0.13),  # 0.125: half up, where Python's round() gives 0.12 (half to even)
+        (0, 5, 8, 0.31),  # 0.3125
+        (5, 0, 8, 0.63),  # 0.625: round() gives 0.62
+        (2, 1, 4, 0.63),  # 0.625 again
+        (3, 0, 8, 0.38),  # 0.375
+        (1, 0, 3, 0.33),
+        (2, 0, 3, 0.67),
+        (0, 0, 2, 0.0),
+        (2, 0, 2, 1.0),
+    ],
+)
+def test_endpoint_score_rounds_half_up(
+    good: int, tolerating: int, pages: int, score: float
+) -> None:
+    loads = [0] * good + [5000] * tolerating + [99_999] * (pages - good - tolerating)
+    events = [page_event(f"p{i}", at(i), i, on_load=load) for i, load in enumerate(loads)]
     s = endpoint_session(events)
     assert s is not None
-    assert s.experience_score == 0.12
+    assert s.experience_score == score

@@ -28,6 +28,7 @@ from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
 from sessionscope.domain.sessions import DesktopSession, UserActivity
+from sessionscope.domain.timerange import MAX_INSTANT, MIN_INSTANT
 from sessionscope.store.clickhouse import Project
 
 __all__ = [
@@ -56,13 +57,16 @@ DEFAULT_SESSION_COUNT = 1000
 MAX_SESSION_COUNT = 1000
 _INT32_MAX = 2_147_483_647
 
-# The three forms the vendor documents, and nothing else; all UTC.
+# The three forms the vendor documents, and nothing else; all UTC. ASCII digits only: ``\d``
+# would also match "２" (full width) or Arabic-Indic digits, which strptime then reads.
 _TIME_FORMATS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\d{4}-\d{2}-\d{2}"), "%Y-%m-%d"),
-    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"), "%Y-%m-%dT%H:%M"),
-    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"), "%Y-%m-%dT%H:%M:%S"),
+    (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"), "%Y-%m-%d"),
+    (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"), "%Y-%m-%dT%H:%M"),
+    (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"), "%Y-%m-%dT%H:%M:%S"),
 )
 _TIME_HELP = 'use "2021-04-01", "2021-04-01T12:00" or "2021-04-01T12:00:00" (UTC)'
+_TIME_RANGE = f"{MIN_INSTANT:%Y-%m-%dT%H:%M:%S} to {MAX_INSTANT:%Y-%m-%dT%H:%M:%S} (UTC)"
+_INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
 
 # RFC 7807 ``type`` links as ASP.NET Core writes them.
 _PROBLEM_TYPES: dict[int, str] = {
@@ -157,9 +161,12 @@ def parse_time(value: object, param: str) -> datetime | None:
     for pattern, fmt in _TIME_FORMATS:
         if pattern.fullmatch(value):
             try:
-                return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+                instant = datetime.strptime(value, fmt).replace(tzinfo=UTC)
             except ValueError:
                 raise _bad(param, f"is not a valid date or time: {value[:40]!r}") from None
+            if not MIN_INSTANT <= instant <= MAX_INSTANT:
+                raise _bad(param, f"must be from {_TIME_RANGE}, not {value[:40]!r}")
+            return instant
     raise _bad(param, f"{value[:40]!r} is not a supported format; {_TIME_HELP}")
 
 
@@ -169,7 +176,7 @@ def _int(value: object, param: str, lo: int, hi: int, default: int) -> int:
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,12}", value.strip()):
+    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         number = int(value.strip())
     if number is None or not lo <= number <= hi:
         shown = value[:20] if isinstance(value, str) else orjson.dumps(value).decode()[:20]
@@ -248,8 +255,14 @@ def format_date(t: datetime | None) -> str | None:
     """Format an instant as ``2000-01-23T04:56:07.000+00:00`` (UTC); None stays None."""
     if t is None:
         return None
+    return f"{_iso(t)}.{t.microsecond // 1000:03d}+00:00"
+
+
+def _iso(t: datetime) -> str:
+    """Format an instant as ``2000-01-23T04:56:07`` (UTC), the year always in four digits."""
+    # Not strftime: its %Y leaves years before 1000 unpadded on some platforms.
     u = t.astimezone(UTC)
-    return u.strftime("%Y-%m-%dT%H:%M:%S.") + f"{u.microsecond // 1000:03d}+00:00"
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
 
 
 def session_to_dict(s: DesktopSession) -> dict[str, Any]:

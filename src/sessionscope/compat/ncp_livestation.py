@@ -39,6 +39,7 @@ from sessionscope.store.clickhouse import Project
 __all__ = [
     "CALLBACK_ID_PREFIX",
     "CALLBACK_PATH",
+    "DEFAULT_DESCRIPTIONS",
     "MAX_CONTENT",
     "PREFIX",
     "SIGNATURE_WINDOW_MS",
@@ -99,20 +100,27 @@ _CALLBACK_FIELDS = {
     "": "body",
 }
 
-#: Shown when an event was stored without a description (e.g. it came from a callback).
-_DEFAULT_DESCRIPTIONS: dict[str, str] = {
-    "STREAM_RESERVE": "Channel {channel} has been created.",
-    "STREAM_UPDATE": "Channel {channel} has been updated.",
+#: Shown when an event was stored without a description (a callback carries none): Live
+#: Station's sentence for the code, with the channel id where Live Station has the channel's
+#: name (a callback does not carry the name). The sentence shapes are those of the vendor's
+#: example (PUBLISH_START, ONAIR_START, ONAIR_END, PUBLISH_END); the others follow them.
+DEFAULT_DESCRIPTIONS: dict[str, str] = {
+    "STREAM_RESERVE": "{channel} channel has been reserved.",
+    "STREAM_UPDATE": "{channel} channel has been updated.",
     "PUBLISH_START": "You have started publishing channel {channel}.",
-    "PUBLISH_END": "Channel {channel} publishing has ended.",
-    "THUMBNAIL_CREATE": "A thumbnail of channel {channel} has been created.",
-    "SIMULCAST_STATUS_CHANGE": "The simulcast status of channel {channel} has changed.",
+    "PUBLISH_END": "{channel} channel publishing has ended.",
+    "THUMBNAIL_CREATE": "Thumbnail of channel {channel} has been created.",
+    "SIMULCAST_STATUS_CHANGE": "{channel} channel simulcast status has changed.",
     "ONAIR_START": "You have started recording channel {channel}.",
-    "ONAIR_END": "Channel {channel} recording has ended.",
-    "PUBLISH_OVER_THRESHOLD": "The input bitrate of channel {channel} is over the threshold.",
-    "RTMP_MAIN_STREAM_ENABLED": "The main RTMP stream of channel {channel} is enabled.",
-    "RTMP_BACKUP_STREAM_ENABLED": "The backup RTMP stream of channel {channel} is enabled.",
+    "ONAIR_END": "{channel} Channel recording has ended.",
+    "PUBLISH_OVER_THRESHOLD": "{channel} channel input bitrate exceeded the threshold.",
+    "RTMP_MAIN_STREAM_ENABLED": "{channel} channel main stream has been enabled.",
+    "RTMP_BACKUP_STREAM_ENABLED": "{channel} channel backup stream has been enabled.",
+    "RTMP_MAIN_STREAM_DISCONNECTED": "{channel} channel main stream has been disconnected.",
+    "RTMP_BACKUP_STREAM_DISCONNECTED": "{channel} channel backup stream has been disconnected.",
 }
+#: Longest channel id echoed back in a not-found message.
+_ECHO_MAX = 80
 
 
 # ------------------------------------------------------------------------------ errors
@@ -153,8 +161,9 @@ def _unauthorized(message: str) -> ApiError:
 
 
 def _channel_not_found(channel: str) -> ApiError:
-    # Live Station's template for 250004 NOT_FOUND is "{0} not found."
-    return ApiError(404, _LS_NOT_FOUND, f"channelId {channel!r} not found.")
+    # Live Station's template for 250004 NOT_FOUND is "{0} not found."; a long id is cut.
+    shown = channel if len(channel) <= _ECHO_MAX else channel[:_ECHO_MAX] + "..."
+    return ApiError(404, _LS_NOT_FOUND, f"channelId {shown!r} not found.")
 
 
 # ------------------------------------------------------------------------------ signing
@@ -176,13 +185,18 @@ def signature_v2(secret_key: str, message: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def _path_with_query(request: Request) -> bytes:
-    """The request target exactly as the client sent it (no re-encoding)."""
+def _targets(request: Request) -> tuple[bytes, ...]:
+    """The request target as the client sent it (raw path and raw query, no re-encoding).
+
+    ASGI servers report ``/path?`` (a bare trailing ``?``) exactly as ``/path``, so for a
+    request without a query string both spellings are what the client may have sent and
+    signed; each is accepted.
+    """
     scope = request.scope
     raw = scope.get("raw_path")
     path = raw if isinstance(raw, bytes) and raw else scope["path"].encode("utf-8")
     query = scope.get("query_string", b"")
-    return path + b"?" + query if query else path
+    return (path + b"?" + query,) if query else (path, path + b"?")
 
 
 def _header(request: Request, name: str) -> str:
@@ -208,9 +222,17 @@ def signed_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Proj
     if found is None:
         raise _unauthorized(f"header {_ACCESS_KEY} is not a valid access key")
     project_id, secret = found
-    message = string_to_sign(request.method, _path_with_query(request), timestamp, access_key)
-    expected = signature_v2(secret, message).encode("ascii")
-    if not hmac.compare_digest(expected, given.encode("latin-1")):
+    signature = given.encode("latin-1")
+    matches = [
+        hmac.compare_digest(
+            signature_v2(
+                secret, string_to_sign(request.method, target, timestamp, access_key)
+            ).encode("ascii"),
+            signature,
+        )
+        for target in _targets(request)
+    ]
+    if not any(matches):
         raise _unauthorized(
             f"header {_SIGNATURE} does not match the request (sign the method, the path with "
             "its query string exactly as sent, the timestamp and the access key)"
@@ -294,8 +316,8 @@ def _epoch_ms(t: datetime) -> int:
 
 def _content_item(e: Event) -> dict[str, Any]:
     description = str(e.attr("description", "") or "")
-    if not description and e.type in _DEFAULT_DESCRIPTIONS:
-        description = _DEFAULT_DESCRIPTIONS[e.type].format(channel=e.session)
+    if not description and e.type in DEFAULT_DESCRIPTIONS:
+        description = DEFAULT_DESCRIPTIONS[e.type].format(channel=e.session)
     return {
         "logLevel": str(e.attr("level", "INFO") or "INFO"),
         "eventCode": e.type,
@@ -382,6 +404,28 @@ def _callback_problem(index: int, field: str, message: str, count: int) -> ApiEr
     return _bad(f"{name}: {message}{where}")
 
 
+#: Integer ids fit in 64 bits: the JSON reader turns longer integers into floats (digits lost).
+_MAX_INT_ID = 2**64 - 1
+_JSON_KINDS: dict[type, str] = {dict: "an object", list: "an array"}
+
+
+def _id_problem(raw_id: object) -> str | None:
+    """What is wrong with a callback ``id``, or None: an integer >= 0 or a non-empty string."""
+    if raw_id is None or raw_id == "":
+        return "is required (Live Station's event id)"
+    if isinstance(raw_id, str):
+        return None
+    if isinstance(raw_id, bool):
+        return f"must be an integer or a string, not {str(raw_id).lower()}"
+    if isinstance(raw_id, int):
+        return "must not be negative" if raw_id < 0 else None
+    if isinstance(raw_id, float):
+        if raw_id.is_integer() and abs(raw_id) > _MAX_INT_ID:
+            return f"must be an integer of at most {_MAX_INT_ID} (send a longer id as a string)"
+        return f"must be an integer or a string, not {raw_id!r}"
+    return f"must be an integer or a string, not {_JSON_KINDS.get(type(raw_id), 'that')}"
+
+
 def _translate(items: Sequence[Any]) -> list[dict[str, Any]]:
     """Turn Live Station callback objects into native channel events (or a 400)."""
     out: list[dict[str, Any]] = []
@@ -389,12 +433,9 @@ def _translate(items: Sequence[Any]) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise _callback_problem(index, "", "each callback must be a JSON object", len(items))
         raw_id = item.get("id")
-        if isinstance(raw_id, bool) or not isinstance(raw_id, int | str) or raw_id == "":
-            raise _callback_problem(
-                index, "id", "is required (Live Station's event id)", len(items)
-            )
-        if isinstance(raw_id, int) and raw_id < 0:
-            raise _callback_problem(index, "id", "must not be negative", len(items))
+        problem = _id_problem(raw_id)
+        if problem is not None:
+            raise _callback_problem(index, "id", problem, len(items))
         event: dict[str, Any] = {
             "kind": "channel",
             "id": f"{CALLBACK_ID_PREFIX}{raw_id}",

@@ -11,6 +11,7 @@ vendor is silent are listed in ``docs/compat/ncp-vpe.md``.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,8 @@ _MAX_LIMIT = 100
 _MAX_POINTS = 20000
 #: ``no`` values are in 1 .. 2**53 - 1: integers every JSON client reads exactly.
 _NO_SPACE = 2**53 - 1
+#: Integers are ASCII digits only (``str.isdigit`` also takes "²" or Arabic-Indic digits).
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 # ------------------------------------------------------------------------------ errors
@@ -104,7 +107,7 @@ def vpe_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Project
     project = project_for_key(ctx, key)
     if project is None:
         raise _unauthorized("x-api-key: not a valid API key")
-    if not project_id.isdigit() or int(project_id) != project.id:
+    if not _DIGITS.fullmatch(project_id) or int(project_id) != project.id:
         raise _unauthorized("x-project-id: does not match the project of the API key")
     return project
 
@@ -171,7 +174,7 @@ def _limit(value: str | None) -> int:
     if value is None or not value.strip():
         return _MAX_LIMIT
     text = value.strip()
-    if not text.isdigit() or not 1 <= int(text) <= _MAX_LIMIT:
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= _MAX_LIMIT:
         raise _bad("limit", f"must be an integer from 1 to {_MAX_LIMIT}, not {text[:20]!r}")
     return int(text)
 
@@ -253,6 +256,15 @@ def _latest(events: Sequence[Event], name: str) -> str | None:
     return None
 
 
+def _error_entry(e: Event) -> dict[str, Any]:
+    """An ``error`` event: its log entry, then the player's error code and message (or null)."""
+    return {
+        **_log_entry(e),
+        "errorCode": e.attr("error_code") or None,
+        "errorMessage": e.attr("error_message") or None,
+    }
+
+
 def _detail(s: PlayerSession, events: Sequence[Event]) -> dict[str, Any]:
     m = s.metrics
     return {
@@ -265,7 +277,7 @@ def _detail(s: PlayerSession, events: Sequence[Event]) -> dict[str, Any]:
             "os": s.os or None,
             "isp": _latest(events, "isp"),
             "nation": _latest(events, "nation"),
-            "address": None,
+            "address": _latest(events, "address"),
             "browser": _latest(events, "browser"),
             "ip": _latest(events, "ip"),
             "device": s.device or None,
@@ -273,8 +285,11 @@ def _detail(s: PlayerSession, events: Sequence[Event]) -> dict[str, Any]:
             "lang": _latest(events, "lang"),
             "visitedPage": _latest(events, "page"),
         },
-        "player": {"playerName": None, "playerVersion": None},
-        "error": [_log_entry(e) for e in events if e.type == "error"],
+        "player": {
+            "playerName": _latest(events, "player_name"),
+            "playerVersion": _latest(events, "player_version"),
+        },
+        "error": [_error_entry(e) for e in events if e.type == "error"],
         "sessionLog": [_log_entry(e) for e in events],
         "media": {"source": _latest(events, "media"), "videoType": s.video_type or None},
     }
@@ -350,7 +365,7 @@ def _count(value: Any) -> int:
 
 #: Chart name -> (result field, core player metric, conversion).
 _CHARTS: dict[str, tuple[str, str, Callable[[Any], Any]]] = {
-    "currentViewers": ("currentViewerCnt", "viewers", _count),
+    "currentViewers": ("currentViewerCnt", "players", _count),
     "playCnt": ("playCnt", "sessions", _count),
     "playTimeSum": ("playTimeSum", "playing_time", _seconds),
     "uniqUserCnt": ("uniqUsers", "viewers", _count),
@@ -370,7 +385,10 @@ def _chart(
     if (end - start) / step > _MAX_POINTS:
         raise _bad("startDate", f"range too long: at most {_MAX_POINTS} points")
     field, metric, convert = _CHARTS[name]
-    points = ctx.service.timeseries(project, "player", start, end, step, filters=filters)
+    if metric == "players":
+        points = ctx.service.active_players(project, start, end, step, filters=filters)
+    else:
+        points = ctx.service.timeseries(project, "player", start, end, step, filters=filters)
     return JSON(
         {
             "code": 200,
@@ -410,7 +428,7 @@ def current_viewers(
     project: Project = Depends(vpe_project),
     ctx: AppContext = Depends(get_ctx),
 ) -> JSON:
-    """Viewers with player activity in each minute of the last hour, newest minute first."""
+    """Players (sessions) with activity in each minute of the last hour, newest minute first."""
     filters = _filters(device, video_type)
     step = INTERVALS["1m"]
     end = datetime.now(UTC)

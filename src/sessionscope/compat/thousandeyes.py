@@ -39,7 +39,14 @@ from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
 from sessionscope.domain.network import PrefixTable, with_org_name
 from sessionscope.domain.sessions import EndpointPage, EndpointSession
-from sessionscope.domain.timerange import TimeRangeError, floor_time, parse_instant, parse_window
+from sessionscope.domain.timerange import (
+    MAX_INSTANT,
+    MIN_INSTANT,
+    TimeRangeError,
+    floor_time,
+    parse_instant,
+    parse_window,
+)
 from sessionscope.service import CursorError, decode_cursor, encode_cursor
 from sessionscope.store.clickhouse import Project, User
 
@@ -86,9 +93,9 @@ _MEDIA = {
     "text/xml": "xml",
 }
 _CONTENT_TYPES = {"json": "application/json", "xml": "application/xml"}
-_FULL_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?$")
-_AID = re.compile(r"^[0-9]{1,10}$")
-_SESSION_ID = re.compile(r"^([0-9]{1,10}):([0-9]{1,12}):([0-9A-Za-z]{8})$")
+_FULL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?")
+_AID = re.compile(r"[0-9]{1,10}")
+_SESSION_ID = re.compile(r"([0-9]{1,10}):([0-9]{1,12}):([0-9A-Za-z]{8})")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ROUND = timedelta(minutes=1)
 #: ``to`` names a whole second: the range runs to that second's last millisecond.
@@ -309,19 +316,27 @@ def _user(request: Request, ctx: AppContext) -> User | None:
     return None
 
 
-def _organization(ctx: AppContext, user: User) -> str:
-    """The organisation a user's requests are limited in: the user's own, else the one of the
-    user's default account group (whose organisation defaults to the project's name)."""
-    if user.organization:
-        return user.organization
-    project = ctx.store.get_project(user.project_ids[0]) if user.project_ids else None
+def _organization_key(ctx: AppContext, user: User, project: Project | None) -> tuple[str, str]:
+    """The budget a request of ``user`` about ``project`` counts against.
+
+    It is the organisation of the account group asked about, so that every user and every
+    account group of one organisation share one budget; a project without an organisation is
+    an organisation of its own, named after the project (as ``projects list`` shows it).
+    Without an account group (``aid`` refused, or an unknown path) the user's default account
+    group's organisation pays, never the one a refused ``aid`` names.
+    """
     if project is None:
-        return f"user {user.email}"
-    return project.organization or project.name
+        project = ctx.store.get_project(user.project_ids[0]) if user.project_ids else None
+    if project is None:
+        return ("user", user.email)
+    return ("organization", project.organization or project.name)
 
 
 def _authenticate(request: Request, ctx: AppContext) -> User:
-    """Authenticate and count the request; a failed attempt counts against its address."""
+    """Authenticate the request; a failed attempt is counted against the client's address.
+
+    A successful one is counted by :func:`_authorize` once its account group is known.
+    """
     try:
         user = _user(request, ctx)
     except ApiError:
@@ -337,8 +352,24 @@ def _authenticate(request: Request, ctx: AppContext) -> User:
             "Authorization: required, as HTTP Basic email:token or 'Bearer <token>' "
             "(make a token with: sessionscope users create EMAIL --project NAME)"
         )
-    _count(request, ctx, ("organization", _organization(ctx, user)))
     return user
+
+
+def _authorize(
+    request: Request, ctx: AppContext, user: User, aid: Callable[[], str | None]
+) -> Project:
+    """Resolve the account group (``aid()``), then count the request against its organisation.
+
+    When ``aid()`` or the account group is refused, the request still counts, against the
+    user's default account group, and the refusal carries the rate-limit headers.
+    """
+    try:
+        project = _account_group(ctx, user, aid())
+    except ApiError:
+        _count(request, ctx, _organization_key(ctx, user, None))
+        raise
+    _count(request, ctx, _organization_key(ctx, user, project))
+    return project
 
 
 def _account_group(ctx: AppContext, user: User, aid: str | None) -> Project:
@@ -350,7 +381,7 @@ def _account_group(ctx: AppContext, user: User, aid: str | None) -> Project:
             raise ApiError(403, "forbidden", "aid: the user has no account group")
         return project
     text = aid.strip()
-    if not _AID.match(text):
+    if not _AID.fullmatch(text):
         raise _bad("aid", f"must be the numeric id of an account group, not {text[:20]!r}")
     project_id = int(text)
     project = ctx.store.get_project(project_id) if project_id < 2**32 else None
@@ -377,9 +408,9 @@ class _Range:
 
 def _time(text: str, param: str) -> datetime:
     value = text.strip()
-    if not _FULL_TIME.match(value):
+    if not _FULL_TIME.fullmatch(value):
         raise _bad(param, f"must be a full UTC date and time YYYY-mm-ddTHH:MM:SS, not {value!r}")
-    try:
+    try:  # also refuses instants outside [MIN_INSTANT, MAX_INSTANT]
         return parse_instant(value, param)
     except TimeRangeError as exc:
         raise _bad(exc.param, exc.message) from None
@@ -399,7 +430,8 @@ def _given_range(query: Mapping[str, str], now: datetime) -> _Range | None:
             span = parse_window(window, "window")
         except TimeRangeError as exc:
             raise _bad(exc.param, exc.message) from None
-        return _Range(to_second - span, to_second + _LAST_MS, True)
+        # A window reaching before the epoch starts there: from= of the next URL must parse.
+        return _Range(max(to_second - span, MIN_INSTANT), to_second + _LAST_MS, True)
     if start_text is None:
         return None
     start = _time(start_text, "from")
@@ -536,16 +568,22 @@ def user_session_id(project_id: int, round_: int, session: str) -> str:
     return f"{project_id:05d}:{round_}:{''.join(chars)}"
 
 
+def _clock(t: datetime, sep: str) -> str:
+    # Not strftime: its %Y leaves years before 1000 unpadded on some platforms.
+    u = t.astimezone(UTC)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}{sep}{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+
+
 def _date(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return _clock(t, " ")
 
 
 def _url_time(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return _clock(t, "T")
 
 
 def _har_time(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return f"{_clock(t, 'T')}.{t.microsecond // 1000:03d}Z"
 
 
 @functools.lru_cache(maxsize=8)
@@ -566,7 +604,8 @@ def _session(
         "numberOfPages": s.number_of_pages,
         "orgName": s.org_name,
         "pageId": s.pages[0].page_id if s.pages else "",
-        "permalink": f"{ctx.settings.base_url}/sessions/endpoint/{quote(s.session, safe='')}",
+        "permalink": f"{ctx.settings.base_url}/projects/{project.id}/sessions/endpoint/"
+        f"{quote(s.session, safe='')}",
         "port": s.port,
         "protocol": s.protocol,
         "roundId": rid,
@@ -601,9 +640,9 @@ def _with_pages(item: dict[str, Any], s: EndpointSession) -> dict[str, Any]:
 
 def _list(request: Request, ctx: AppContext, body: bytes) -> Response:
     user = _authenticate(request, ctx)
-    fmt = _format(request)
     query = request.query_params
-    project = _account_group(ctx, user, query.get("aid"))
+    project = _authorize(request, ctx, user, lambda: query.get("aid"))
+    fmt = _format(request)
     filters = _parse_filters(body, query)
     now = datetime.now(UTC)
     window = _given_range(query, now) or _last_round(ctx, project)
@@ -670,26 +709,43 @@ for _path in _LIST_PATHS:
         )
 
 
+def _session_id(ident: str) -> tuple[str, int]:
+    """The aid and roundId of a ``userSessionId``; 400 when malformed or its round cannot be."""
+    match = _SESSION_ID.fullmatch(ident)
+    if match is None:
+        raise _bad("userSessionId", f"must look like 07625:1490529480:aVDViw0i, not {ident[:60]!r}")
+    rid = int(match.group(2))
+    first, last = round_id(MIN_INSTANT), round_id(MAX_INSTANT)
+    if not first <= rid <= last:
+        raise _bad(
+            "userSessionId",
+            f"roundId {rid} is outside the rounds this server has "
+            f"(epoch seconds from {first} to {last})",
+        )
+    return match.group(1), rid
+
+
 @router.get(_LIST_PATH + "/{user_session:path}")
 def user_session(
     request: Request, user_session: str, ctx: AppContext = Depends(get_ctx)
 ) -> Response:
     """One endpoint user session with its pages."""
     user = _authenticate(request, ctx)
-    fmt = _format(request)
     ident = user_session
     for suffix in _SUFFIXES:
         ident = ident.removesuffix(suffix)
-    match = _SESSION_ID.match(ident)
-    if match is None:
-        raise _bad("userSessionId", f"must look like 07625:1490529480:aVDViw0i, not {ident[:60]!r}")
-    aid = request.query_params.get("aid") or match.group(1)
-    project = _account_group(ctx, user, aid)
-    if int(match.group(1)) != project.id:
+
+    def aid() -> str | None:
+        return request.query_params.get("aid") or _session_id(ident)[0]
+
+    project = _authorize(request, ctx, user, aid)
+    fmt = _format(request)
+    id_aid, rid = _session_id(ident)
+    if int(id_aid) != project.id:
         raise ApiError(
             404, "not_found", f"userSessionId: {ident} is not in account group {project.id}"
         )
-    start = datetime.fromtimestamp(int(match.group(2)), tz=UTC)
+    start = datetime.fromtimestamp(rid, tz=UTC)
     for s, committed in ctx.service.endpoint_sessions_committed(
         project, start=start, end=start + _ROUND - timedelta(milliseconds=1)
     ):
@@ -702,12 +758,13 @@ def user_session(
 
 @router.api_route(
     PREFIX + "/{rest:path}",
-    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
     include_in_schema=False,
 )
 def other(request: Request, rest: str, ctx: AppContext = Depends(get_ctx)) -> Response:
     """Anything else under ``/v6``: authenticated and counted like the rest, then 404 or 405."""
-    _authenticate(request, ctx)
+    user = _authenticate(request, ctx)
+    _count(request, ctx, _organization_key(ctx, user, None))
     path = request.url.path
     allowed = None
     if path in _LIST_PATHS:

@@ -197,6 +197,11 @@ class _PlayerIn(_In, tag="player"):
     isp: _S2K | None = None
     nation: _S2K | None = None
     media: _S2K | None = None
+    address: _S2K | None = None
+    player_name: _S2K | None = None
+    player_version: _S2K | None = None
+    error_code: _S2K | None = None
+    error_message: _S2K | None = None
 
 
 class _ChannelIn(_In, tag="channel"):
@@ -362,7 +367,23 @@ def _check_ip(value: str, name: str) -> None:
         raise _Invalid(name, "must be an IPv4 or IPv6 address") from None
 
 
-_PLAYER_DETAIL = ("browser", "ip", "screen", "lang", "page", "isp", "nation", "media")
+#: Optional player fields kept as sent when present (absent ones are left out of ``attrs``, so
+#: the derived id of an event that does not carry a field does not depend on the field).
+_PLAYER_DETAIL = (
+    "browser",
+    "ip",
+    "screen",
+    "lang",
+    "page",
+    "isp",
+    "nation",
+    "media",
+    "address",
+    "player_name",
+    "player_version",
+    "error_code",
+    "error_message",
+)
 
 
 def _player(e: _PlayerIn) -> tuple[str, str, dict[str, Any]]:

@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from sessionscope.domain.events import Event, epoch_ms
 from sessionscope.domain.timerange import floor_time
@@ -36,6 +37,7 @@ __all__ = [
     "desktop_session",
     "endpoint_session",
     "idle_gaps",
+    "merge_periods",
     "page_score",
     "player_metrics",
     "player_metrics_from_sums",
@@ -262,7 +264,12 @@ def desktop_session(
     between consecutive activity points of the measured span longer than ``idle_timeout``;
     productive time is the rest, so duration = idle + productive always holds.
 
-    Returns None when the session does not overlap the window or has no activity inside it.
+    A session that overlaps the window with no activity point inside it (its last activity
+    before ``start`` and its next one after ``end``) was open throughout the window without
+    being used in it: it is returned with an empty measured span at ``start`` (all three
+    figures 0), so that it is listed like every other session open during the window.
+
+    Returns None when the session does not overlap the window (or ``end`` is before ``start``).
     """
     if not events:
         return None
@@ -273,14 +280,17 @@ def desktop_session(
     login = min(logins) if logins else times[0]
     logout = max(logouts) if logouts else None
     s, t = times[0], times[-1]
+    if start is not None and end is not None and end < start:
+        return None
     if start is not None and t < start:
         return None
     if end is not None and s > end:
         return None
     inside = [x for x in times if (start is None or x >= start) and (end is None or x <= end)]
-    if not inside:
-        return None
-    lo, hi = inside[0], inside[-1]
+    if inside:
+        lo, hi = inside[0], inside[-1]
+    else:  # only possible with both bounds: activity before start and after end
+        lo = hi = start if start is not None else s
     first = ordered[0]
     last_named = next((e for e in reversed(ordered) if e.attrs.get("user_name")), first)
     gaps = idle_gaps(inside, idle_timeout)
@@ -347,26 +357,42 @@ class UserActivity:
     active_ms: int
 
 
+def merge_periods(periods: Iterable[Period]) -> tuple[Period, ...]:
+    """Return the union of closed periods as disjoint periods, oldest first.
+
+    Overlapping or touching periods become one; open periods (``end`` None) are skipped.
+    """
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted((p.start, p.end) for p in periods if p.end is not None):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return tuple(Period(a, b) for a, b in merged)
+
+
 def activity_by_user(
     sessions: Iterable[DesktopSession], step: timedelta = timedelta(hours=1)
 ) -> list[UserActivity]:
-    """Sum the productive time of desktop sessions per user and bucket of ``step``.
+    """Return the active time of each desktop user per bucket of ``step``.
 
-    Each session contributes its :func:`productive_periods` split with :func:`split_by_step`,
-    so clipping and the idle rule are those the sessions were measured with. A user's name is
-    the one of their latest session (by login) that has one. Buckets without active time are
-    left out; rows are ordered by bucket, then user name, then user id.
+    A user's active time is the union of the :func:`productive_periods` of their sessions, so
+    time when two sessions of one user were active at once (two machines, a reconnect) counts
+    once: a user is never active for more than ``step`` in a bucket. Clipping and the idle rule
+    are those the sessions were measured with. A user's name is the one of their latest session
+    (by login) that has one. Buckets without active time are left out; rows are ordered by
+    bucket, then user name, then user id.
     """
-    totals: dict[tuple[int, datetime], int] = {}
+    periods: dict[int, list[Period]] = {}
     names: dict[int, tuple[datetime, str]] = {}
     for s in sessions:
         if s.user_name and (s.user_id not in names or names[s.user_id][0] <= s.login):
             names[s.user_id] = (s.login, s.user_name)
-        for bucket, active in split_by_step(productive_periods(s), step).items():
-            totals[(s.user_id, bucket)] = totals.get((s.user_id, bucket), 0) + active
+        periods.setdefault(s.user_id, []).extend(productive_periods(s))
     rows = [
         UserActivity(uid, names.get(uid, (bucket, ""))[1], bucket, active)
-        for (uid, bucket), active in totals.items()
+        for uid, own in periods.items()
+        for bucket, active in split_by_step(merge_periods(own), step).items()
         if active > 0
     ]
     rows.sort(key=lambda r: (r.bucket, r.user_name, r.user_id))
@@ -378,7 +404,10 @@ def activity_by_user(
 
 
 def page_score(on_load_ms: int | None, response_code: int, threshold_ms: int) -> float:
-    """Score one page Apdex-style: 1 within T, 0.5 within 4T, else 0; 0 on HTTP errors."""
+    """Score one page Apdex-style: 1 within T, 0.5 within 4T, else 0; 0 on HTTP errors.
+
+    A page without an onLoad time (it never finished loading) scores 0.
+    """
     if response_code >= 400 or on_load_ms is None:
         return 0.0
     if on_load_ms <= threshold_ms:
@@ -420,10 +449,13 @@ class EndpointSession:
 
     @property
     def experience_score(self) -> float:
-        """Mean of the page scores, rounded to 2 decimals."""
+        """Mean of the page scores, rounded half up to 2 decimals (0.625 -> 0.63)."""
         if not self.pages:
             return 0.0
-        return round(sum(p.score for p in self.pages) / len(self.pages), 2)
+        # Decimal: the mean is exact (scores are halves) and rounds half up, not to even.
+        total = sum((Decimal(str(p.score)) for p in self.pages), Decimal(0))
+        mean = total / len(self.pages)
+        return float(mean.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def endpoint_session(

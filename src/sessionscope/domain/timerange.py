@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "INTERVALS",
+    "MAX_INSTANT",
     "MAX_WINDOW",
+    "MIN_INSTANT",
     "TimeRange",
     "TimeRangeError",
     "auto_interval",
@@ -36,7 +38,19 @@ INTERVALS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
 }
 
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: The earliest and the latest instant a time parameter may name (both inclusive): the Unix
+#: epoch, and the end of 9998. What is computed from an accepted instant (a default span of a
+#: day before it, buckets of up to a day after it) then stays inside what ``datetime`` holds,
+#: and every year formats as four digits. Events themselves are never older than 2000.
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+# ASCII digits only: ``\d`` and ``str.isdigit`` also take "²" or Arabic-Indic digits.
+_DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_EPOCH_MS = re.compile(r"[0-9]{10,}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_EPOCH_MS = (MAX_INSTANT - _EPOCH) // timedelta(milliseconds=1)
+_BOUNDS = f"{MIN_INSTANT:%Y-%m-%d} to {MAX_INSTANT:%Y-%m-%d} (UTC)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +72,26 @@ def parse_instant(text: str, param: str, *, end_of_day: bool = False) -> datetim
     """Parse ``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM[:SS]``, ISO 8601 / RFC 3339 or epoch ms.
 
     Values without an offset are UTC. A bare date is its midnight, or with ``end_of_day`` the
-    last millisecond of that day.
+    last millisecond of that day. Epoch milliseconds are 10 or more ASCII digits. The instant
+    must lie in ``[MIN_INSTANT, MAX_INSTANT]``; anything else, or anything unreadable, raises
+    :class:`TimeRangeError` naming ``param``.
     """
     value = text.strip()
     if not value:
         raise TimeRangeError(param, "is empty")
-    if value.isdigit() and len(value) >= 10:
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-    if _DATE_ONLY.match(value):
+    if _EPOCH_MS.fullmatch(value):
+        # Compared as text first: int() of a huge string is slow, then refused anyway.
+        if len(value) > len(str(_MAX_EPOCH_MS)) or int(value) > _MAX_EPOCH_MS:
+            raise _out_of_range(param, value)
+        return _EPOCH + timedelta(milliseconds=int(value))
+    if _DATE_ONLY.fullmatch(value):
         try:
             day = datetime.fromisoformat(value).replace(tzinfo=UTC)
         except ValueError:
             raise TimeRangeError(param, f"is not a valid date: {value[:40]!r}") from None
-        return day + timedelta(days=1, milliseconds=-1) if end_of_day else day
+        return _bounded(
+            day + timedelta(days=1, milliseconds=-1) if end_of_day else day, param, value
+        )
     candidate = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
         parsed = datetime.fromisoformat(candidate)
@@ -82,7 +103,21 @@ def parse_instant(text: str, param: str, *, end_of_day: bool = False) -> datetim
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise _out_of_range(param, value) from None
+    return _bounded(utc, param, value)
+
+
+def _bounded(t: datetime, param: str, text: str) -> datetime:
+    if not MIN_INSTANT <= t <= MAX_INSTANT:
+        raise _out_of_range(param, text)
+    return t
+
+
+def _out_of_range(param: str, text: str) -> TimeRangeError:
+    return TimeRangeError(param, f"must be from {_BOUNDS}, not {text[:40]!r}")
 
 
 def auto_interval(span: timedelta) -> timedelta:
@@ -125,18 +160,38 @@ def parse_window(text: str, param: str = "window") -> timedelta:
 
 def floor_time(t: datetime, step: timedelta) -> datetime:
     """Floor an instant to a multiple of ``step`` since the epoch (UTC)."""
+    # Integer arithmetic: a float timestamp rounds up across a bucket edge near year 9999.
     seconds = int(step.total_seconds())
-    epoch = int(t.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+    epoch = (t - _EPOCH) // timedelta(seconds=1)
+    return _EPOCH + timedelta(seconds=epoch - epoch % seconds)
+
+
+_LABEL_UNITS: tuple[tuple[str, int], ...] = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+#: An exact label has fewer than this many of its unit (days excepted); longer ones are rounded.
+_EXACT_BELOW = 100
 
 
 def span_label(span: timedelta) -> str:
-    """Short label of a span, e.g. ``1h``, ``1d``, ``7d``, ``90m``."""
-    seconds = int(span.total_seconds())
-    if (seconds >= 86400 and seconds % 86400 == 0) or seconds >= 2 * 86400:
-        return f"{round(seconds / 86400)}d"
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds >= 60:
-        return f"{round(seconds / 60)}m"
-    return f"{seconds}s"
+    """Short label of a span, e.g. ``1h``, ``1d``, ``7d``, ``90m``, ``45s``.
+
+    The span is taken to the nearest second and written in the largest unit (d, h, m, s) that
+    divides it, when that takes fewer than 100 of the unit (or the unit is days): ``1d``,
+    ``25h``, ``36h``, ``90m``, ``45s``. Any other span is rounded (half up) to the largest unit
+    it holds at least twice (days from 2 days, hours from 2 hours, minutes from 2 minutes, else
+    seconds) and written the same way: 1 day + 1 s is ``1d``, 2 days - 1 s is ``2d``,
+    7 days 14 h is ``8d``, 150 min is ``3h``, 119 s is ``119s``. A label is never more than a
+    quarter of the span off.
+    """
+    seconds = max(0, round(span.total_seconds()))
+    name, size = _largest_unit(seconds)
+    if seconds // size < _EXACT_BELOW or name == "d":
+        return f"{seconds // size}{name}"
+    unit = next(size for _, size in _LABEL_UNITS if seconds >= 2 * size or size == 1)
+    rounded = (seconds + unit // 2) // unit * unit
+    name, size = _largest_unit(rounded)
+    return f"{rounded // size}{name}"
+
+
+def _largest_unit(seconds: int) -> tuple[str, int]:
+    """The largest label unit that divides ``seconds`` (seconds for 0)."""
+    return next((n, u) for n, u in _LABEL_UNITS if (seconds >= u and seconds % u == 0) or u == 1)
