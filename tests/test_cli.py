@@ -396,3 +396,13 @@ def test_commands_refuse_a_data_directory_a_server_holds(
     )
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout) == []
+
+
+def test_projects_set_changes_the_organization(settings: Settings) -> None:
+    cli_json(settings, "projects", "create", "cli-org-moves")
+    moved = cli_json(settings, "projects", "set", "cli-org-moves", "--organization", "Acme")
+    assert moved["organization"] == "Acme"
+    back = cli_json(settings, "projects", "set", "cli-org-moves", "--organization", "")
+    assert back["organization"] == "cli-org-moves"  # its own again, named after it
+    long = cli(settings, "projects", "set", "cli-org-moves", "--organization", "x" * 101)
+    assert long.exit_code == 2 and "organization" in long.output

@@ -290,6 +290,12 @@ def projects_set(
             max=APDEX_THRESHOLD_RANGE_MS[1],
         ),
     ] = None,
+    organization: Annotated[
+        str | None,
+        typer.Option(
+            help="The organisation the project belongs to (shares its rate limit); '' for none."
+        ),
+    ] = None,
     data_dir: DataDir = None,
     json_out: JsonOut = False,
 ) -> None:
@@ -299,16 +305,23 @@ def projects_set(
         if idle_timeout is not None
         else None
     )
+    org = organization.strip() if organization is not None else None
+    if org is not None and len(org) > 100:
+        raise typer.BadParameter("must be at most 100 characters", param_hint="--organization")
     with _store(_settings(data_dir)) as store:
         project = store.update_project(
-            _project(store, name), idle_timeout_s=timeout, apdex_threshold_ms=apdex_threshold_ms
+            _project(store, name),
+            idle_timeout_s=timeout,
+            apdex_threshold_ms=apdex_threshold_ms,
+            organization=org,
         )
     if json_out:
         _print_json(project.as_dict())
     else:
         console.print(
             f"project {project.name}: idle timeout {project.idle_timeout_s}s, "
-            f"apdex T {project.apdex_threshold_ms}ms"
+            f"apdex T {project.apdex_threshold_ms}ms, "
+            f"organization {project.organization or '(none: its own)'}"
         )
 
 

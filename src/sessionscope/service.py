@@ -571,14 +571,9 @@ class SessionService:
         Buckets are labelled and filled like ``timeseries``; ``filters`` (``device``,
         ``video_type``, ``user``) keep the events that match any of the values.
         """
-        wanted = {name: set(values) for name, values in (filters or {}).items()}
-        step_ms = int(step.total_seconds() * 1000)
-        active: dict[int, set[str]] = {}
-        for e in self.store.events(project.id, "player", start=start, end=end):
-            if all(_player_field(e, name) in values for name, values in wanted.items()):
-                bucket = e.time_ms - e.time_ms % step_ms
-                active.setdefault(bucket, set()).add(e.session)
-        counts = {b: {"players": len(sessions)} for b, sessions in active.items()}
+        counts = self.store.player_activity(
+            project.id, start, end, int(step.total_seconds()), filters=filters
+        )
         return _fill(["players"], counts, floor_time(start, step), end, step)
 
     def event_kinds(self, project: Project) -> list[str]:
@@ -627,11 +622,6 @@ def _fill(
         out.append({"time": t, **{n: values.get(n, 0) for n in names}})
         t += step
     return out
-
-
-def _player_field(e: Event, name: str) -> str:
-    """A player event's value for a series filter (``device``, ``video_type`` or ``user``)."""
-    return e.user if name == "user" else str(e.attr(name, ""))
 
 
 def _overlaps(s: datetime, e: datetime | None, lo: datetime | None, hi: datetime | None) -> bool:

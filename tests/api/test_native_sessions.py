@@ -291,6 +291,21 @@ def test_timeseries_desktop_and_endpoint(http: httpx.Client, tenant: Tenant) -> 
     assert e["points"][0]["pages"] == 2
 
 
+def test_series_and_session_scores_round_alike(http: httpx.Client, tenant: Tenant) -> None:
+    # Five fast pages and three slow ones: a mean of exactly 0.625, rounded half up.
+    pages = [
+        endpoint(session="r", page_id=f"p{n}", on_load_ms=100 if n < 5 else 10**6) for n in range(8)
+    ]
+    seed(http, tenant, pages)
+    (session,) = sessions(http, tenant, kind="endpoint").json()["sessions"]
+    assert session["experience_score"] == 0.63
+    params = {"from": iso(BASE), "to": iso(BASE + minutes(59)), "interval": "1h"}
+    e = http.get(
+        "/api/v1/timeseries", params={"kind": "endpoint", **params}, headers=tenant.auth
+    ).json()
+    assert e["points"][0]["experience_score"] == 0.63
+
+
 @pytest.mark.parametrize(
     ("params", "needle"),
     [

@@ -326,6 +326,7 @@ class ClickHouseStore:
         *,
         idle_timeout_s: int | None = None,
         apdex_threshold_ms: int | None = None,
+        organization: str | None = None,
     ) -> Project:
         """Change a project's settings; return the updated project."""
         updated = Project(
@@ -334,7 +335,7 @@ class ClickHouseStore:
             project.created_at,
             idle_timeout_s if idle_timeout_s is not None else project.idle_timeout_s,
             apdex_threshold_ms if apdex_threshold_ms is not None else project.apdex_threshold_ms,
-            project.organization,
+            organization if organization is not None else project.organization,
         )
         self._write_project(updated)
         return updated
@@ -1078,6 +1079,36 @@ class ClickHouseStore:
             )
         return out
 
+    def player_activity(
+        self,
+        project_id: int,
+        lo: datetime,
+        hi: datetime,
+        step_s: int,
+        *,
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> dict[int, dict[str, float]]:
+        """Distinct player sessions with an event in each bucket (events inside ``[lo, hi]``).
+
+        ``filters`` (``device``, ``video_type``, ``user``: any of the values) apply to each event.
+        """
+        params = self._range_params(project_id, lo, hi, step_s)
+        where = ""
+        for i, (name, values) in enumerate((filters or {}).items()):
+            if name not in _PLAYER_EVENT_COLUMNS:
+                raise StoreError(f"unknown player filter {name!r}")
+            where += f" AND {_PLAYER_EVENT_COLUMNS[name]} IN {{f{i}:Array(String)}}"
+            params[f"f{i}"] = [str(v) for v in values]
+        rows = self.query(
+            "SELECT " + self._BUCKET.format(col="time") + " AS b, uniqExact(session) "
+            "FROM events WHERE project_id = {p:UInt32} AND kind = 'player' AND "
+            + self._IN_RANGE
+            + where
+            + " GROUP BY b",
+            params,
+        )
+        return {int(b): {"players": int(n)} for b, n in rows}
+
     def desktop_series(
         self,
         project_id: int,
@@ -1134,12 +1165,12 @@ class ClickHouseStore:
         rows = self.query(
             "SELECT " + self._BUCKET.format(col="s") + " AS b, count(), sum(pages), "
             "avgOrDefault(score) FROM (SELECT session, min(pt) AS s, count() AS pages, "
-            "round(avg(ps), 2) AS score FROM (SELECT session, page, min(time) AS pt, "
-            "argMin(if(code >= 400, 0, if(onload <= {t:UInt32}, 1, "
+            f"{_SESSION_SCORE} AS score FROM (SELECT session, page, min(time) AS pt, "
+            "argMin(if(code >= 400 OR onload IS NULL, 0, if(onload <= {t:UInt32}, 1, "
             "if(onload <= 4 * {t:UInt32}, 0.5, 0))), time) AS ps FROM ("
             "SELECT session, time, JSONExtractString(data, 'page_id') AS page, "
             "JSONExtractUInt(data, 'response_code') AS code, "
-            "JSONExtractUInt(data, 'on_load_ms') AS onload FROM events "
+            "JSONExtract(data, 'on_load_ms', 'Nullable(UInt32)') AS onload FROM events "
             "WHERE project_id = {p:UInt32} AND kind = 'endpoint' AND "
             + self._IN_RANGE
             + ") GROUP BY session, page) GROUP BY session)"
@@ -1232,12 +1263,12 @@ class ClickHouseStore:
     _ENDPOINT_PAGES = (
         "SELECT session, page, min(time) AS pt, argMin(st, time) AS site, "
         "argMin(ti, time) AS title, argMin(ol, time) AS onload, "
-        "argMin(if(rc >= 400, 0, if(ol <= {t:UInt32}, 1, "
+        "argMin(if(rc >= 400 OR ol IS NULL, 0, if(ol <= {t:UInt32}, 1, "
         "if(ol <= 4 * {t:UInt32}, 0.5, 0))), time) AS ps FROM ("
         "SELECT session, time, site AS st, JSONExtractString(data, 'page_id') AS page, "
         "JSONExtractString(data, 'title') AS ti, "
         "JSONExtractUInt(data, 'response_code') AS rc, "
-        "JSONExtractUInt(data, 'on_load_ms') AS ol FROM events "
+        "JSONExtract(data, 'on_load_ms', 'Nullable(UInt32)') AS ol FROM events "
         "WHERE project_id = {p:UInt32} AND kind = 'endpoint' AND "
         + _IN_RANGE
         + ") GROUP BY session, page"
@@ -1254,7 +1285,7 @@ class ClickHouseStore:
         """
         rows = self.query(
             "SELECT site, count(), sum(pages), avg(score) FROM (SELECT session, "
-            "argMin(site, pt) AS site, count() AS pages, round(avg(ps), 2) AS score FROM ("
+            f"argMin(site, pt) AS site, count() AS pages, {_SESSION_SCORE} AS score FROM ("
             + self._ENDPOINT_PAGES
             + ") GROUP BY session) GROUP BY site ORDER BY avg(score), site",
             {"p": project_id, "lo": ms(lo), "hi": ms(hi), "t": threshold_ms},
@@ -1292,6 +1323,11 @@ class ClickHouseStore:
             }
             for site, title, n, p50, worst, score, session in rows
         ]
+
+
+#: A session's experience score from its pages' scores ``ps`` (0, 0.5 or 1): their mean rounded
+#: half up to 2 decimals, in integers so that it is exact (``EndpointSession.experience_score``).
+_SESSION_SCORE = "intDiv(100 * sum(toUInt64(ps * 2)) + count(), 2 * count()) / 100"
 
 
 @dataclass(frozen=True, slots=True)
