@@ -157,7 +157,8 @@ def ingest(
     max_bytes: int,
 ) -> IngestResult:
     """Run every step; return what was stored once it is durably written."""
-    data = decode_body(body, content_encoding, max_bytes)
-    events = parse_events(data, content_type)
-    accepted, duplicates = store.insert_events(project_id, events)
+    with store.incoming(project_id):
+        data = decode_body(body, content_encoding, max_bytes)
+        events = parse_events(data, content_type)
+        accepted, duplicates = store.insert_events(project_id, events)
     return IngestResult(accepted, duplicates)

@@ -201,11 +201,17 @@ class ClickHouseStore:
         self._clients_lock = threading.Lock()
         self._ingest_locks: dict[int, threading.Lock] = {}
         self._ingest_waiting: dict[int, list[_Waiting]] = {}
+        self._meta_lock = threading.Lock()
+        #: Batches announced (``incoming``) and not queued yet, per project; the condition is
+        #: notified whenever one is queued or withdrawn.
+        self._incoming: dict[int, int] = {}
+        self._queued = threading.Condition(self._meta_lock)
         #: Session pages aggregate only the sessions past a bound (see ``session_rows``) once a
         #: project has this many rows in the kind's aggregate; below, aggregating all is as fast.
         self.bounded_page_min_rows = 5_000
+        #: How long a writer waits at most for announced batches to join its insert.
+        self.group_linger_s = 0.02
         self._row_counts: dict[tuple[str, int], tuple[float, int]] = {}
-        self._meta_lock = threading.Lock()
         self._key_cache: dict[str, tuple[float, int]] = {}
         #: Projects by id, kept for ``_cache_s``: every request looks its project up. An
         #: exclusive store sees every change (it makes them), so it keeps them until then.
@@ -511,6 +517,29 @@ class ClickHouseStore:
                 lock = self._ingest_locks[project_id] = threading.Lock()
             return lock
 
+    @contextlib.contextmanager
+    def incoming(self, project_id: int) -> Iterator[None]:
+        """Announce a batch on its way to ``insert_events`` from this thread (being decoded).
+
+        A writer about to insert waits a moment (``group_linger_s`` at most) for announced
+        batches to queue, so that they share its insert instead of paying for one each.
+        """
+        with self._meta_lock:
+            self._incoming[project_id] = self._incoming.get(project_id, 0) + 1
+        self._local.announced = project_id
+        try:
+            yield
+        finally:
+            if getattr(self._local, "announced", None) == project_id:  # never queued
+                self._withdraw(project_id)
+
+    def _withdraw(self, project_id: int) -> None:
+        """Count an announced batch as arrived (queued or given up); wake a lingering writer."""
+        self._local.announced = None
+        with self._meta_lock:
+            self._incoming[project_id] -= 1
+            self._queued.notify_all()
+
     def insert_events(self, project_id: int, events: Sequence[Event]) -> tuple[int, int]:
         """Store events not stored before; return ``(accepted, duplicates)``.
 
@@ -524,6 +553,8 @@ class ClickHouseStore:
         mine = _Waiting(project_id, events, hashed=self.exclusive)
         with self._meta_lock:
             self._ingest_waiting.setdefault(project_id, []).append(mine)
+        if getattr(self._local, "announced", None) == project_id:
+            self._withdraw(project_id)
         with self._ingest_lock(project_id):
             # Group commit: an insert costs the engine about as much for one row as for a few
             # thousand (a part per table and view, each fsynced), so whoever holds the lock
@@ -544,6 +575,13 @@ class ClickHouseStore:
         # batch as a duplicate block only if it arrives as the same block.
         limit = 0 if self.profile.cluster else _GROUP_MAX_EVENTS
         with self._meta_lock:
+            if limit:
+                deadline = _time.monotonic() + self.group_linger_s
+                while self._incoming.get(project_id, 0) > 0:
+                    left = deadline - _time.monotonic()
+                    if left <= 0:
+                        break
+                    self._queued.wait(left)
             waiting = self._ingest_waiting.get(project_id, [])
             group: list[_Waiting] = []
             total = 0
