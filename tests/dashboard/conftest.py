@@ -19,6 +19,18 @@ OTHER_ENDPOINT = "zz-other-project-endpoint"
 OTHER_DESKTOP = 987654321
 OTHER_CHANNEL = "zz-other-project-channel"
 OTHER_MARKS = ("zz-other-project", str(OTHER_DESKTOP))
+#: The other project's player user and endpoint agent.
+OTHER_USER = "99999999-8888-4777-8666-555555555555"
+OTHER_AGENT = "zz-other-project-agent"
+#: Explorer filters (kind, name, value) that match the other project's sessions only.
+OTHER_FILTERS = (
+    ("player", "user", OTHER_USER),
+    ("player", "device", "Tablet"),
+    ("endpoint", "agent_id", OTHER_AGENT),
+    ("endpoint", "visited_site", "zz-other-project.example"),
+    ("desktop", "user_id", "424242"),
+    ("channel", "channel", OTHER_CHANNEL),
+)
 
 
 @dataclass(frozen=True)
@@ -61,13 +73,38 @@ def dash(store: ClickHouseStore) -> Dash:
         store,
         other,
         [
-            player("startup", at=at, session=OTHER_PLAYER, duration_ms=400, device="Mobile"),
             player(
-                "playing", at=at + timedelta(minutes=1), session=OTHER_PLAYER, duration_ms=60_000
+                "startup",
+                at=at,
+                session=OTHER_PLAYER,
+                duration_ms=400,
+                device="Tablet",
+                user=OTHER_USER,
             ),
-            endpoint(at=at, session=OTHER_ENDPOINT, visited_site="zz-other-project.example"),
-            desktop("login", at=at, session=OTHER_DESKTOP, user_name="zz-other-project-user"),
-            desktop("activity", at=at + timedelta(minutes=3), session=OTHER_DESKTOP),
+            player(
+                "playing",
+                at=at + timedelta(minutes=1),
+                session=OTHER_PLAYER,
+                duration_ms=60_000,
+                device="Tablet",
+                user=OTHER_USER,
+            ),
+            endpoint(
+                at=at,
+                session=OTHER_ENDPOINT,
+                visited_site="zz-other-project.example",
+                agent_id=OTHER_AGENT,
+            ),
+            desktop(
+                "login",
+                at=at,
+                session=OTHER_DESKTOP,
+                user_id=424242,
+                user_name="zz-other-project-user",
+            ),
+            desktop(
+                "activity", at=at + timedelta(minutes=3), session=OTHER_DESKTOP, user_id=424242
+            ),
             channel("PUBLISH_START", at=at, channel=OTHER_CHANNEL),
             channel("PUBLISH_END", at=at + timedelta(minutes=30), channel=OTHER_CHANNEL),
         ],

@@ -28,27 +28,111 @@ pytestmark = [
     ),
 ]
 
-# For each chart on the page: how many data points its Chart.js object holds, and how many
-# pixels of its canvas were painted.
+# For each chart on the page, read from its Chart.js object: how many values it holds
+# (``points``), how many of them are more than zero (``nonzero``: a bar's length, a span's
+# duration; a timeline mark counts), and how many were drawn as something visible
+# (``drawn``: a bar at least a pixel long, a line point off the zero line, a mark inside the
+# plot). Axes, labels and a flat line at zero count for none of them. For time axes,
+# ``edges`` is how far the axis' first and last instants are from the plot's sides.
 _CHARTS_JS = """
 () => Array.from(document.querySelectorAll('canvas[data-chart]')).map((c) => {
   const chart = Chart.getChart(c);
-  let points = 0;
-  if (chart) {
-    chart.data.datasets.forEach((d) => d.data.forEach((v) => { if (v !== null) points += 1; }));
-  }
-  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let painted = 0;
-  for (let i = 3; i < px.length; i += 4) { if (px[i] !== 0) painted += 1; }
-  return {
+  const out = {
     id: c.id,
     section: c.closest('section') ? c.closest('section').id : '',
-    points: points,
-    painted: painted,
-    visible: chart ? chart.getDatasetMeta(0).data.length : 0,
+    points: 0, nonzero: 0, drawn: 0, edges: null, integerTicks: null,
   };
+  if (!chart) { return out; }
+  const area = chart.chartArea;
+  const y = chart.scales.y;
+  const zero = y && y.type === 'linear' ? y.getPixelForValue(0) : null;
+  chart.data.datasets.forEach((d, i) => {
+    const meta = chart.getDatasetMeta(i);
+    const horizontal = (d.indexAxis || chart.options.indexAxis) === 'y';
+    d.data.forEach((v, j) => {
+      if (v === null || v === undefined) { return; }
+      out.points += 1;
+      const size = typeof v === 'number' ? v : (Array.isArray(v.x) ? v.x[1] - v.x[0] : 1);
+      if (size > 0) { out.nonzero += 1; }
+      const el = meta.data[j];
+      if (!el) { return; }
+      const p = el.getProps(['x', 'y', 'base'], true);
+      if (el.constructor.id === 'bar') {
+        if (Math.abs((horizontal ? p.x : p.y) - p.base) >= 1) { out.drawn += 1; }
+      } else if (d.type === 'scatter') {
+        if (p.x >= area.left && p.x <= area.right && p.y >= area.top && p.y <= area.bottom) {
+          out.drawn += 1;
+        }
+      } else if (zero !== null && Math.abs(p.y - zero) >= 1) {
+        out.drawn += 1;
+      }
+    });
+  });
+  const x = chart.scales.x;
+  if (x && x.type === 'linear' && chart.options.scales.x.min !== undefined) {
+    out.edges = [x.getPixelForValue(x.min) - area.left, area.right - x.getPixelForValue(x.max)];
+  }
+  if (y && y.type === 'linear') {
+    out.integerTicks = y.ticks.every((t) => Number.isInteger(t.value));
+  }
+  return out;
 })
 """
+
+# The bars of one dataset of a chart, and how many of them show that dataset's stripes on
+# the canvas (dark orange pixels: red high, blue low), i.e. are not painted over.
+_STRIPES_JS = """
+([id, label]) => {
+  const c = document.getElementById(id);
+  const chart = Chart.getChart(c);
+  const i = chart.data.datasets.findIndex((d) => d.label === label);
+  const ctx = c.getContext('2d');
+  const r = window.devicePixelRatio || 1;
+  let shown = 0;
+  const bars = chart.getDatasetMeta(i).data;
+  bars.forEach((el) => {
+    const p = el.getProps(['x', 'y', 'base', 'height'], true);
+    const x0 = Math.round(Math.min(p.x, p.base) * r), x1 = Math.round(Math.max(p.x, p.base) * r);
+    const y0 = Math.round((p.y - p.height / 2) * r), y1 = Math.round((p.y + p.height / 2) * r);
+    if (x1 - x0 < 2 || y1 - y0 < 2) { return; }
+    const px = ctx.getImageData(x0, y0, x1 - x0, y1 - y0).data;
+    for (let k = 0; k < px.length; k += 4) {
+      if (px[k] > 150 && px[k + 2] < 100) { shown += 1; return; }
+    }
+  });
+  return { bars: bars.length, shown: shown };
+}
+"""
+
+# Dark pixels in the band just above a chart's plot area (where reference-line labels go),
+# and inside the plot area's first row of bars.
+_LABEL_BAND_JS = """
+(id) => {
+  const c = document.getElementById(id);
+  const chart = Chart.getChart(c);
+  const a = chart.chartArea;
+  const r = window.devicePixelRatio || 1;
+  const px = c.getContext('2d').getImageData(
+    Math.round(a.left * r), Math.round((a.top - 18) * r),
+    Math.round((a.right - a.left) * r), Math.round(16 * r)).data;
+  let dark = 0;
+  for (let k = 0; k < px.length; k += 4) {
+    if (px[k + 3] > 200 && px[k] < 90 && px[k + 1] < 90 && px[k + 2] < 90) { dark += 1; }
+  }
+  return { dark: dark, legend: chart.options.plugins.legend.position };
+}
+"""
+
+
+def check_charts(charts: list[dict[str, Any]]) -> None:
+    """Every chart holds values that are not all zero and drew them; time axes span exactly
+    their range."""
+    assert charts
+    for c in charts:
+        assert c["points"] > 0 and c["nonzero"] > 0, c
+        assert c["drawn"] > 0, c
+        if c["edges"] is not None:
+            assert all(abs(e) <= 1 for e in c["edges"]), c
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +191,21 @@ def test_overview_draws_every_section(page: Any, dash: Dash, tmp_path: Path) -> 
     charts = page.evaluate(_CHARTS_JS)
     sections = {c["section"] for c in charts}
     assert sections == set(KINDS), charts
-    for c in charts:
-        assert c["points"] > 0, c
-        assert c["visible"] > 0, c
-        assert c["painted"] > 500, c  # the canvas has axes, labels and data on it
+    check_charts(charts)
+    by_id = {c["id"]: c for c in charts}
+    # Counts of users and sessions have whole-number axes.
+    assert by_id["chart-desktop-active"]["integerTicks"] is True
+    assert by_id["chart-player-sessions"]["integerTicks"] is True
+    # Recording periods are drawn over the publish periods that hold them, not under.
+    recordings = page.evaluate(_STRIPES_JS, ["chart-channel-periods", "Recording"])
+    assert recordings["bars"] > 0 and recordings["shown"] == recordings["bars"], recordings
+    # ERROR events are red crosses (not a colour shared with other series).
+    marks = page.evaluate(
+        """() => Chart.getChart(document.getElementById('chart-channel-periods')).data.datasets
+            .filter((d) => d.label === 'ERROR event')
+            .map((d) => [d.pointStyle, d.backgroundColor])"""
+    )
+    assert marks == [["crossRot", "#C0102A"]], marks
     for kind in KINDS:
         assert page.locator(f"section#{kind} .kpi").count() >= 4
     # Live channels are named with their state in words, not only by colour.
@@ -145,7 +240,8 @@ def test_explorer_filters_and_opens_a_session(page: Any, dash: Dash, tmp_path: P
     assert key in page.locator("h1").inner_text()
     shot(page, tmp_path / "session.png")
     charts = page.evaluate(_CHARTS_JS)
-    assert len(charts) == 1 and charts[0]["points"] > 0 and charts[0]["painted"] > 500, charts
+    assert len(charts) == 1, charts
+    check_charts(charts)
     assert page.locator("#events-table tbody tr").count() > 0
 
 
@@ -157,7 +253,11 @@ def test_session_timelines(page: Any, dash: Dash, kind: str) -> None:
     page.wait_for_url(re.compile(rf"/sessions/{kind}/"))
     page.wait_for_load_state("load")
     charts = page.evaluate(_CHARTS_JS)
-    assert charts and all(c["points"] > 0 and c["painted"] > 500 for c in charts), charts
+    check_charts(charts)
+    if kind == "endpoint":
+        # The threshold lines' labels sit above the bars, the legend below them.
+        band = page.evaluate(_LABEL_BAND_JS, "chart-session-pages")
+        assert band["dark"] > 20 and band["legend"] == "bottom", band
 
 
 def test_another_projects_sessions_never_appear(page: Any, dash: Dash, problems: list[str]) -> None:

@@ -13,6 +13,7 @@ from tests.dashboard.conftest import (
     OTHER_CHANNEL,
     OTHER_DESKTOP,
     OTHER_ENDPOINT,
+    OTHER_FILTERS,
     OTHER_MARKS,
     OTHER_PLAYER,
     Dash,
@@ -154,11 +155,27 @@ def test_another_projects_sessions_never_appear(main: httpx.Client, dash: Dash) 
         r = main.get(f"/sessions/{kind}/{key}")
         assert r.status_code == 404 and "text/html" in r.headers["content-type"]
         assert key in r.text  # says which session was not found
-    other = [s for s in session_links(pages[-1]) if OTHER_CHANNEL in s]
-    assert other == []
+    # The channel explorer lists the project's own publish periods, never the other's.
+    channel_links = session_links(main.get("/sessions", params={"kind": "channel"}).text)
+    assert channel_links and not [s for s in channel_links if OTHER_CHANNEL in s]
     # Filtering for the other project's values finds nothing either.
-    r = main.get("/sessions", params={"kind": "player", "user": OTHER_PLAYER})
-    assert r.status_code == 200 and "No sessions match" in r.text
+    for kind, name, value in OTHER_FILTERS:
+        r = main.get("/sessions", params={"kind": kind, name: value})
+        assert r.status_code == 200 and "No sessions match" in r.text, (kind, name)
+
+
+def test_the_isolation_checks_would_see_a_leak(client: httpx.Client, dash: Dash) -> None:
+    """The marks and filters the isolation test looks for do find the other project's
+    sessions where they belong: a leak would not go unnoticed."""
+    assert sign_in(client, dash.other_key).status_code == 303
+    channel_links = session_links(client.get("/sessions", params={"kind": "channel"}).text)
+    assert [s for s in channel_links if OTHER_CHANNEL in s]
+    for kind, name, value in OTHER_FILTERS:
+        r = client.get("/sessions", params={"kind": kind, name: value})
+        assert r.status_code == 200 and "No sessions match" not in r.text, (kind, name)
+        assert any(mark in r.text for mark in OTHER_MARKS), (kind, name)
+    overview = client.get("/", params={"range": "24h"}).text
+    assert any(mark in overview for mark in OTHER_MARKS)
 
 
 # ------------------------------------------------------------------------------- pages
@@ -169,12 +186,14 @@ def test_overview_has_a_section_per_kind(main: httpx.Client) -> None:
     assert r.status_code == 200
     for kind in KINDS:
         assert f'data-kind="{kind}"' in r.text
-    assert "one point per day" in r.text
-    assert main.get("/", params={"range": "1h"}).text.count("one point per 5 minutes") == 1
+    assert "7 points, one per day; the last one is still in progress" in r.text
+    assert "12 points, one per 5 minutes" in main.get("/", params={"range": "1h"}).text
     custom = main.get(
         "/", params={"range": "custom", "from": "2025-10-10T09:00", "to": "2025-10-10T12:00"}
     )
-    assert custom.status_code == 200 and "2025-10-10 09:00 to 2025-10-10 12:00 UTC" in custom.text
+    assert custom.status_code == 200
+    assert "2025-10-10 09:00 to 2025-10-10 12:00 UTC (3 h)" in custom.text
+    assert "36 points, one per 5 minutes." in custom.text
 
 
 def test_overview_bad_range_is_a_400_naming_it(main: httpx.Client) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sessionscope.dashboard import format as fmt
@@ -17,7 +17,12 @@ __all__ = [
     "Cell",
     "Chart",
     "Kpi",
+    "Layer",
+    "Mark",
+    "Series",
+    "Span",
     "Table",
+    "TimeAxis",
     "bar_chart",
     "epoch_ms",
     "line_chart",
@@ -48,6 +53,8 @@ class Table:
     rows: Sequence[tuple[Cell, ...]]
     #: Shown instead of an empty table.
     empty: str = "Nothing in this range."
+    #: Shown under the table, e.g. that only the first rows are listed.
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,10 @@ class Chart:
     table: Table
     height: int = 260
     points: int = field(default=0)
+    #: Shown under the chart's description, e.g. that only the top rows are drawn.
+    note: str = ""
+    #: Take a whole row of the chart grid (wide time axes, long label lists).
+    wide: bool = False
 
 
 def _chart_id(name: str) -> str:
@@ -85,28 +96,80 @@ class Series:
     text: Any = fmt.integer
 
 
+@dataclass(frozen=True, slots=True)
+class TimeAxis:
+    """The buckets of a chart over time: their starts, their length, and the span they cover.
+
+    ``start`` and ``until`` bound the data (``until`` exclusive, or now while ``live``): the
+    first bucket is partial when ``start`` is inside it, the last one when ``until`` is.
+    """
+
+    times: Sequence[datetime]
+    step: timedelta
+    start: datetime
+    until: datetime
+    live: bool = False
+
+    def partial(self) -> list[int]:
+        """Indices of the buckets the span covers only in part."""
+        out: list[int] = []
+        if self.times and self.start > self.times[0]:
+            out.append(0)
+        last = len(self.times) - 1
+        if last >= 0 and self.until < self.times[last] + self.step and last not in out:
+            out.append(last)
+        return out
+
+    def title(self, i: int) -> str:
+        """The bucket's name for tooltips and tables, saying when it is only partly covered."""
+        t = self.times[i]
+        name = fmt.bucket_title(t, self.step)
+        if i not in self.partial():
+            return name
+        daily = self.step >= timedelta(days=1)
+        clock = "%H:%M" if daily else "%H:%M:%S"
+        parts = []
+        if i == 0 and self.start > t:
+            parts.append(f"from {self.start.astimezone(UTC):{clock}}")
+        if self.until < t + self.step:
+            until = self.until.astimezone(UTC)
+            parts.append(f"so far, to {until:{clock}}" if self.live else f"to {until:{clock}}")
+        return f"{name} ({', '.join(parts)})"
+
+
 def line_chart(
     name: str,
     title: str,
     description: str,
-    times: Sequence[datetime],
-    step: timedelta,
+    axis: TimeAxis,
     series: Sequence[Series],
     *,
     y_title: str,
     y_max: float | None = None,
     bar: bool = False,
+    integer: bool = False,
+    wide: bool = False,
 ) -> Chart:
-    """A chart over time buckets (lines, or bars with ``bar``); x labels are bucket starts."""
-    labels = [fmt.bucket_label(t, step) for t in times]
-    titles = [fmt.bucket_title(t, step) for t in times]
+    """A chart over time buckets (lines, or bars with ``bar``); x labels are bucket starts.
+
+    Buckets the range covers only in part (the current one, or a custom range's first and
+    last) are marked: hollow points on dotted lines (pale bars), named so in tooltips and the
+    table.
+    ``integer`` keeps the value axis on whole numbers (counts of users or sessions).
+    """
+    times = axis.times
+    titles = [axis.title(i) for i in range(len(times))]
+    partial = axis.partial()
     spec: dict[str, Any] = {
         "type": "bar" if bar else "line",
         "over_time": True,
-        "labels": labels,
+        "labels": [fmt.bucket_label(t, axis.step) for t in times],
+        "times": [epoch_ms(t) for t in times],
+        "step": int(axis.step.total_seconds() * 1000),
         "titles": titles,
-        "x": {"title": "Time (UTC)" if step < timedelta(days=1) else "Day (UTC)"},
-        "y": {"title": y_title, "min": 0, "max": y_max},
+        "partial": partial,
+        "x": {"title": "Time (UTC)" if axis.step < timedelta(days=1) else "Day (UTC)"},
+        "y": {"title": y_title, "min": 0, "max": y_max, "integer": integer},
         "datasets": [{"label": s.label, "data": list(s.values)} for s in series],
     }
     rows = [
@@ -115,7 +178,7 @@ def line_chart(
     ]
     table = Table(title, ("Time", *(s.label for s in series)), rows)
     points = sum(1 for s in series for v in s.values if v is not None)
-    return Chart(_chart_id(name), title, description, spec, table, points=points)
+    return Chart(_chart_id(name), title, description, spec, table, points=points, wide=wide)
 
 
 def bar_chart(
@@ -132,8 +195,14 @@ def bar_chart(
     y_max: float | None = None,
     links: Sequence[str] | None = None,
     label_header: str = "",
+    note: str = "",
+    wide: bool = False,
 ) -> Chart:
-    """Bars per category (e.g. per user, hour or site); ``links`` open a page per bar."""
+    """Bars per category (e.g. per user, hour or site); ``links`` open a page per bar.
+
+    Horizontal bars grow the chart by a row per label: callers cap long lists (top N) and
+    say so in ``note``.
+    """
     spec: dict[str, Any] = {
         "type": "hbar" if horizontal else "bar",
         "labels": list(labels),
@@ -150,10 +219,20 @@ def bar_chart(
         )
         for i, label in enumerate(labels)
     ]
-    table = Table(title, (label_header or x_title, *(s.label for s in series)), rows)
+    table = Table(title, (label_header or x_title, *(s.label for s in series)), rows, note=note)
     points = sum(1 for s in series for v in s.values if v is not None)
     height = max(220, 28 * len(labels) + 90) if horizontal else 260
-    return Chart(_chart_id(name), title, description, spec, table, height=height, points=points)
+    return Chart(
+        _chart_id(name),
+        title,
+        description,
+        spec,
+        table,
+        height=height,
+        points=points,
+        note=note,
+        wide=wide,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +244,8 @@ class Span:
     end: datetime
     note: str = ""
     href: str = ""
+    #: Written on the bar where it fits (e.g. its duration).
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +265,8 @@ class Layer:
     label: str
     spans: Sequence[Span] = ()
     marks: Sequence[Mark] = ()
-    #: How to draw it besides colour: ``striped`` spans, ``cross`` marks; else by position.
+    #: How to draw it besides colour: ``striped`` spans (drawn over solid ones), ``cross``
+    #: marks (errors: a red cross); else solid spans and round or shaped marks.
     style: str = ""
 
 
@@ -198,8 +280,13 @@ def timeline_chart(
     start: datetime,
     end: datetime,
     row_title: str,
+    note: str = "",
+    wide: bool = False,
 ) -> Chart:
-    """Periods and instants on a time axis, one row per ``rows`` entry (e.g. per channel)."""
+    """Periods and instants on a time axis, one row per ``rows`` entry (e.g. per channel).
+
+    The axis spans exactly ``[start, end]``. Callers cap long row lists and say so in ``note``.
+    """
     datasets: list[dict[str, Any]] = []
     table_rows: list[tuple[Cell, ...]] = []
     for layer in layers:
@@ -215,6 +302,7 @@ def timeline_chart(
                             "y": s.row,
                             "note": s.note,
                             "url": s.href,
+                            "text": s.text,
                         }
                         for s in layer.spans
                     ],
@@ -265,8 +353,21 @@ def timeline_chart(
         "datasets": datasets,
     }
     table = Table(
-        title, (row_title, "What", "From / at (UTC)", "To (UTC)", "Duration", "Note"), table_rows
+        title,
+        (row_title, "What", "From / at (UTC)", "To (UTC)", "Duration", "Note"),
+        table_rows,
+        note=note,
     )
     points = sum(len(d["data"]) for d in datasets)
     height = max(160, 34 * len(rows) + 110)
-    return Chart(_chart_id(name), title, description, spec, table, height=height, points=points)
+    return Chart(
+        _chart_id(name),
+        title,
+        description,
+        spec,
+        table,
+        height=height,
+        points=points,
+        note=note,
+        wide=wide,
+    )

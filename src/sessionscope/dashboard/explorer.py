@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from sessionscope.dashboard import format as fmt
 from sessionscope.dashboard.charts import Cell, Table
-from sessionscope.dashboard.overview import KIND_TITLES, session_url
+from sessionscope.dashboard.overview import KIND_TITLES, SEND_HINTS, example_curl, session_url
 from sessionscope.domain.events import KINDS
 from sessionscope.domain.timerange import TimeRangeError, parse_instant
 from sessionscope.service import (
@@ -25,8 +25,11 @@ from sessionscope.store.clickhouse import Project
 
 __all__ = [
     "PAGE_SIZE",
+    "EmptyState",
     "ExplorerQuery",
     "FilterField",
+    "empty_state",
+    "filter_names",
     "list_page",
     "parse_query",
     "session_table",
@@ -96,15 +99,25 @@ _COLUMNS: dict[str, list[_Col]] = {
 _FILTER_LABELS = {
     "device": ("Device", "PC, Mobile"),
     "video_type": ("Video type", "VOD, LIVE"),
-    "user": ("User", "user id"),
+    "user": ("User", "user uuid"),
     "channel": ("Channel", "channel id"),
     "user_id": ("User id", "e.g. 7"),
     "agent_id": ("Agent id", "agent uuid"),
-    "visited_site": ("Site", "e.g. github.com"),
+    "visited_site": ("Site", "exact, e.g. github.com"),
+    "domain": ("Domain", "site or its subdomains, e.g. example.com"),
     "protocol": ("Protocol", "http, https"),
     "port": ("Port", "e.g. 443"),
     "source_addr": ("Source address", "IP address"),
 }
+
+#: Filters of the native API the explorer leaves out: desktop's and endpoint's ``user`` are
+#: other names of ``user_id`` and ``agent_id`` (kept for the vendor APIs).
+_ALIASES = {"desktop": ("user",), "endpoint": ("user",)}
+
+
+def filter_names(kind: str) -> tuple[str, ...]:
+    """The filters the explorer offers (and accepts) for a kind."""
+    return tuple(n for n in FILTERS[kind] if n not in _ALIASES.get(kind, ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +144,13 @@ class ExplorerQuery:
     def fields(self) -> list[FilterField]:
         return [
             FilterField(n, *_FILTER_LABELS.get(n, (n, "")), self.raw.get(n, ""))
-            for n in FILTERS[self.kind]
-            if not (self.kind in ("desktop", "endpoint") and n == "user")
+            for n in filter_names(self.kind)
         ]
+
+    @property
+    def unfiltered(self) -> bool:
+        """No filter, no range and no cursor: the kind's first page of all sessions."""
+        return not self.filters and self.start is None and self.end is None and not self.cursor
 
     def url(self, cursor: str | None = None, **changes: str) -> str:
         """This query's URL, with another cursor (or none) and parameters changed."""
@@ -164,8 +181,8 @@ def parse_query(params: Sequence[tuple[str, str]]) -> ExplorerQuery:
     for name, value in raw.items():
         if name in _RESERVED or not value:
             continue
-        if name not in FILTERS[kind]:
-            allowed = ", ".join(FILTERS[kind])
+        if name not in filter_names(kind):
+            allowed = ", ".join(filter_names(kind))
             raise TimeRangeError(name, f"is not a filter of {kind} (use {allowed})")
         filters[name] = [v.strip() for v in value.split(",") if v.strip()]
     raw_out = {k: v for k, v in raw.items() if k != "cursor"}
@@ -190,6 +207,37 @@ def session_table(kind: str, sessions: Sequence[AnySession], now: datetime) -> T
         ("Session", *(c[0] for c in cols)),
         rows,
         empty="No sessions match.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyState:
+    """What the explorer shows for a kind without sessions: what is missing and what to send."""
+
+    title: str
+    text: str
+    curl: str = ""
+
+
+_NO_SESSIONS = {
+    "channel": "Channel events have arrived, but no publish period has started yet: a channel "
+    "session begins with a PUBLISH_START event and ends with PUBLISH_END.",
+}
+
+
+def empty_state(kind: str, has_events: bool, now: datetime, base_url: str) -> EmptyState:
+    """The explorer's empty state for a kind with no session at all (no filter applied)."""
+    if has_events:
+        text = _NO_SESSIONS.get(
+            kind, f"{kind.capitalize()} events have arrived but form no session yet."
+        )
+        return EmptyState(f"No {kind} sessions yet", text)
+    return EmptyState(
+        f"No {kind} events yet",
+        f"This project has not received any {kind} event. Send {SEND_HINTS[kind]} to "
+        f"POST {base_url}/api/v1/events with the header Authorization: Bearer <project API "
+        "key>; sessions are listed here as they arrive. For example:",
+        example_curl(kind, now, base_url),
     )
 
 

@@ -8,6 +8,7 @@ __all__ = [
     "bucket_label",
     "bucket_title",
     "duration",
+    "instant",
     "integer",
     "millis",
     "percent",
@@ -47,7 +48,8 @@ def seconds(value_ms: float | int | None) -> str:
 
 
 def duration(value_ms: float | int | None) -> str:
-    """A length of time: ``850 ms``, ``2.41 s``, ``12 min 05 s``, ``3 h 02 min``, ``2 d 03 h``."""
+    """A length of time: ``850 ms``, ``2.41 s``, ``12 min 05 s``, ``15 min``, ``3 h 02 min``,
+    ``2 d 03 h``; a zero second unit is left out (``15 min``, not ``15 min 00 s``)."""
     if value_ms is None:
         return "—"
     total = round(value_ms / 1000)
@@ -59,12 +61,16 @@ def duration(value_ms: float | int | None) -> str:
         return f"{total} s"
     minutes, secs = divmod(total, 60)
     if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
+        return _units(minutes, "min", secs, "s")
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes:02d} min"
+        return _units(hours, "h", minutes, "min")
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours:02d} h"
+    return _units(days, "d", hours, "h")
+
+
+def _units(big: int, big_unit: str, small: int, small_unit: str) -> str:
+    return f"{big} {big_unit}" if small == 0 else f"{big} {big_unit} {small:02d} {small_unit}"
 
 
 def time(t: datetime | None, *, seconds: bool = True) -> str:
@@ -72,6 +78,12 @@ def time(t: datetime | None, *, seconds: bool = True) -> str:
     if t is None:
         return "—"
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def instant(t: datetime) -> str:
+    """``2025-10-10 09:05`` on a whole minute, else with seconds (``2025-10-10 09:05:07``)."""
+    t = t.astimezone(UTC)
+    return time(t, seconds=bool(t.second or t.microsecond))
 
 
 def bucket_label(t: datetime, step: timedelta) -> str:

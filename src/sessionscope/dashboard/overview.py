@@ -6,6 +6,9 @@ one call per chart; this module only picks the window and shapes values for the 
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +24,9 @@ from sessionscope.dashboard.charts import (
     Series,
     Span,
     Table,
+    TimeAxis,
     bar_chart,
+    epoch_ms,
     line_chart,
     timeline_chart,
 )
@@ -43,7 +48,10 @@ __all__ = [
     "Section",
     "Window",
     "build_overview",
+    "example_curl",
+    "example_event",
     "explorer_url",
+    "form_value",
     "parse_window",
     "session_url",
     "utc_now",
@@ -81,36 +89,71 @@ SEND_HINTS = {
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """The time window shown: ``[start, end]`` in UTC, charted in ``step`` buckets.
+    """The time window shown: data from ``start`` to ``end`` (both inclusive, UTC), charted
+    in ``step`` buckets aligned to the epoch (5-minute marks, or midnight UTC).
 
-    ``start`` is on a bucket boundary, so the headline numbers cover exactly the charted
-    buckets (the first one may begin a little before the preset span).
+    ``until`` is the upper bound people read: now while the window is ``live`` (``end`` is
+    now too), else the custom ``to``, left out (``end`` is the millisecond before it). A
+    preset is the last ``span / step`` points, the current (incomplete) one included, so
+    ``start`` is on a bucket boundary; a custom ``from`` is kept as given, so its first
+    bucket may be partial. ``note`` says how the window differs from what was asked.
     """
 
     key: str
     start: datetime
     end: datetime
     step: timedelta
+    until: datetime
+    live: bool
+    note: str = ""
+    #: The custom ``to`` asked for (exclusive), when it was in the future and cut at now.
+    asked: datetime | None = None
 
     @property
     def label(self) -> str:
         if self.key in RANGES:
             return RANGES[self.key][0]
-        return f"{fmt.time(self.start, seconds=False)} to {fmt.time(self.end, seconds=False)} UTC"
+        return f"{fmt.instant(self.start)} to {fmt.instant(self.until)} UTC"
 
     @property
     def step_label(self) -> str:
         return "day" if self.step >= timedelta(days=1) else "5 minutes"
 
-    def query(self) -> dict[str, str]:
-        """The query parameters that select this window again."""
-        if self.key in RANGES:
-            return {"range": self.key}
-        return {
-            "range": "custom",
-            "from": self.start.strftime("%Y-%m-%dT%H:%M"),
-            "to": self.end.strftime("%Y-%m-%dT%H:%M"),
-        }
+    @property
+    def span(self) -> str:
+        """What the window covers, in words: ``2025-10-10 09:00 to 10:00 UTC (1 h)``."""
+        length = fmt.duration((self.until - self.start).total_seconds() * 1000)
+        return f"{fmt.instant(self.start)} to {fmt.instant(self.until)} UTC ({length})"
+
+    @property
+    def points(self) -> str:
+        """The chart points in words, saying which ones the window covers only in part."""
+        times = self.buckets()
+        parts = []
+        if self.start > times[0]:
+            parts.append(f"the first covers only from {self.start:%H:%M}")
+        if self.until < times[-1] + self.step:
+            if self.live:
+                parts.append("the last one is still in progress")
+            else:
+                parts.append(f"the last covers only up to {self.until:%H:%M}")
+        text = f"{len(times)} points, one per {self.step_label}"
+        if parts:
+            text += "; " + " and ".join(parts) + " (drawn hollow, on a dotted line)"
+        return text
+
+    def buckets(self) -> list[datetime]:
+        """The starts of the chart's buckets, oldest first (those the series have)."""
+        out: list[datetime] = []
+        t = floor_time(self.start, self.step)
+        while t <= self.end:
+            out.append(t)
+            t += self.step
+        return out
+
+    def axis(self, times: Sequence[datetime]) -> TimeAxis:
+        """The chart axis of the window's buckets ``times``."""
+        return TimeAxis(times, self.step, self.start, self.until, self.live)
 
 
 def parse_window(range_: str | None, from_: str | None, to: str | None, now: datetime) -> Window:
@@ -119,19 +162,47 @@ def parse_window(range_: str | None, from_: str | None, to: str | None, now: dat
     if key in RANGES:
         span = RANGES[key][1]
         step = auto_interval(span)
-        return Window(key, floor_time(now - span, step), now, step)
+        start = floor_time(now, step) + step - span
+        return Window(key, start, now, step, now, live=True)
     if key != "custom":
         raise TimeRangeError("range", f"must be one of {', '.join(RANGES)} or custom")
     if not from_:
         raise TimeRangeError("from", "is required for a custom range")
     start = parse_instant(from_, "from")
-    end = parse_instant(to, "to", end_of_day=True) if to else now
-    if end <= start:
+    if start >= now:
+        raise TimeRangeError("from", "is in the future: nothing has happened there yet")
+    until = _until(to) if to else now
+    if until <= start:
         raise TimeRangeError("to", "must be after from")
-    if end - start > MAX_SPAN:
+    note, asked = "", None
+    if until > now:
+        when = f"{fmt.instant(until)} UTC"
+        if to and _DATE_ONLY.match(to.strip()):
+            when = f"the end of {to.strip()} (UTC)"
+        note = f"The range ends at {when}, in the future: shown up to now."
+        until, asked = now, until
+    if until - start > MAX_SPAN:
         raise TimeRangeError("from", f"the range may span at most {MAX_SPAN.days} days")
-    step = auto_interval(end - start)
-    return Window("custom", floor_time(start, step), end, step)
+    live = until == now
+    end = now if live else until - timedelta(milliseconds=1)
+    step = auto_interval(until - start)
+    return Window("custom", start, end, step, until, live, note, asked)
+
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def form_value(t: datetime) -> str:
+    """An instant as the range form's ``datetime-local`` inputs write it (UTC)."""
+    t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S" if t.second else "%Y-%m-%dT%H:%M")
+
+
+def _until(to: str) -> datetime:
+    """A custom ``to`` as an exclusive bound: a bare date means the end of that day."""
+    at = parse_instant(to, "to")
+    last = parse_instant(to, "to", end_of_day=True)
+    return last + timedelta(milliseconds=1) if last != at else at
 
 
 def session_url(kind: str, key: str) -> str:
@@ -199,13 +270,24 @@ def _empty_note(total: float, kind: str) -> str:
     return "" if total else f"No {kind} events in this range: try a longer one."
 
 
+def _more(shown: int, total: int, what: str, where: str) -> str:
+    """The note under a capped chart or table: how many rows it leaves out."""
+    if total <= shown:
+        return ""
+    return f"Showing {shown} of {total} {what}; the {total - shown} others are {where}."
+
+
+def _percent(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f} %"
+
+
 # ------------------------------------------------------------------------------- players
 
 
 def _player(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
     points, totals = _series(service, project, "player", w)
     current = service.current_viewers(project, now)
-    times = [p["time"] for p in points]
+    axis = w.axis([p["time"] for p in points])
     has_sessions = [p["sessions"] > 0 for p in points]
     has_viewers = [p["viewers"] > 0 for p in points]
     minutes = CURRENT_WINDOW.total_seconds() / 60
@@ -222,23 +304,10 @@ def _player(service: SessionService, project: Project, w: Window, now: datetime)
 
     charts = [
         line_chart(
-            "player-sessions",
-            "Sessions and viewers",
-            f"Sessions started and distinct viewers per {w.step_label}.",
-            times,
-            w.step,
-            [
-                Series("Sessions started", [p["sessions"] for p in points]),
-                Series("Distinct viewers", [p["viewers"] for p in points]),
-            ],
-            y_title="Count",
-        ),
-        line_chart(
             "player-playing",
             "Playing time",
             f"Minutes of video played per {w.step_label}.",
-            times,
-            w.step,
+            axis,
             [
                 Series(
                     "Playing time (min)",
@@ -248,14 +317,26 @@ def _player(service: SessionService, project: Project, w: Window, now: datetime)
             ],
             y_title="Playing time (minutes)",
             bar=True,
+            wide=True,
+        ),
+        line_chart(
+            "player-sessions",
+            "Sessions and viewers",
+            f"Sessions started and distinct viewers per {w.step_label}.",
+            axis,
+            [
+                Series("Sessions started", [p["sessions"] for p in points]),
+                Series("Distinct viewers", [p["viewers"] for p in points]),
+            ],
+            y_title="Count",
+            integer=True,
         ),
         line_chart(
             "player-startup",
             "Startup time",
             "Median (p50) and 95th percentile of startup time of the sessions started in "
             "each interval; no point where no session started.",
-            times,
-            w.step,
+            axis,
             [
                 Series(
                     "Startup p50 (s)",
@@ -271,24 +352,34 @@ def _player(service: SessionService, project: Project, w: Window, now: datetime)
             y_title="Startup time (seconds)",
         ),
         line_chart(
-            "player-quality",
-            "Rebuffer ratio and error rate",
-            "Share of watch time spent rebuffering, and share of sessions with an error.",
-            times,
-            w.step,
+            "player-rebuffer",
+            "Rebuffer ratio",
+            "Share of watch time (playing + rebuffering) spent rebuffering in each interval; "
+            "no point where nothing was watched.",
+            axis,
             [
                 Series(
                     "Rebuffer ratio (%)",
-                    _none_when([round(p["rebuffer_ratio"] * 100, 2) for p in points], has_viewers),
-                    text=lambda v: "—" if v is None else f"{v:.2f} %",
+                    _none_when([round(p["rebuffer_ratio"] * 100, 3) for p in points], has_viewers),
+                    text=_percent,
                 ),
+            ],
+            y_title="Rebuffer ratio (%)",
+        ),
+        line_chart(
+            "player-errors",
+            "Error rate",
+            "Share of the sessions started in each interval that had an error; no point where "
+            "no session started.",
+            axis,
+            [
                 Series(
                     "Error rate (%)",
                     _none_when([round(p["error_rate"] * 100, 2) for p in points], has_sessions),
-                    text=lambda v: "—" if v is None else f"{v:.2f} %",
+                    text=_percent,
                 ),
             ],
-            y_title="Percent (%)",
+            y_title="Error rate (%)",
         ),
     ]
     return Section(
@@ -301,6 +392,22 @@ def _player(service: SessionService, project: Project, w: Window, now: datetime)
 
 
 # ------------------------------------------------------------------------------- channels
+
+#: Channels drawn on the publish-period chart, and listed under "Channels now".
+CHANNEL_ROWS = 12
+CHANNEL_TABLE_ROWS = 20
+#: A live channel whose last event is older than this is flagged "no events for ...".
+STALE_AFTER = timedelta(hours=1)
+
+
+def _status(c: Mapping[str, Any], now: datetime) -> str:
+    """A channel's state in words: live (maybe quiet for a while) or off air."""
+    if not c["live"]:
+        return "○ Off air"
+    quiet = now - c["last"]
+    if quiet > STALE_AFTER:
+        return f"● Live, no events for {fmt.duration(quiet.total_seconds() * 1000)}"
+    return "● Live"
 
 
 def _channel(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
@@ -320,31 +427,43 @@ def _channel(service: SessionService, project: Project, w: Window, now: datetime
     live = [c for c in channels if c["live"]]
     kpis = [
         Kpi("Channels", fmt.integer(len(channels)), "channels that ever sent an event"),
-        Kpi("Live now", fmt.integer(len(live)), "publishing right now"),
+        Kpi("Live now", fmt.integer(len(live)), "PUBLISH_START without a later PUBLISH_END"),
         Kpi("Publish periods", fmt.integer(len(periods)), "overlapping the range"),
         Kpi("Events", fmt.integer(totals["events"]), "in the range"),
         Kpi("ERROR events", fmt.integer(totals["errors"]), "in the range"),
     ]
+    in_range = {s.channel for s in periods} | {e.session for e in errors}
+    # Live channels first, then those that published in the range, then by latest event.
+    ordered = sorted(
+        channels,
+        key=lambda c: (not c["live"], c["channel"] not in in_range, -epoch_ms(c["last"])),
+    )
+    listed = ordered[:CHANNEL_TABLE_ROWS]
     live_table = Table(
         "Channels now",
         ("Channel", "Status", "Last publish start (UTC)", "Last event (UTC)", "Events", "Errors"),
         [
             (
                 Cell(c["channel"], href=explorer_url("channel", channel=c["channel"])),
-                Cell("● Live" if c["live"] else "○ Off air"),
+                Cell(_status(c, now)),
                 Cell(fmt.time(c["last_publish_start"])),
                 Cell(fmt.time(c["last"])),
                 Cell(fmt.integer(c["events"]), num=True),
                 Cell(fmt.integer(c["errors"]), num=True),
             )
-            for c in sorted(channels, key=lambda c: (not c["live"], c["channel"]))
+            for c in listed
         ],
         empty="No channel has sent an event yet.",
+        note=_more(len(listed), len(channels), "channels", "in the session explorer"),
     )
+    rows = [c["channel"] for c in ordered if c["channel"] in in_range][:CHANNEL_ROWS]
+    drawn = set(rows)
     end = min(w.end, now)
     spans: list[Span] = []
     recordings: list[Span] = []
     for s in periods:
+        if s.channel not in drawn:
+            continue
         url = session_url("channel", s.key)
         lo, hi = max(s.start, w.start), min(s.end or end, w.end)
         state = "live" if s.live else f"ended {fmt.time(s.end)}"
@@ -354,14 +473,16 @@ def _channel(service: SessionService, project: Project, w: Window, now: datetime
             if rhi >= rlo:
                 recordings.append(Span(s.channel, rlo, rhi, "recording", url))
     error_marks = [
-        Mark(e.session, e.time, f"{e.type}: {e.attrs.get('description', '')}") for e in errors
+        Mark(e.session, e.time, f"{e.type}: {e.attrs.get('description', '')}")
+        for e in errors
+        if e.session in drawn
     ]
-    rows = sorted({c["channel"] for c in channels} | {s.channel for s in periods})
     chart = timeline_chart(
         "channel-periods",
         "Publish periods",
-        "When each channel was publishing (bars) and recording (striped bars) in the range, "
-        "with recent ERROR events (crosses). Select a bar to open its session.",
+        "When each channel was publishing (solid bars) and recording (narrower striped bars "
+        "on top) in the range, with recent ERROR events (red crosses). Select a bar to open "
+        "its session.",
         rows,
         [
             Layer("Publishing", spans=spans),
@@ -369,8 +490,15 @@ def _channel(service: SessionService, project: Project, w: Window, now: datetime
             Layer("ERROR event", marks=error_marks, style="cross"),
         ],
         start=w.start,
-        end=w.end,
+        end=end,
         row_title="Channel",
+        note=_more(
+            len(rows),
+            len(in_range),
+            "channels active in the range (live ones first)",
+            "in the session explorer",
+        ),
+        wide=True,
     )
     by_channel: dict[str, list[Any]] = {}
     for s in periods:
@@ -408,6 +536,9 @@ def _channel(service: SessionService, project: Project, w: Window, now: datetime
 
 # ------------------------------------------------------------------------------- desktop
 
+#: Users drawn on the per-user chart (most time first).
+USER_ROWS = 15
+
 
 def _hours(ms_value: float | None) -> float | None:
     return None if ms_value is None else round(ms_value / 3_600_000, 2)
@@ -432,35 +563,19 @@ def _desktop(service: SessionService, project: Project, w: Window, now: datetime
             f"idle timeout {fmt.duration(project.idle_timeout_s * 1000)}",
         ),
     ]
-    users = sorted(users, key=lambda u: (-(u["productive_ms"] + u["idle_ms"]), u["user"]))
-    labels = [f"{u['user_name'] or 'user'} (#{u['user']})" for u in users]
+    ranked = sorted(users, key=lambda u: (-(u["productive_ms"] + u["idle_ms"]), u["user"]))
+    top = ranked[:USER_ROWS]
+    labels = [f"{u['user_name'] or 'user'} (#{u['user']})" for u in top]
     by_hour = {h["hour"]: h for h in hours}
     charts = [
         line_chart(
             "desktop-active",
             "Active users",
             f"Distinct users with desktop activity per {w.step_label}.",
-            [p["time"] for p in points],
-            w.step,
+            w.axis([p["time"] for p in points]),
             [Series("Active users", [p["active_users"] for p in points])],
             y_title="Users",
-        ),
-        bar_chart(
-            "desktop-users",
-            "Productive and idle time per user",
-            "Hours of productive and idle time of each user in the range (stacked). "
-            "Select a bar to see the user's sessions.",
-            labels,
-            [
-                Series("Productive (h)", [_hours(u["productive_ms"]) for u in users], _hours_text),
-                Series("Idle (h)", [_hours(u["idle_ms"]) for u in users], _hours_text),
-            ],
-            x_title="Hours",
-            y_title="User",
-            horizontal=True,
-            stacked=True,
-            links=[explorer_url("desktop", user_id=str(u["user"])) for u in users],
-            label_header="User",
+            integer=True,
         ),
         bar_chart(
             "desktop-hours",
@@ -484,6 +599,25 @@ def _desktop(service: SessionService, project: Project, w: Window, now: datetime
             stacked=True,
             label_header="Hour (UTC)",
         ),
+        bar_chart(
+            "desktop-users",
+            "Productive and idle time per user",
+            "Hours of productive and idle time of each user in the range (stacked), most "
+            "time first. Select a bar to see the user's sessions.",
+            labels,
+            [
+                Series("Productive (h)", [_hours(u["productive_ms"]) for u in top], _hours_text),
+                Series("Idle (h)", [_hours(u["idle_ms"]) for u in top], _hours_text),
+            ],
+            x_title="Hours",
+            y_title="User",
+            horizontal=True,
+            stacked=True,
+            links=[explorer_url("desktop", user_id=str(u["user"])) for u in top],
+            label_header="User",
+            note=_more(len(top), len(ranked), "users (most time first)", "in the explorer"),
+            wide=True,
+        ),
     ]
     return Section(
         "desktop",
@@ -495,6 +629,9 @@ def _desktop(service: SessionService, project: Project, w: Window, now: datetime
 
 
 # ------------------------------------------------------------------------------- endpoints
+
+#: Sites drawn on the per-site chart (worst score first).
+SITE_ROWS = 15
 
 
 def _endpoint(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
@@ -513,14 +650,14 @@ def _endpoint(service: SessionService, project: Project, w: Window, now: datetim
         Kpi("Sites", fmt.integer(len(sites)), "visited in the range"),
     ]
     has = [p["sessions"] > 0 for p in points]
+    worst = sites[:SITE_ROWS]
     charts = [
         line_chart(
             "endpoint-score",
             "Experience score over time",
             "Mean experience score (0 to 1) of the sessions whose first page was in each "
             "interval; no point where there was none.",
-            [p["time"] for p in points],
-            w.step,
+            w.axis([p["time"] for p in points]),
             [
                 Series(
                     "Experience score",
@@ -536,14 +673,15 @@ def _endpoint(service: SessionService, project: Project, w: Window, now: datetim
             "Experience score by site",
             "Mean experience score (0 to 1) of each visited site's sessions, worst first. "
             "Select a bar to see the site's sessions.",
-            [s["site"] for s in sites],
-            [Series("Experience score", [s["experience_score"] for s in sites], fmt.score)],
+            [s["site"] for s in worst],
+            [Series("Experience score", [s["experience_score"] for s in worst], fmt.score)],
             x_title="Experience score (0–1)",
             y_title="Site",
             horizontal=True,
             y_max=1,
-            links=[explorer_url("endpoint", visited_site=s["site"]) for s in sites],
+            links=[explorer_url("endpoint", visited_site=s["site"]) for s in worst],
             label_header="Site",
+            note=_more(len(worst), len(sites), "sites (worst first)", "in the explorer"),
         ),
     ]
     slow_table = Table(
@@ -570,6 +708,68 @@ def _endpoint(service: SessionService, project: Project, w: Window, now: datetim
         charts,
         [slow_table],
         note=_empty_note(totals["sessions"], "endpoint"),
+    )
+
+
+# ------------------------------------------------------------------------------- empty states
+
+_EXAMPLE_USER = "ad5aea06-fb78-41c7-b2ad-716b685e32db"
+_EXAMPLE_AGENT = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+def example_event(kind: str, now: datetime) -> dict[str, Any]:
+    """A valid event of ``kind`` that happened at ``now``: sent to a fresh project, it shows
+    up in every preset range at once."""
+    at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    events: dict[str, dict[str, Any]] = {
+        "player": {
+            "type": "startup",
+            "duration_ms": 352,
+            "session": "s-1",
+            "user": _EXAMPLE_USER,
+            "device": "PC",
+            "video_type": "VOD",
+        },
+        "channel": {"type": "PUBLISH_START", "channel": "ch-1", "description": "started"},
+        "desktop": {
+            "type": "login",
+            "session": 1,
+            "user_id": 7,
+            "user_name": "alice",
+            "client_name": "WS-01",
+        },
+        "endpoint": {
+            "type": "page",
+            "session": "e-1",
+            "agent_id": _EXAMPLE_AGENT,
+            "visited_site": "example.com",
+            "protocol": "https",
+            "port": 443,
+            "source_addr": "192.0.2.10",
+            "page_id": "p-1",
+            "title": "Home",
+            "on_load_ms": 850,
+            "response_code": 200,
+        },
+    }
+    return {"kind": kind, "time": at, **events[kind]}
+
+
+def example_curl(kind: str, now: datetime, base_url: str) -> str:
+    """A ``curl`` line that sends ``example_event(kind, now)`` to this server."""
+    fields = [f"{json.dumps(k)}:{json.dumps(v)}" for k, v in example_event(kind, now).items()]
+    lines, line = [], ""
+    for f in fields:
+        if line and len(line) + len(f) > 84:
+            lines.append(line + ",")
+            line = ""
+        line = f"{line},{f}" if line else f
+    lines.append(line)
+    body = "\n       ".join(lines)
+    return (
+        "curl -s -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\\n"
+        f"  -d '{{{body}}}' \\\n"
+        f"  {base_url}/api/v1/events"
     )
 
 

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 
 __all__ = ["Block", "Segment", "markdown_blocks", "slug"]
 
-_INLINE = re.compile(r"`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)|\*\*([^*]+)\*\*")
+_INLINE = re.compile(
+    r"`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)|\*\*([^*]+)\*\*|!\[([^\]]*)\]\(([^)\s]+)\)"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A run of inline text: plain, ``code``, ``strong``, or a link (``href``)."""
+    """A run of inline text: plain, ``code``, ``strong``, a link (``href``), or an ``image``
+    (its alt text: the repository's images are not served with the package)."""
 
     text: str
     style: str = ""
@@ -48,6 +51,8 @@ def _inline(text: str) -> list[Segment]:
             out.append(Segment(text[pos : m.start()]))
         if m.group(1) is not None:
             out.append(Segment(m.group(1), "code"))
+        elif m.group(5) is not None:
+            out.append(Segment(m.group(5), "image"))
         elif m.group(2) is not None:
             href = m.group(3)
             # Only in-page anchors and web links; repository paths have no page here.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, metadata
 from pathlib import Path
@@ -25,7 +25,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from sessionscope import __version__
 from sessionscope.api.context import AppContext, get_ctx
-from sessionscope.api.errors import ApiError, register_error_shape
+from sessionscope.api.errors import ApiError, native_error, register_error_shape
 from sessionscope.dashboard import format as fmt
 from sessionscope.dashboard.auth import (
     COOKIE,
@@ -39,19 +39,29 @@ from sessionscope.dashboard.auth import (
     sign_in_with_key,
     sign_in_with_user,
 )
-from sessionscope.dashboard.explorer import list_page, parse_query, session_table
+from sessionscope.dashboard.explorer import (
+    EmptyState,
+    ExplorerQuery,
+    empty_state,
+    list_page,
+    parse_query,
+    session_table,
+)
 from sessionscope.dashboard.overview import (
     KIND_TITLES,
     RANGES,
     Window,
     build_overview,
+    example_curl,
+    form_value,
     parse_window,
+    session_url,
 )
 from sessionscope.dashboard.readme import markdown_blocks
 from sessionscope.dashboard.session import build_session_page
 from sessionscope.domain.events import KINDS
 from sessionscope.domain.timerange import TimeRangeError
-from sessionscope.service import CursorError
+from sessionscope.service import AnySession, CursorError
 
 __all__ = ["PREFIXES", "install", "router"]
 
@@ -59,8 +69,16 @@ log = logging.getLogger("sessionscope.dashboard")
 
 router = APIRouter(include_in_schema=False)
 
-#: Path prefixes whose errors are dashboard pages (``/`` itself is the overview route only).
-PREFIXES = ("/sessions", "/login", "/logout", "/switch-project", "/static", "/readme")
+#: Path prefixes whose errors are dashboard pages; ``/`` itself (the overview) is one too.
+PREFIXES = (
+    "/sessions",
+    "/projects",
+    "/login",
+    "/logout",
+    "/switch-project",
+    "/static",
+    "/readme",
+)
 
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -78,6 +96,9 @@ def install(app: FastAPI) -> None:
     )
     for prefix in PREFIXES:
         register_error_shape(prefix, html_error)
+    # The shortest prefix of all: every other family keeps its own shape, and paths that no
+    # family claims keep the native one; only the overview's own path gets an HTML page.
+    register_error_shape("/", _overview_or_native_error)
 
 
 # ------------------------------------------------------------------------------- rendering
@@ -125,6 +146,12 @@ def html_error(err: ApiError, request: Request) -> Response:
     return render(
         "error.html", err.status, err.headers, title=title, status=err.status, message=err.message
     )
+
+
+def _overview_or_native_error(err: ApiError, request: Request) -> Response:
+    if request.url.path == "/":
+        return html_error(err, request)
+    return native_error(err, request)
 
 
 # ------------------------------------------------------------------------------- sign-in
@@ -292,6 +319,8 @@ def _overview_page(
     error: str,
 ) -> Response:
     data = build_overview(ctx.service, viewer.project, window, now)
+    base_url = _base_url(ctx, request)
+    params = request.query_params
     return render(
         "overview.html",
         status,
@@ -300,10 +329,16 @@ def _overview_page(
         overview=data,
         ranges=RANGES,
         error=error,
-        custom_from=request.query_params.get("from", window.start.strftime("%Y-%m-%dT%H:%M")),
-        custom_to=request.query_params.get("to", window.end.strftime("%Y-%m-%dT%H:%M")),
-        base_url=ctx.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/"),
+        # After an error, the form keeps what was typed, to be corrected.
+        custom_from=params.get("from", "") if error else form_value(window.start),
+        custom_to=params.get("to", "") if error else form_value(window.asked or window.until),
+        base_url=base_url,
+        example=example_curl("player", now, base_url),
     )
+
+
+def _base_url(ctx: AppContext, request: Request) -> str:
+    return ctx.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
 
 
 @router.get("/sessions")
@@ -321,27 +356,37 @@ def sessions(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     except CursorError as exc:
         message = f"parameter cursor: {exc}"
     else:
-        return render(
-            "sessions.html",
-            viewer=viewer,
-            nav="sessions",
-            query=q,
-            table=session_table(q.kind, page.sessions, now),
-            next_url=q.url(page.next) if page.next else "",
-            first_url=q.url() if q.cursor else "",
-            error="",
-        )
+        empty = None
+        if not page.sessions and q.unfiltered:
+            has_events = q.kind in ctx.service.event_kinds(viewer.project)
+            empty = empty_state(q.kind, has_events, now, _base_url(ctx, request))
+        return _explorer_page(viewer, q, 200, "", empty, page.sessions, page.next, now)
     kind = request.query_params.get("kind", "player")
+    q = parse_query([("kind", kind if kind in KINDS else "player")])
+    return _explorer_page(viewer, q, 400, message, None, None, None, now)
+
+
+def _explorer_page(
+    viewer: Viewer,
+    q: ExplorerQuery,
+    status: int,
+    error: str,
+    empty: EmptyState | None,
+    found: Sequence[AnySession] | None,
+    next_cursor: str | None,
+    now: datetime,
+) -> Response:
     return render(
         "sessions.html",
-        400,
+        status,
         viewer=viewer,
         nav="sessions",
-        query=parse_query([("kind", kind if kind in KINDS else "player")]),
-        table=None,
-        next_url="",
-        first_url="",
-        error=message,
+        query=q,
+        table=session_table(q.kind, found, now) if found is not None and empty is None else None,
+        empty=empty,
+        next_url=q.url(next_cursor) if next_cursor else "",
+        first_url=q.url() if q.cursor else "",
+        error=error,
     )
 
 
@@ -361,6 +406,32 @@ def session_page(
     session, events = found
     page = build_session_page(viewer.project, kind, session, events, _now())
     return render("session.html", viewer=viewer, nav="sessions", page=page)
+
+
+@router.get("/projects/{project_id}/sessions/{kind}/{key:path}")
+def project_session_page(
+    request: Request, project_id: str, kind: str, key: str, ctx: AppContext = Depends(get_ctx)
+) -> Response:
+    """A session of a named project (the ThousandEyes ``permalink``): switch the sign-in to
+    that project when it is one of the viewer's, then show the session's page.
+
+    Not one of the viewer's projects, or no such session there: 404, and the sign-in stays.
+    """
+    viewer = _viewer(ctx, request)
+    if viewer is None:
+        return _to_login(request)
+    project = next((p for p in viewer.projects if str(p.id) == project_id), None)
+    found = None
+    if project is not None and kind in KINDS:
+        found = ctx.service.get_session(project, kind, key)
+    if project is None or found is None:
+        raise ApiError(404, "not_found", f"No {kind} session {key!r} in your projects.")
+    target = session_url(kind, key)
+    if project.id == viewer.project.id:
+        return RedirectResponse(target, status_code=303, headers=_headers())
+    current = viewer.sign_in
+    log.info("dashboard switch to project %s for a permalink", project.id)
+    return _signed_in(ctx, request, SignIn(project.id, current.via, current.ref), target)
 
 
 # ------------------------------------------------------------------------------- readme

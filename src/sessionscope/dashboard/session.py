@@ -138,8 +138,9 @@ def _player(s: PlayerSession, events: Sequence[Event]) -> Built:
     for e in events:
         if e.duration_ms and e.type in _PLAYER_ROWS:
             begin = e.time - timedelta(milliseconds=e.duration_ms)
+            length = fmt.duration(e.duration_ms)
             spans.setdefault(e.type, []).append(
-                Span(e.type, begin, e.time, f"{e.type} {fmt.duration(e.duration_ms)}")
+                Span(e.type, begin, e.time, f"{e.type} {length}", text=length)
             )
         else:
             row = e.type if e.type in _PLAYER_ROWS else "events"
@@ -149,7 +150,9 @@ def _player(s: PlayerSession, events: Sequence[Event]) -> Built:
         rows.append("events")
     layers = [Layer(t, spans=spans[t]) for t in _PLAYER_ROWS if t in spans]
     known = (*_PLAYER_ROWS, *_PLAYER_MARKS)
-    layers += [Layer(t, marks=marks[t]) for t in known if t in marks]
+    layers += [
+        Layer(t, marks=marks[t], style="cross" if t == "error" else "") for t in known if t in marks
+    ]
     layers += [Layer(t, marks=v) for t, v in marks.items() if t not in known]
     first = min((sp.start for v in spans.values() for sp in v), default=s.start)
     lo, hi = _bounds(min(first, s.start), s.end)
@@ -157,7 +160,8 @@ def _player(s: PlayerSession, events: Sequence[Event]) -> Built:
         "session-timeline",
         "Player actions",
         "Each action type on its own row; a bar covers the time an action report measured "
-        "(reports are sent when the action ends). Errors and ends are marks.",
+        "(reports are sent when the action ends), with its duration where it fits. Errors "
+        "are red crosses; ends and track changes are marks.",
         rows,
         layers,
         start=lo,
@@ -189,14 +193,25 @@ def _desktop(project: Project, s: DesktopSession, events: Sequence[Event]) -> Bu
     ]
     productive: list[Span] = []
     cursor = s.start
+
+    def stretch(lo: datetime, hi: datetime) -> Span:
+        length = fmt.duration(_ms(hi - lo))
+        return Span("work", lo, hi, f"productive {length}", text=length)
+
     for g in s.gaps:
         if g.start > cursor:
-            productive.append(Span("work", cursor, g.start, "productive"))
+            productive.append(stretch(cursor, g.start))
         cursor = g.end or cursor
     if s.end > cursor:
-        productive.append(Span("work", cursor, s.end, "productive"))
+        productive.append(stretch(cursor, s.end))
     idle = [
-        Span("work", g.start, g.end, f"idle {fmt.duration(_ms(g.end - g.start))}")
+        Span(
+            "work",
+            g.start,
+            g.end,
+            f"idle {fmt.duration(_ms(g.end - g.start))}",
+            text=fmt.duration(_ms(g.end - g.start)),
+        )
         for g in s.gaps
         if g.end is not None
     ]
@@ -291,8 +306,25 @@ def _channel(s: ChannelSession, now: datetime) -> Built:
         ("ERROR events", str(len(s.errors)), ""),
         ("Events", str(len(s.events)), ""),
     ]
-    spans = [Span("publishing", s.start, end, "live" if s.live else "published")]
-    recordings = [Span("recording", r.start, r.end or end, "recording") for r in s.recordings]
+    spans = [
+        Span(
+            "publishing",
+            s.start,
+            end,
+            "live" if s.live else "published",
+            text=fmt.duration(s.duration_ms(now)) + (" so far" if s.live else ""),
+        )
+    ]
+    recordings = [
+        Span(
+            "recording",
+            r.start,
+            r.end or end,
+            "recording",
+            text=fmt.duration(_ms((r.end or end) - r.start)),
+        )
+        for r in s.recordings
+    ]
     info = [Mark("events", e.time, e.type) for e in s.events if e.attrs.get("level") != "ERROR"]
     errors = [
         Mark("events", e.time, f"{e.type}: {e.attrs.get('description', '')}") for e in s.errors
@@ -301,7 +333,8 @@ def _channel(s: ChannelSession, now: datetime) -> Built:
     chart = timeline_chart(
         "session-timeline",
         "Publish and recording periods",
-        "The publish period, its recordings (striped) and its events; ERROR events are crosses.",
+        "The publish period, its recordings (striped) and its events; ERROR events are red "
+        "crosses.",
         ["publishing", "recording", "events"],
         [
             Layer("Publishing", spans=spans),
