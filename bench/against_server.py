@@ -12,6 +12,7 @@ import queue
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ from workload import (
     single_events,
 )
 
-__all__ = ["measure_server", "running_server"]
+__all__ = ["measure_http_floor", "measure_server", "running_server"]
 
 
 def _free_port() -> int:
@@ -191,6 +192,42 @@ def _measure_writes(url: str, api_key: str, end: datetime, cfg: BenchConfig) -> 
         out[name] = throughput_figure(accepted, took, samples, note, requests=len(bodies))
         log(f"  ours {name}: {brief(out[name])}")
     return out
+
+
+def measure_http_floor(cfg: BenchConfig, end: datetime) -> dict[str, dict[str, Any]]:
+    """Post the batch runs to ``null_server.py`` (the HTTP stack alone) from the same clients."""
+    port = _free_port()
+    script = Path(__file__).resolve().parent / "null_server.py"
+    proc = subprocess.Popen([sys.executable, str(script), str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the HTTP floor server did not start")
+            time.sleep(0.2)
+        bodies = ndjson_bodies(ingest_events(cfg.ingest_events, end), cfg.batch_size)
+        out: dict[str, Figure] = {}
+        for name, clients in (("batches", cfg.clients), ("many_clients", cfg.many_clients)):
+            took, samples, accepted, _ = _post_all(
+                url, "none", bodies, "application/x-ndjson", clients
+            )
+            out[f"http_floor_{name}"] = throughput_figure(
+                accepted, took, samples, requests=len(bodies)
+            )
+            log(f"  HTTP floor, {clients} clients: {brief(out[f'http_floor_{name}'])}")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {k: v.as_dict() for k, v in out.items()}
 
 
 def measure_server(

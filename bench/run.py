@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     store = ensure_store(cfg.events)
     read_list = reads(store.end, cfg.cursor_pages)
 
-    from against_server import measure_server
+    from against_server import measure_http_floor, measure_server
     from rawengine import measure_baseline
 
     log("baseline: the raw engine on a fresh copy of the store")
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     ours_dir = work_copy(store, "ours")
     ours = measure_server(ours_dir, cfg, store.end, store.project_ids, store.api_keys, read_list)
     shutil.rmtree(ours_dir, ignore_errors=True)
+    log("the HTTP floor: the same requests to an endpoint that only reads them")
+    ours.update(measure_http_floor(cfg, store.end))
 
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -158,7 +158,8 @@ def ingest(
 ) -> IngestResult:
     """Run every step; return what was stored once it is durably written."""
     with store.incoming(project_id):
-        data = decode_body(body, content_encoding, max_bytes)
-        events = parse_events(data, content_type)
+        with store.cpu_lane:
+            data = decode_body(body, content_encoding, max_bytes)
+            events = parse_events(data, content_type)
         accepted, duplicates = store.insert_events(project_id, events)
     return IngestResult(accepted, duplicates)

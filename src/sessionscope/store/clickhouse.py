@@ -211,6 +211,10 @@ class ClickHouseStore:
         self.bounded_page_min_rows = 5_000
         #: How long a writer waits at most for announced batches to join its insert.
         self.group_linger_s = 0.02
+        #: Held while a thread turns a batch into events and columns (Python work, one thread
+        #: at a time): with one such thread instead of many, the writer thread gets the GIL
+        #: back quickly each time the engine returns, instead of queueing behind all of them.
+        self.cpu_lane = threading.Lock()
         self._row_counts: dict[tuple[str, int], tuple[float, int]] = {}
         self._key_cache: dict[str, tuple[float, int]] = {}
         #: Projects by id, kept for ``_cache_s``: every request looks its project up. An
@@ -550,7 +554,8 @@ class ClickHouseStore:
         """
         if not events:
             return 0, 0
-        mine = _Waiting(project_id, events, hashed=self.exclusive)
+        with self.cpu_lane:
+            mine = _Waiting(project_id, events, hashed=self.exclusive)
         with self._meta_lock:
             self._ingest_waiting.setdefault(project_id, []).append(mine)
         if getattr(self._local, "announced", None) == project_id:
@@ -596,12 +601,12 @@ class ClickHouseStore:
         if known is None or not known.ready:
             return self._existing_ids(project_id, list({i for w in group for i in w.ids}))
         # Only the ids the filter cannot rule out are looked up.
+        hashes = [w.hashes for w in group if w.hashes is not None]
+        maybe = known.maybe_stored(np.concatenate(hashes) if len(hashes) > 1 else hashes[0])
         candidates: set[str] = set()
-        for w in group:
-            assert w.hashes is not None
-            maybe = known.maybe_stored(w.hashes)
-            if maybe.any():
-                candidates.update(i for i, m in zip(w.ids, maybe.tolist(), strict=True) if m)
+        if maybe.any():
+            ids = [i for w in group for i in w.ids]
+            candidates.update(i for i, m in zip(ids, maybe.tolist(), strict=True) if m)
         return self._existing_ids(project_id, list(candidates)) if candidates else set()
 
     def _write_group(self, project_id: int, group: list[_Waiting]) -> None:
