@@ -427,8 +427,9 @@ class SessionService:
     ) -> tuple[AnySession, list[Event]] | None:
         """One session and its events in time order, or None."""
         if kind == "channel":
-            channel, _, start_ms = key.rpartition("@")
-            if not channel or not start_ms.isdigit():
+            channel, _, start = key.rpartition("@")
+            start_ms, _, seq = start.partition("~")
+            if not channel or not _ascii_digits(start_ms) or (seq and not _ascii_digits(seq)):
                 return None
             for s in self.channel_sessions(project, channels=[channel]):
                 if s.key == key:
@@ -622,6 +623,10 @@ def _fill(
         out.append({"time": t, **{n: values.get(n, 0) for n in names}})
         t += step
     return out
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _overlaps(s: datetime, e: datetime | None, lo: datetime | None, hi: datetime | None) -> bool:

@@ -291,6 +291,40 @@ def test_timeseries_desktop_and_endpoint(http: httpx.Client, tenant: Tenant) -> 
     assert e["points"][0]["pages"] == 2
 
 
+def test_channel_periods_begun_in_one_millisecond_page_and_open(
+    http: httpx.Client, tenant: Tenant
+) -> None:
+    t = BASE + minutes(5)
+    seed(
+        http,
+        tenant,
+        [channel("PUBLISH_START", at=BASE, channel="ls-dup", id=f"dup{n}") for n in range(3)]
+        + [  # in one millisecond, in id order: a restart, its end, another start
+            channel("PUBLISH_START", at=t, channel="ls-dup", id="t-a"),
+            channel("PUBLISH_END", at=t, channel="ls-dup", id="t-b"),
+            channel("PUBLISH_START", at=t, channel="ls-dup", id="t-c"),
+        ],
+    )
+    seen: list[str] = []
+    params: dict[str, Any] = {"kind": "channel", "channel": "ls-dup", "limit": 1}
+    while True:
+        body = sessions(http, tenant, **params).json()
+        seen += [s["session"] for s in body["sessions"]]
+        if body["next"] is None:
+            break
+        params["cursor"] = body["next"]
+    t_ms, base_ms = int(t.timestamp() * 1000), int(BASE.timestamp() * 1000)
+    # The three starts sent in one millisecond at BASE are one period; the period opened and
+    # closed at t and the one reopened at t are told apart.
+    assert seen == [f"ls-dup@{t_ms}~2", f"ls-dup@{t_ms}", f"ls-dup@{base_ms}"]
+    for key in seen:
+        r = http.get(f"/api/v1/sessions/channel/{key}", headers=tenant.auth)
+        assert r.status_code == 200, r.text
+        assert r.json()["session"] == key
+    bad = http.get(f"/api/v1/sessions/channel/ls-dup@{t_ms}~x", headers=tenant.auth)
+    assert bad.status_code == 404
+
+
 def test_series_and_session_scores_round_alike(http: httpx.Client, tenant: Tenant) -> None:
     # Five fast pages and three slow ones: a mean of exactly 0.625, rounded half up.
     pages = [

@@ -629,3 +629,16 @@ def test_callback_api_key_is_redacted_in_access_logs() -> None:
     assert logging.getLogger("uvicorn.access").filter(record)
     line = record.getMessage()
     assert "ssk_secret" not in line and "apiKey=***" in line and "x=1" in line
+
+
+def test_a_callback_id_too_long_names_its_own_limit(http: httpx.Client, signer: Signer) -> None:
+    body = {
+        "id": "x" * 117,
+        "logLevel": "INFO",
+        "channelId": "ls-long",
+        "event": "PUBLISH_START",
+        "timestamp": 1755591346586,
+    }
+    r = http.post("/api/v2/callbacks/events", json=body, headers=signer.tenant.auth)
+    assert r.status_code == 400, r.text
+    assert "at most 116 characters" in r.text

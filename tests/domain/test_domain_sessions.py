@@ -392,8 +392,11 @@ def test_channel_periods(spec: list[tuple[int, str, str]]) -> None:
     events = [channel_event(t, at(off), i, level) for i, (off, t, level) in enumerate(spec)]
     sessions = channel_sessions(events)
 
-    # one period per PUBLISH_START (a restart opens a new one)
-    assert len(sessions) == sum(1 for e in events if e.type == "PUBLISH_START")
+    # one period per PUBLISH_START (a restart opens a new one), but a start sent again in the
+    # millisecond its open period began is the same start
+    starts = [s for s in sessions for e in s.events if e.type == "PUBLISH_START"]
+    assert len(starts) == sum(1 for e in events if e.type == "PUBLISH_START")
+    assert len({s.key for s in sessions}) == len(sessions)  # every key names one period
     # ordered, never overlapping; only the last one may still be live
     for a, b in itertools.pairwise(sessions):
         assert a.end is not None
@@ -418,7 +421,7 @@ def test_channel_periods(spec: list[tuple[int, str, str]]) -> None:
 def check_channel_period(s: ChannelSession) -> None:
     assert s.events[0].type == "PUBLISH_START" and s.events[0].time == s.start
     assert s.live == (s.end is None)
-    assert [e.type for e in s.events[1:]].count("PUBLISH_START") == 0
+    assert all(e.time == s.start for e in s.events if e.type == "PUBLISH_START")
     for e in s.events:
         assert s.start <= e.time and (s.end is None or e.time <= s.end)
     assert s.errors == tuple(e for e in s.events if e.attrs["level"] == "ERROR")
@@ -432,7 +435,8 @@ def check_channel_period(s: ChannelSession) -> None:
             assert s.end is None or r.end <= s.end
             previous = r.end
     assert len(s.recordings) <= sum(1 for e in s.events if e.type == "ONAIR_START")
-    assert s.key == f"ls-1@{ms(s.start - datetime(1970, 1, 1, tzinfo=UTC))}"
+    base = f"ls-1@{ms(s.start - datetime(1970, 1, 1, tzinfo=UTC))}"
+    assert s.key == (base if s.seq == 1 else f"{base}~{s.seq}")
 
 
 def test_channel_example() -> None:
@@ -632,3 +636,23 @@ def test_endpoint_score_rounds_half_up(
     s = endpoint_session(events)
     assert s is not None
     assert s.experience_score == score
+
+
+def test_a_start_sent_twice_in_one_millisecond_is_one_period() -> None:
+    t = at(0)
+    starts = [channel_event("PUBLISH_START", t, i) for i in range(3)]
+    (period,) = channel_sessions(starts)
+    assert period.live and period.key == f"ls-1@{int(t.timestamp() * 1000)}"
+
+
+def test_periods_begun_in_one_millisecond_have_distinct_keys() -> None:
+    t = at(0)
+    events = [
+        channel_event("PUBLISH_START", t, 0),
+        channel_event("PUBLISH_END", t, 1),
+        channel_event("PUBLISH_START", t, 2),
+    ]
+    first, second = channel_sessions(events)
+    assert (first.live, second.live) == (False, True)
+    assert first.key.endswith(str(int(t.timestamp() * 1000)))
+    assert second.key == f"{first.key}~2"

@@ -414,7 +414,9 @@ def _id_problem(raw_id: object) -> str | None:
     if raw_id is None or raw_id == "":
         return "is required (Live Station's event id)"
     if isinstance(raw_id, str):
-        return None
+        # Stored with the prefix, under the core's 128-character limit on event ids.
+        longest = 128 - len(CALLBACK_ID_PREFIX)
+        return f"must be at most {longest} characters" if len(raw_id) > longest else None
     if isinstance(raw_id, bool):
         return f"must be an integer or a string, not {str(raw_id).lower()}"
     if isinstance(raw_id, int):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -137,10 +137,15 @@ class ChannelSession:
     recordings: tuple[Period, ...]
     errors: tuple[Event, ...]
     events: tuple[Event, ...]
+    #: 1, or the rank of this period among the channel's periods that began in the same
+    #: millisecond (a period opened and closed in that millisecond, then another one).
+    seq: int = 1
 
     @property
     def key(self) -> str:
-        return f"{self.channel}@{epoch_ms(self.start)}"
+        """``<channel>@<start epoch ms>``, with ``~<seq>`` when ``seq`` > 1: unique per channel."""
+        base = f"{self.channel}@{epoch_ms(self.start)}"
+        return base if self.seq == 1 else f"{base}~{self.seq}"
 
     @property
     def live(self) -> bool:
@@ -155,7 +160,8 @@ def channel_sessions(events: Iterable[Event]) -> list[ChannelSession]:
     """Split one channel's events into publish periods, oldest first.
 
     A PUBLISH_START opens a period and a PUBLISH_END closes it; a second PUBLISH_START while a
-    period is open is a restart and closes the open period at that instant. Events outside any
+    period is open is a restart and closes the open period at that instant, unless it is in the
+    same millisecond as the open period's start (the same start, sent twice). Events outside any
     period (e.g. STREAM_RESERVE before the first publish) belong to no session. Recordings are
     ONAIR_START/ONAIR_END pairs inside the period; a recording still open when the period ends
     ends with it.
@@ -170,6 +176,9 @@ def channel_sessions(events: Iterable[Event]) -> list[ChannelSession]:
 
     for e in ordered:
         if e.type == "PUBLISH_START":
+            if current is not None and epoch_ms(current[0].time) == epoch_ms(e.time):
+                current.append(e)
+                continue
             if current is not None:
                 close(e.time)
             current = [e]
@@ -180,7 +189,14 @@ def channel_sessions(events: Iterable[Event]) -> list[ChannelSession]:
                 current = None
     if current is not None:
         close(None)
-    return sessions
+    # Periods that began in the same millisecond (one opened and closed in it, then another)
+    # are told apart by their rank, so that every key names one period.
+    ranked: list[ChannelSession] = []
+    for s in sessions:
+        if ranked and epoch_ms(ranked[-1].start) == epoch_ms(s.start):
+            s = replace(s, seq=ranked[-1].seq + 1)
+        ranked.append(s)
+    return ranked
 
 
 def _channel_period(events: list[Event], end: datetime | None) -> ChannelSession:
