@@ -54,20 +54,20 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(data_dir: Path) -> Iterator[str]:
-    """Start ``sessionscope serve`` on ``data_dir``; yield its base URL; stop it."""
+def _serving(args: list[str], log_path: Path, started_s: float) -> Iterator[str]:
+    """Start a server process listening on a free port (``{port}`` in ``args``); yield its
+    base URL once ``/healthz`` answers; stop it."""
     port = _free_port()
-    log_path = DATA_DIR / "server.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
-            [sessionscope_exe(), "serve", "--data-dir", str(data_dir), "--port", str(port)],
+            [a.replace("{port}", str(port)) for a in args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + started_s
             while True:
                 if proc.poll() is not None:
                     raise RuntimeError(f"the server exited; see {log_path}")
@@ -87,6 +87,14 @@ def running_server(data_dir: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextmanager
+def running_server(data_dir: Path) -> Iterator[str]:
+    """Start ``sessionscope serve`` on ``data_dir``; yield its base URL; stop it."""
+    args = [sessionscope_exe(), "serve", "--data-dir", str(data_dir), "--port", "{port}"]
+    with _serving(args, DATA_DIR / "server.log", 180) as url:
+        yield url
 
 
 # ------------------------------------------------------------------------------------ reads
@@ -196,23 +204,10 @@ def _measure_writes(url: str, api_key: str, end: datetime, cfg: BenchConfig) -> 
 
 def measure_http_floor(cfg: BenchConfig, end: datetime) -> dict[str, dict[str, Any]]:
     """Post the batch runs to ``null_server.py`` (the HTTP stack alone) from the same clients."""
-    port = _free_port()
     script = Path(__file__).resolve().parent / "null_server.py"
-    proc = subprocess.Popen([sys.executable, str(script), str(port)])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the HTTP floor server did not start")
-            time.sleep(0.2)
-        bodies = ndjson_bodies(ingest_events(cfg.ingest_events, end), cfg.batch_size)
-        out: dict[str, Figure] = {}
+    bodies = ndjson_bodies(ingest_events(cfg.ingest_events, end), cfg.batch_size)
+    out: dict[str, Figure] = {}
+    with _serving([sys.executable, str(script), "{port}"], DATA_DIR / "floor.log", 60) as url:
         for name, clients in (("batches", cfg.clients), ("many_clients", cfg.many_clients)):
             took, samples, accepted, _ = _post_all(
                 url, "none", bodies, "application/x-ndjson", clients
@@ -221,12 +216,6 @@ def measure_http_floor(cfg: BenchConfig, end: datetime) -> dict[str, dict[str, A
                 accepted, took, samples, requests=len(bodies)
             )
             log(f"  HTTP floor, {clients} clients: {brief(out[f'http_floor_{name}'])}")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     return {k: v.as_dict() for k, v in out.items()}
 
 
