@@ -7,10 +7,15 @@ store; tests stay independent by creating their own project (``new_project``).
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +26,8 @@ import uvicorn
 from sessionscope.app import create_app
 from sessionscope.config import Settings
 from sessionscope.store.clickhouse import ClickHouseStore, Project, open_store
+
+EXE = [sys.executable, "-m", "sessionscope"]
 
 
 def free_port() -> int:
@@ -110,3 +117,39 @@ def new_project(store: ClickHouseStore, request: pytest.FixtureRequest) -> Calla
 @pytest.fixture
 def tenant(new_project: Callable[[], Tenant]) -> Tenant:
     return new_project()
+
+
+@contextmanager
+def serve_process(data_dir: Path) -> Iterator[str]:
+    """``sessionscope serve`` on ``data_dir`` in its own process; yield its URL once healthy."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    proc = subprocess.Popen(
+        [*EXE, "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                assert proc.stdout is not None
+                raise AssertionError(f"server exited: {proc.stdout.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not become healthy in 60 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

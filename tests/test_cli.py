@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +16,7 @@ from typer.testing import CliRunner
 from sessionscope.cli import app
 from sessionscope.config import Settings, load_settings
 from sessionscope.store.clickhouse import ClickHouseStore
-from tests.conftest import free_port
+from tests.conftest import EXE, free_port, serve_process
 from tests.factories import BASE, desktop, minutes, player
 
 runner = CliRunner()
@@ -300,41 +295,7 @@ def test_address_prefixes_parse() -> None:
 # ---------------------------------------------------------------------------- a running server
 
 
-EXE = [sys.executable, "-m", "sessionscope"]
 IN_USE = "is in use by a running sessionscope server; stop it first"
-
-
-@contextmanager
-def running_server(data_dir: Path) -> Iterator[str]:
-    """``sessionscope serve`` in its own process, holding the embedded store of ``data_dir``."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
-    proc = subprocess.Popen(
-        [*EXE, "serve", "--data-dir", str(data_dir), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()[-2000:] if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become healthy in 60 s"
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.timeout(300)  # a `serve` that is not refused would never return
@@ -360,7 +321,7 @@ def test_commands_refuse_a_data_directory_a_server_holds(
         ["demo", "--no-serve"],
         ["serve", "--port", str(free_port())],
     ]
-    with running_server(data) as base:
+    with serve_process(data) as base:
         for command in commands:
             # The CLI runner, in this process (whose own engine is another data directory).
             result = runner.invoke(app, [*command, "--data-dir", str(data)])

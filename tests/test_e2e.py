@@ -7,24 +7,16 @@ process, and this test's process already has one).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import EXE, serve_process
 from tests.factories import BASE, desktop, minutes, player
 
 pytestmark = pytest.mark.e2e
-
-EXE = [sys.executable, "-m", "sessionscope"]
 
 
 def run(data_dir: Path, *args: str) -> dict[str, object]:
@@ -39,41 +31,6 @@ def run(data_dir: Path, *args: str) -> dict[str, object]:
     return result
 
 
-@contextmanager
-def server(data_dir: Path) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
-    proc = subprocess.Popen(
-        [*EXE, "serve", "--data-dir", str(data_dir), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                assert proc.stdout is not None
-                raise AssertionError(f"server exited: {proc.stdout.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not become healthy in 60 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_serve_ingest_query_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     project = run(data, "projects", "create", "e2e")
@@ -86,13 +43,13 @@ def test_serve_ingest_query_restart(tmp_path: Path) -> None:
         desktop("login", session=42),
         desktop("logout", at=BASE + minutes(30), session=42),
     ]
-    with server(data) as base:
+    with serve_process(data) as base:
         r = httpx.post(f"{base}/api/v1/events", json=batch, headers=auth, timeout=30)
         assert r.json() == {"accepted": 5, "duplicates": 0}
         body = httpx.get(f"{base}/api/v1/sessions?kind=player", headers=auth).json()
         assert body["sessions"][0]["total_start_ms"] == 357
     # Acknowledged events survive a restart, and a retry after it is still deduplicated.
-    with server(data) as base:
+    with serve_process(data) as base:
         body = httpx.get(f"{base}/api/v1/sessions/desktop/42", headers=auth).json()
         assert body["duration_ms"] == 30 * 60_000
         r = httpx.post(f"{base}/api/v1/events", json=batch, headers=auth, timeout=30)

@@ -31,7 +31,7 @@ from sessionscope.domain.sessions import (
     endpoint_session,
     player_metrics_from_sums,
 )
-from sessionscope.domain.timerange import floor_time
+from sessionscope.domain.timerange import MAX_EPOCH_MS, floor_time
 from sessionscope.store.clickhouse import SESSION_FILTERS, ClickHouseStore, Project, ms, to_dt
 
 __all__ = [
@@ -93,15 +93,11 @@ def encode_cursor(start: datetime, key: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-#: Cursors carry epoch milliseconds of a stored event: never outside these bounds.
-_CURSOR_MS = (0, 253402300799999)
-
-
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         start_ms, key = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(start_ms, int) or not _CURSOR_MS[0] <= start_ms <= _CURSOR_MS[1]:
+        if not isinstance(start_ms, int) or not 0 <= start_ms <= MAX_EPOCH_MS:
             raise ValueError("cursor time out of range")
         if not isinstance(key, str) or len(key) > 1024:
             raise ValueError("cursor key is not a session key")

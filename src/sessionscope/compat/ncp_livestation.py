@@ -33,6 +33,7 @@ from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
 from sessionscope.domain.events import Event
+from sessionscope.domain.timerange import MAX_EPOCH_MS
 from sessionscope.ingest.pipeline import IngestError, decode_body, parse_objects, validate
 from sessionscope.store.clickhouse import Project
 
@@ -70,7 +71,6 @@ _CALLBACK_KEY_PARAM = "apiKey"
 
 _DEFAULT_PAGE_SIZE = 20
 _MAX_PAGE_SIZE = 1000
-_MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _PUBLISH_TYPES = ("PUBLISH_START", "PUBLISH_END")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DIGITS = re.compile(r"[0-9]+")
@@ -297,8 +297,8 @@ def _page(params: Mapping[str, str]) -> tuple[int, int]:
 
 def _window(params: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
     """``startTime``/``endTime`` (epoch milliseconds, inclusive), each optional."""
-    lo = _int_param(params, "startTime", 0, _MAX_EPOCH_MS)
-    hi = _int_param(params, "endTime", 0, _MAX_EPOCH_MS)
+    lo = _int_param(params, "startTime", 0, MAX_EPOCH_MS)
+    hi = _int_param(params, "endTime", 0, MAX_EPOCH_MS)
     if lo is not None and hi is not None and hi < lo:
         raise _bad("endTime must not be before startTime")
     return (

@@ -33,6 +33,8 @@ from uuid import UUID
 import msgspec
 import orjson
 
+from sessionscope.domain.timerange import MAX_EPOCH_MS
+
 __all__ = [
     "CHANNEL_LEVELS",
     "DESKTOP_TYPES",
@@ -75,7 +77,6 @@ ENDPOINT_TYPES: frozenset[str] = frozenset({"page"})
 #: Events stamped further than this in the future are rejected (clock skew allowance).
 MAX_FUTURE = timedelta(days=1)
 _MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-_MAX_EPOCH_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 _INT32_MAX = 2_147_483_647
 _CHANNEL_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -329,7 +330,7 @@ def parse_time(value: object, field: str = "time") -> datetime:
 def _time(value: datetime | float, field: str = "time") -> datetime:
     if isinstance(value, datetime):
         return value if value.utcoffset() == _ZERO else value.astimezone(UTC)
-    if math.isnan(value) or value < 0 or value > _MAX_EPOCH_MS:
+    if math.isnan(value) or value < 0 or value > MAX_EPOCH_MS:
         raise _Invalid(field, "epoch milliseconds out of range")
     return _EPOCH + timedelta(milliseconds=value)
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "INTERVALS",
+    "MAX_EPOCH_MS",
     "MAX_INSTANT",
     "MAX_WINDOW",
     "MIN_INSTANT",
@@ -49,7 +50,8 @@ MAX_INSTANT = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 _DATE_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EPOCH_MS = re.compile(r"[0-9]{10,}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_EPOCH_MS = (MAX_INSTANT - _EPOCH) // timedelta(milliseconds=1)
+#: ``MAX_INSTANT`` in epoch milliseconds (``MIN_INSTANT`` is 0).
+MAX_EPOCH_MS = (MAX_INSTANT - _EPOCH) // timedelta(milliseconds=1)
 _BOUNDS = f"{MIN_INSTANT:%Y-%m-%d} to {MAX_INSTANT:%Y-%m-%d} (UTC)"
 
 
@@ -81,7 +83,7 @@ def parse_instant(text: str, param: str, *, end_of_day: bool = False) -> datetim
         raise TimeRangeError(param, "is empty")
     if _EPOCH_MS.fullmatch(value):
         # Compared as text first: int() of a huge string is slow, then refused anyway.
-        if len(value) > len(str(_MAX_EPOCH_MS)) or int(value) > _MAX_EPOCH_MS:
+        if len(value) > len(str(MAX_EPOCH_MS)) or int(value) > MAX_EPOCH_MS:
             raise _out_of_range(param, value)
         return _EPOCH + timedelta(milliseconds=int(value))
     if _DATE_ONLY.fullmatch(value):

@@ -83,18 +83,11 @@ def parse_events(data: bytes, content_type: str | None, now: datetime | None = N
 
     Refuses the whole batch on any problem (all of them listed).
     """
-    ctype = (content_type or "application/json").split(";")[0].strip().lower()
     try:
-        events, problems = decode_batch(data, ndjson=ctype in _NDJSON, now=now)
+        events, problems = decode_batch(data, ndjson=_is_ndjson(content_type), now=now)
     except BatchSyntaxError as exc:
         raise IngestError(400, "invalid_json", exc.message, exc.problems) from None
-    if problems:
-        raise IngestError(
-            400,
-            "invalid_events",
-            f"{len(problems)} problem(s) in the batch; nothing was stored",
-            problems,
-        )
+    _refuse_problems(problems)
     if not events:
         raise IngestError(400, "empty_batch", "the batch holds no events")
     return events
@@ -105,8 +98,7 @@ def parse_objects(data: bytes, content_type: str | None) -> list[Any]:
 
     For receivers that translate another vendor's payload into events before validating them.
     """
-    ctype = (content_type or "application/json").split(";")[0].strip().lower()
-    if ctype in _NDJSON:
+    if _is_ndjson(content_type):
         items: list[Any] = []
         problems: list[Problem] = []
         for lineno, line in enumerate(data.split(b"\n")):
@@ -137,6 +129,17 @@ def validate(items: Sequence[Any], now: datetime | None = None) -> list[Event]:
     if not items:
         raise IngestError(400, "empty_batch", "the batch holds no events")
     events, problems = validate_batch(items, now=now)
+    _refuse_problems(problems)
+    return events
+
+
+def _is_ndjson(content_type: str | None) -> bool:
+    media = (content_type or "application/json").split(";")[0].strip().lower()
+    return media in _NDJSON
+
+
+def _refuse_problems(problems: Sequence[Problem]) -> None:
+    """Refuse the whole batch when any event has a problem, listing every one."""
     if problems:
         raise IngestError(
             400,
@@ -144,7 +147,6 @@ def validate(items: Sequence[Any], now: datetime | None = None) -> list[Event]:
             f"{len(problems)} problem(s) in the batch; nothing was stored",
             problems,
         )
-    return events
 
 
 def ingest(
@@ -158,8 +160,7 @@ def ingest(
 ) -> IngestResult:
     """Run every step; return what was stored once it is durably written."""
     with store.incoming(project_id):
-        with store.cpu_lane:
-            data = decode_body(body, content_encoding, max_bytes)
-            events = parse_events(data, content_type)
+        data = decode_body(body, content_encoding, max_bytes)
+        events = parse_events(data, content_type)
         accepted, duplicates = store.insert_events(project_id, events)
     return IngestResult(accepted, duplicates)

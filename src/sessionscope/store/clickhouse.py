@@ -211,10 +211,6 @@ class ClickHouseStore:
         self.bounded_page_min_rows = 5_000
         #: How long a writer waits at most for announced batches to join its insert.
         self.group_linger_s = 0.02
-        #: Held while a thread turns a batch into events and columns (Python work, one thread
-        #: at a time): with one such thread instead of many, the writer thread gets the GIL
-        #: back quickly each time the engine returns, instead of queueing behind all of them.
-        self.cpu_lane = threading.Lock()
         self._row_counts: dict[tuple[str, int], tuple[float, int]] = {}
         self._key_cache: dict[str, tuple[float, int]] = {}
         #: Projects by id, kept for ``_cache_s``: every request looks its project up. An
@@ -554,8 +550,7 @@ class ClickHouseStore:
         """
         if not events:
             return 0, 0
-        with self.cpu_lane:
-            mine = _Waiting(project_id, events, hashed=self.exclusive)
+        mine = _Waiting(project_id, events, hashed=self.exclusive)
         with self._meta_lock:
             self._ingest_waiting.setdefault(project_id, []).append(mine)
         if getattr(self._local, "announced", None) == project_id:
@@ -614,7 +609,6 @@ class ClickHouseStore:
         try:
             seen = self._stored_among(project_id, group)
             tables: list[pa.Table] = []
-            fresh_hashes: list[Any] = []
             accepted: list[int] = []
             for w in group:
                 keep = [False] * len(w.ids)
@@ -626,11 +620,8 @@ class ClickHouseStore:
                 accepted.append(count)
                 if count == len(keep):
                     tables.append(w.table)
-                    fresh_hashes.append(w.hashes)
                 elif count:
-                    mask = np.array(keep, dtype=bool)
-                    tables.append(w.table.filter(pa.array(mask)))
-                    fresh_hashes.append(None if w.hashes is None else w.hashes[mask])
+                    tables.append(w.table.filter(pa.array(keep, pa.bool_())))
             if tables:
                 table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
                 table = table.append_column(
@@ -639,10 +630,13 @@ class ClickHouseStore:
                 known = self._id_filter(project_id)
                 if known is not None:
                     # Before the insert: should it fail halfway, its ids are "maybe stored"
-                    # (looked up next time), never "surely new".
-                    for hashes in fresh_hashes:
-                        known.add(hashes)
-                self.client.insert_arrow("events", table, settings=self._events_settings(table))
+                    # (looked up next time), never "surely new". The duplicates' ids among them
+                    # are stored already: remembering them again changes no answer.
+                    for w in group:
+                        if w.hashes is not None:
+                            known.add(w.hashes)
+                settings = self._events_settings(project_id, table)
+                self.client.insert_arrow("events", table, settings=settings)
         except BaseException as exc:  # every batch of the group fails with the insert
             for w in group:
                 w.error, w.done = exc, True
@@ -650,16 +644,15 @@ class ClickHouseStore:
         for w, n in zip(group, accepted, strict=True):
             w.result, w.done = (n, len(w.events) - n), True
 
-    def _events_settings(self, table: pa.Table) -> dict[str, Any]:
+    def _events_settings(self, project_id: int, table: pa.Table) -> dict[str, Any]:
         # The views of the events table run side by side (one insert feeds five of them).
         settings = {**self.insert_settings, "parallel_view_processing": 1}
         if self.profile.cluster:
             # On replicated tables a retried identical block is also dropped by the server
             # (a second line of defence when several servers ingest for one project).
             ids = table.column("id").to_pylist()
-            project = table.column("project_id")[0].as_py()
             settings["insert_deduplication_token"] = hashlib.sha256(
-                f"{project}:".encode() + "\x1f".join(ids).encode()
+                f"{project_id}:".encode() + "\x1f".join(ids).encode()
             ).hexdigest()
             settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
         return settings
