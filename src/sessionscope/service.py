@@ -39,6 +39,7 @@ __all__ = [
     "FILTERS",
     "METRICS",
     "AnySession",
+    "ChannelActivity",
     "CursorError",
     "SessionPage",
     "SessionQuery",
@@ -104,6 +105,31 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return to_dt(start_ms), key
     except (ValueError, TypeError, OverflowError, orjson.JSONDecodeError):
         raise CursorError("cursor is not one this server produced") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelActivity:
+    """Channels over a window: ``channels`` as ``store.channels`` gives them, the publish
+    ``periods`` overlapping the window (oldest first) and the window's ``events`` (oldest
+    first, each once)."""
+
+    channels: list[dict[str, Any]]
+    periods: list[ChannelSession]
+    events: list[Event]
+
+
+def _periods(
+    events: Sequence[Event], start: datetime | None, end: datetime | None
+) -> list[ChannelSession]:
+    """The publish periods of channel events (any channels) overlapping ``[start, end]``."""
+    by_channel: dict[str, list[Event]] = {}
+    for e in events:
+        by_channel.setdefault(e.session, []).append(e)
+    out: list[ChannelSession] = []
+    for evs in by_channel.values():
+        out.extend(s for s in channel_sessions(evs) if _overlaps(s.start, s.end, start, end))
+    out.sort(key=lambda s: (s.start, s.key))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,17 +382,22 @@ class SessionService:
         events = self.store.events(project.id, "channel", start=start, end=end, sessions=channels)
         if start is not None:
             events += self._open_at(project, channels, start)
-        by_channel: dict[str, list[Event]] = {}
-        for e in events:
-            by_channel.setdefault(e.session, []).append(e)
-        out: list[ChannelSession] = []
-        for evs in by_channel.values():
-            out.extend(s for s in channel_sessions(evs) if _overlaps(s.start, s.end, start, end))
-        out.sort(key=lambda s: (s.start, s.key))
-        return out
+        return _periods(events, start, end)
+
+    def channel_activity(self, project: Project, start: datetime, end: datetime) -> ChannelActivity:
+        """What the overview shows of channels over ``[start, end]``, reading the window once:
+        the channels' summaries, the publish periods overlapping it and its events."""
+        summaries = self.store.channels(project.id)
+        events = self.store.events(project.id, "channel", start=start, end=end)
+        before = self._open_at(project, None, start, summaries)
+        return ChannelActivity(summaries, _periods(events + before, start, end), events)
 
     def _open_at(
-        self, project: Project, channels: Sequence[str] | None, start: datetime
+        self,
+        project: Project,
+        channels: Sequence[str] | None,
+        start: datetime,
+        summaries: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[Event]:
         """The events before ``start`` of each channel's publish period open at ``start``:
         from the channel's last PUBLISH_START before it, unless a PUBLISH_END followed.
@@ -378,7 +409,7 @@ class SessionService:
         """
         opened: dict[str, datetime] = {}
         unknown: list[tuple[str, datetime]] = []
-        for c in self.store.channels(project.id):
+        for c in self.store.channels(project.id) if summaries is None else summaries:
             name = c["channel"]
             if (channels is not None and name not in channels) or c["first"] >= start:
                 continue

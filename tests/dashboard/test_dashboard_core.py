@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.conftest import Tenant
 from tests.factories import BASE, channel, desktop, endpoint, minutes, player
 
+from sessionscope.dashboard import format as fmt
 from sessionscope.domain.events import validate_batch
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore
@@ -151,3 +154,14 @@ def test_series_with_totals_match_the_buckets(store: ClickHouseStore, tenant: Te
     for kind in ("player", "endpoint", "desktop", "channel"):
         _, totals = svc.timeseries_with_totals(tenant.project, kind, empty, empty + step, step)
         assert all(v == 0 for v in totals.values()), (kind, totals)
+
+
+@settings(max_examples=300)
+@given(st.datetimes(datetime(1970, 1, 1), datetime(9998, 12, 31), timezones=st.just(UTC)))
+def test_bucket_names_are_the_strftime_ones(t: datetime) -> None:
+    # The labels are written by hand for speed; they must say what strftime would (over the
+    # instants the core accepts: four-digit years).
+    five = timedelta(minutes=5)
+    assert fmt.bucket_label(t, five) == t.strftime("%H:%M")
+    assert fmt.bucket_title(t, five) == t.strftime("%Y-%m-%d %H:%M UTC")
+    assert fmt.bucket_label(t, timedelta(days=1)) == t.strftime("%b %d")

@@ -120,11 +120,12 @@ class TimeAxis:
             out.append(last)
         return out
 
-    def title(self, i: int) -> str:
-        """The bucket's name for tooltips and tables, saying when it is only partly covered."""
+    def title(self, i: int, partial: Sequence[int] | None = None) -> str:
+        """The bucket's name for tooltips and tables, saying when it is only partly covered
+        (``partial``: the axis's ``partial()``, when already known)."""
         t = self.times[i]
         name = fmt.bucket_title(t, self.step)
-        if i not in self.partial():
+        if i not in (self.partial() if partial is None else partial):
             return name
         daily = self.step >= timedelta(days=1)
         clock = "%H:%M" if daily else "%H:%M:%S"
@@ -158,8 +159,8 @@ def line_chart(
     ``integer`` keeps the value axis on whole numbers (counts of users or sessions).
     """
     times = axis.times
-    titles = [axis.title(i) for i in range(len(times))]
     partial = axis.partial()
+    titles = [axis.title(i, partial) for i in range(len(times))]
     spec: dict[str, Any] = {
         "type": "bar" if bar else "line",
         "over_time": True,

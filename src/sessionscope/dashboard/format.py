@@ -89,12 +89,14 @@ def instant(t: datetime) -> str:
 def bucket_label(t: datetime, step: timedelta) -> str:
     """Short axis label of a bucket: ``09:05`` for sub-day steps, ``Oct 10`` for days."""
     t = t.astimezone(UTC)
-    return t.strftime("%H:%M") if step < timedelta(days=1) else t.strftime("%b %d")
+    if step < timedelta(days=1):
+        return f"{t.hour:02d}:{t.minute:02d}"  # as strftime("%H:%M"), several times faster
+    return t.strftime("%b %d")
 
 
 def bucket_title(t: datetime, step: timedelta) -> str:
     """Full name of a bucket for tooltips and tables: ``2025-10-10 09:05 UTC`` or the day."""
     t = t.astimezone(UTC)
     if step < timedelta(days=1):
-        return t.strftime("%Y-%m-%d %H:%M UTC")
+        return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d} UTC"
     return t.strftime("%Y-%m-%d (UTC day)")

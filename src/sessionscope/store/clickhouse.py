@@ -12,6 +12,7 @@ import logging
 import threading
 import time as _time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,6 +118,9 @@ def _row_to_event(row: Sequence[Any]) -> Event:
         attrs=orjson.loads(data) if data else {},
     )
 
+
+#: Threads for ``query_all``: queries of one request that the engine can run side by side.
+_READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-read")
 
 #: The most events one insert combines from batches queued for a project (group commit).
 _GROUP_MAX_EVENTS = 50_000
@@ -252,6 +256,16 @@ class ClickHouseStore:
         """Run a read query with server-side parameters; return its rows."""
         result = self.client.query(sql, parameters=dict(params or {}))
         return [tuple(r) for r in result.result_rows]
+
+    def query_all(
+        self, queries: Sequence[tuple[str, Mapping[str, Any] | None]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """Run read queries side by side (the engine works on each in its own thread); return
+        their rows in order. For queries one request needs together."""
+        if len(queries) < 2:
+            return [self.query(sql, params) for sql, params in queries]
+        futures = [_READS.submit(self.query, sql, params) for sql, params in queries]
+        return [f.result() for f in futures]
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.client.command(sql, parameters=dict(params or {}))
@@ -1062,7 +1076,7 @@ class ClickHouseStore:
             session_having += f" AND {spec.filters[name]} IN {{f{i}:Array(String)}}"
             event_where += f" AND {_PLAYER_EVENT_COLUMNS[name]} IN {{f{i}:Array(String)}}"
             params[f"f{i}"] = [str(v) for v in values]
-        by_session = self.query(
+        session_sql = (
             "SELECT " + self._BUCKET.format(col="s") + " AS b, count(), "
             "quantileExact(0.5)(startup), quantileExact(0.95)(startup), countIf(err) "
             # Each session's sums come from its events (the values the aggregate's sumMap
@@ -1081,19 +1095,18 @@ class ClickHouseStore:
             "AND s <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
             + session_having
             + ")"
-            + self._group_by_bucket(total),
-            params,
+            + self._group_by_bucket(total)
         )
-        by_event = self.query(
+        event_sql = (
             "SELECT " + self._BUCKET.format(col="time") + " AS b, uniqExact(user), "
             "sumIf(ifNull(duration_ms, 0), type IN {pl:Array(String)}), "
             "sumIf(ifNull(duration_ms, 0), type IN {rb:Array(String)}) "
             "FROM events WHERE project_id = {p:UInt32} AND kind = 'player' AND "
             + self._IN_RANGE
             + event_where
-            + self._group_by_bucket(total),
-            params,
+            + self._group_by_bucket(total)
         )
+        by_session, by_event = self.query_all([(session_sql, params), (event_sql, params)])
         out: dict[int, dict[str, float]] = {}
         for b, n, p50, p95, errs in by_session:
             out.setdefault(int(b), {}).update(
