@@ -129,6 +129,17 @@ def ensure_store(events: int) -> StoreInfo:
     if marker.exists():
         info = StoreInfo.from_json(path, json.loads(marker.read_text()))
         log(f"reusing store {path.name}: {info.events:,} events, built {info.built_at}")
+        # Bring its schema up to date once, not in every copy of it.
+        proc = subprocess.run(
+            [sessionscope_exe(), "migrate", "--data-dir", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"sessionscope migrate failed: {proc.stderr.strip()[-2000:]}")
+        if "applied" in proc.stdout:
+            log(" ".join(proc.stdout.split()))
         return info
     if path.exists():
         log(f"removing incomplete store {path.name}")

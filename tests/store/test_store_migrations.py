@@ -6,6 +6,7 @@ runs one engine per process), filled, then migrated.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,18 +22,19 @@ from sessionscope.store import clickhouse as ch
 from sessionscope.store.schema import MIGRATIONS
 
 
-@pytest.fixture
-def old_store(
-    store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Any]:
-    database = f"upgrade_{int(datetime.now(UTC).timestamp() * 1000)}"
+@contextlib.contextmanager
+def _store_at(
+    version: int, store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ch.ClickHouseStore]:
+    """A store in a database of its own, migrated up to ``version`` only."""
+    database = f"upgrade_{version}_{int(datetime.now(UTC).timestamp() * 1000)}"
     store.command(f"CREATE DATABASE {database}")
     path = str(Path(settings.data_dir) / "clickhouse")
 
     def connect() -> Any:
         return clickhouse_connect.get_client(interface="chdb", path=path, database=database)
 
-    monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS[:version])
     old = ch.ClickHouseStore(connect, store.profile, store._box, exclusive=True)
     old.migrate()
     try:
@@ -40,6 +42,22 @@ def old_store(
     finally:
         old.close()
         store.command(f"DROP DATABASE {database} SYNC")
+
+
+@pytest.fixture
+def old_store(
+    store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    with _store_at(1, store, settings, monkeypatch) as old:
+        yield old
+
+
+@pytest.fixture
+def v2_store(
+    store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    with _store_at(2, store, settings, monkeypatch) as old:
+        yield old
 
 
 def test_version_2_keeps_first_pages_and_indexes_stored_sessions(
@@ -106,3 +124,73 @@ def test_version_2_keeps_first_pages_and_indexes_stored_sessions(
     finally:
         old_store.bounded_page_min_rows = saved
     assert row["start"] == BASE - timedelta(minutes=1)
+
+
+def test_version_3_keeps_player_sessions_and_can_run_again(
+    v2_store: ch.ClickHouseStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert v2_store.applied_migrations() == [1, 2]
+    project = v2_store.create_project("players")
+    raw = [
+        player(at=BASE, session="a", type="player_start", duration_ms=700),
+        player(at=BASE + timedelta(seconds=1), session="a", type="startup", duration_ms=300),
+        player(at=BASE + timedelta(seconds=61), session="a", type="playing", duration_ms=60_000),
+        player(at=BASE + timedelta(minutes=2), session="b", type="player_start", duration_ms=0),
+        player(at=BASE + timedelta(minutes=3), session="b", type="error"),
+    ]
+    events, problems = validate_batch(raw, now=datetime.now(UTC))
+    assert not problems
+    v2_store.insert_events(project.id, events)
+    assert v2_store.insert_events(project.id, events) == (0, len(events))  # a resend
+    stored = "SELECT session, {n}, {sums}(durations), {sums}(counts) FROM player_sessions "
+    stored += "GROUP BY session ORDER BY session"
+    before = v2_store.query(stored.format(n="uniqExactMerge(events)", sums="sumMapMerge"))
+    assert [r[1] for r in before] == [3, 2]
+
+    monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS)
+    assert v2_store.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[2:]]
+    assert v2_store.query(stored.format(n="arraySum((sumMap(counts)).2)", sums="sumMap")) == before
+    rows = v2_store.session_rows("player", project.id, limit=None)
+    assert [(r["session"], r["events"]) for r in rows] == [("b", 2), ("a", 3)]
+    assert rows[1]["durations"] == {"player_start": 700, "startup": 300, "playing": 60_000}
+    before = rows
+    ddl = v2_store.query("SHOW CREATE TABLE player_sessions")[0][0]
+    assert "SimpleAggregateFunction(sumMap" in ddl and "index_granularity = 256" in ddl
+
+    # Interrupted and applied again (as at the next start): the same sessions.
+    for sql in MIGRATIONS[2].statements(v2_store.profile):
+        v2_store.command(sql)
+    assert v2_store.session_rows("player", project.id, limit=None) == before
+    tables = {r[0] for r in v2_store.query("SHOW TABLES")}
+    assert "player_sessions_v3" not in tables
+
+    # The view feeds the new table.
+    more, _ = validate_batch(
+        [player(at=BASE + timedelta(minutes=4), session="b", type="playing", duration_ms=5000)],
+        now=datetime.now(UTC),
+    )
+    v2_store.insert_events(project.id, more)
+    (b,) = v2_store.session_rows("player", project.id, sessions=["b"])
+    assert b["events"] == 3 and b["durations"]["playing"] == 5000
+    assert b["counts"] == {"player_start": 1, "error": 1, "playing": 1}
+
+
+def test_version_3_on_a_cluster_swaps_local_tables_and_follows_with_distributed() -> None:
+    # Rendered SQL only: no ClickHouse cluster can run here.
+    from sessionscope.store.schema import EngineProfile
+
+    sql = MIGRATIONS[2].statements(EngineProfile(cluster="analytics"))
+    text = "\n".join(sql)
+    assert (
+        "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/player_sessions_v3'"
+        in text
+    )
+    exchange = sql.index(
+        "EXCHANGE TABLES player_sessions_local AND player_sessions_v3_local ON CLUSTER analytics"
+    )
+    fill = next(i for i, s in enumerate(sql) if s.startswith("INSERT INTO player_sessions_v3 "))
+    redo = next(i for i, s in enumerate(sql) if "Distributed(analytics" in s and i > exchange)
+    assert fill < exchange < redo
+    assert "AS player_sessions_local ENGINE = Distributed" in sql[redo]
+    assert sql[-1].startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS player_sessions_mv")
+    assert "TO player_sessions_local AS" in sql[-1] and "FROM events_local" in sql[-1]

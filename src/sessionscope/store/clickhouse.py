@@ -1445,8 +1445,9 @@ _AGGREGATES: dict[str, _Aggregate] = {
     "player": _Aggregate(
         "player_sessions",
         f"session, {_M}(min(start)), {_M}(max(end)), max(user), max(origin), max(os), "
-        "max(device), max(video_type), uniqExactMerge(events), sumMapMerge(durations), "
-        "sumMapMerge(counts)",
+        # The event count is the sum of the per-type counts (see schema.PLAYER_SESSIONS_V3).
+        "max(device), max(video_type), arraySum((sumMap(counts)).2), sumMap(durations), "
+        "sumMap(counts)",
         {"device": "dv", "video_type": "vt", "user": "u"},
         ", max(device) AS dv, max(video_type) AS vt, max(user) AS u",
         "String",
