@@ -194,3 +194,52 @@ def test_version_3_on_a_cluster_swaps_local_tables_and_follows_with_distributed(
     assert "AS player_sessions_local ENGINE = Distributed" in sql[redo]
     assert sql[-1].startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS player_sessions_mv")
     assert "TO player_sessions_local AS" in sql[-1] and "FROM events_local" in sql[-1]
+
+
+def test_version_4_keeps_desktop_and_endpoint_sessions(
+    store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _store_at(3, store, settings, monkeypatch) as v3:
+        project = v3.create_project("fleet")
+        raw = [
+            desktop("login", at=BASE, session=7),
+            desktop("activity", at=BASE + timedelta(minutes=1), session=7),
+            desktop("logout", at=BASE + timedelta(minutes=9), session=7),
+            endpoint(session="e", at=BASE + timedelta(seconds=5), page_id="p2", port=443),
+            endpoint(session="e", at=BASE, page_id="p1", protocol="http", port=80),
+            endpoint(session="e", at=BASE + timedelta(seconds=9), page_id="p1", org_name="Org"),
+        ]
+        events, problems = validate_batch(raw, now=datetime.now(UTC))
+        assert not problems
+        v3.insert_events(project.id, events)
+        v3.insert_events(project.id, events)  # a resend changes nothing
+        old_desktop = v3.query(
+            "SELECT session, min(start), max(end), min(login), max(logout), max(user_id), "
+            "uniqExactMerge(events) FROM desktop_sessions GROUP BY session"
+        )
+        old_endpoint = v3.query(
+            "SELECT session, min(start), max(end), argMinMerge(first_agent_id), "
+            "argMinMerge(first_visited_site), argMinMerge(first_protocol), "
+            "argMinMerge(first_port), argMinMerge(first_source_addr), "
+            "argMinIfMerge(first_org_name), uniqExactMerge(pages), uniqExactMerge(events) "
+            "FROM endpoint_sessions GROUP BY session"
+        )
+        assert old_endpoint[0][5:7] == ("http", 80) and old_endpoint[0][9:] == (2, 3)
+
+        monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS)
+        assert v3.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[3:]]
+        new_desktop = v3.query(
+            "SELECT session, min(start), max(end), min(login), max(logout), max(user_id), "
+            "sum(events) FROM desktop_sessions GROUP BY session"
+        )
+        new_endpoint = v3.query(
+            "SELECT session, min(start), max(end), "
+            + ", ".join(f"tupleElement(min(first), {i})" for i in range(3, 8))
+            + ", tupleElement(min(first_org), 3), length(groupUniqArrayArray(pages)), "
+            "sum(events) FROM endpoint_sessions GROUP BY session"
+        )
+        assert new_desktop == old_desktop and new_endpoint == old_endpoint
+        (e,) = v3.session_rows("endpoint", project.id, filters={"protocol": ["http"]})
+        assert (e["org_name"], e["pages"], e["events"]) == ("Org", 2, 3)
+        (d,) = v3.session_rows("desktop", project.id, sessions=["7"])
+        assert d["events"] == 3 and d["logout"] == BASE + timedelta(minutes=9)

@@ -1457,7 +1457,7 @@ _AGGREGATES: dict[str, _Aggregate] = {
     "desktop": _Aggregate(
         "desktop_sessions",
         f"session, {_M}(min(start)), {_M}(max(end)), {_M}(min(login)), {_M}(max(logout)), "
-        "max(user_id), max(user_name), max(client_guid), max(client_name), uniqExactMerge(events)",
+        "max(user_id), max(user_name), max(client_guid), max(client_name), sum(events)",
         {"user_id": "toString(uid)", "user": "toString(uid)"},
         ", max(user_id) AS uid",
         "UInt32",
@@ -1466,10 +1466,11 @@ _AGGREGATES: dict[str, _Aggregate] = {
     ),
     "endpoint": _Aggregate(
         "endpoint_sessions",
-        f"session, {_M}(min(start)), {_M}(max(end)), argMinMerge(first_agent_id), "
-        "argMinMerge(first_visited_site), argMinMerge(first_protocol), argMinMerge(first_port), "
-        f"argMinMerge(first_source_addr), argMinIfMerge(first_org_name), {_M}(max(committed)), "
-        "uniqExactMerge(pages), uniqExactMerge(events)",
+        # The first page's values are the least (time, id, values...) tuple (schema v4).
+        f"session, {_M}(min(start)), {_M}(max(end)), tupleElement(min(first), 3), "
+        "tupleElement(min(first), 4), tupleElement(min(first), 5), tupleElement(min(first), 6), "
+        "tupleElement(min(first), 7), tupleElement(min(first_org), 3), "
+        f"{_M}(max(committed)), length(groupUniqArrayArray(pages)), sum(events)",
         {
             "agent_id": "ag",
             "visited_site": "vs",
@@ -1479,9 +1480,9 @@ _AGGREGATES: dict[str, _Aggregate] = {
             "user": "ag",
             "domain": "vs",
         },
-        ", argMinMerge(first_agent_id) AS ag, argMinMerge(first_visited_site) AS vs, "
-        "argMinMerge(first_protocol) AS pr, argMinMerge(first_port) AS po, "
-        "argMinMerge(first_source_addr) AS sa",
+        ", tupleElement(min(first), 3) AS ag, tupleElement(min(first), 4) AS vs, "
+        "tupleElement(min(first), 5) AS pr, tupleElement(min(first), 6) AS po, "
+        "tupleElement(min(first), 7) AS sa",
         "String",
         _decode_endpoint,
         str,
