@@ -244,7 +244,7 @@ class Overview:
 #: runs queries from several threads at once.
 _BUILDERS = ThreadPoolExecutor(max_workers=len(KINDS), thread_name_prefix="overview")
 #: Threads for the independent reads inside a section (never waited on by one of them).
-_PARTS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="overview-part")
+_PARTS = ThreadPoolExecutor(max_workers=6, thread_name_prefix="overview-part")
 
 
 def build_overview(
@@ -294,8 +294,9 @@ def _percent(v: float | None) -> str:
 
 
 def _player(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
+    viewers_now = _PARTS.submit(service.current_viewers, project, now)
     points, totals = _series(service, project, "player", w)
-    current = service.current_viewers(project, now)
+    current = viewers_now.result()
     axis = w.axis([p["time"] for p in points])
     has_sessions = [p["sessions"] > 0 for p in points]
     has_viewers = [p["viewers"] > 0 for p in points]
@@ -555,8 +556,9 @@ def _hours_text(v: float | None) -> str:
 
 
 def _desktop(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
+    by_user_and_hour = _PARTS.submit(service.desktop_breakdown, project, w.start, w.end)
     points, totals = _series(service, project, "desktop", w)
-    breakdown = service.desktop_breakdown(project, w.start, w.end)
+    breakdown = by_user_and_hour.result()
     users, hours = breakdown["user"], breakdown["hour"]
     worked = totals["idle_time"] + totals["productive_time"]
     kpis = [
