@@ -165,3 +165,30 @@ def test_bucket_names_are_the_strftime_ones(t: datetime) -> None:
     assert fmt.bucket_label(t, five) == t.strftime("%H:%M")
     assert fmt.bucket_title(t, five) == t.strftime("%Y-%m-%d %H:%M UTC")
     assert fmt.bucket_label(t, timedelta(days=1)) == t.strftime("%b %d")
+
+
+def test_channel_activity_reads_the_window_once_and_agrees_with_the_core(
+    store: ClickHouseStore, tenant: Tenant
+) -> None:
+    # One period open since before the window, one inside it, ERROR events in and out.
+    load(
+        store,
+        tenant,
+        [
+            channel("PUBLISH_START", at=LO - timedelta(hours=2), channel="early"),
+            channel("STREAM_ERROR", at=LO - minutes(5), channel="early", level="ERROR"),
+            channel("STREAM_ERROR", at=BASE, channel="early", level="ERROR"),
+            channel("PUBLISH_END", at=BASE + minutes(10), channel="early"),
+            channel("PUBLISH_START", at=BASE + minutes(20), channel="late"),
+            channel("RECORD_START", at=BASE + minutes(21), channel="late"),
+            channel("STREAM_ERROR", at=BASE + minutes(22), channel="late", level="ERROR"),
+        ],
+    )
+    svc = SessionService(store)
+    activity = svc.channel_activity(tenant.project, LO, HI)
+    assert activity.periods == svc.channel_sessions(tenant.project, start=LO, end=HI)
+    assert [p.channel for p in activity.periods] == ["early", "late"]
+    totals = svc.totals(tenant.project, "channel", LO, HI)
+    errors = [e for e in activity.events if e.attrs.get("level") == "ERROR"]
+    assert (len(activity.events), len(errors)) == (totals["events"], totals["errors"]) == (5, 2)
+    assert [c["channel"] for c in activity.channels] == ["early", "late"]
