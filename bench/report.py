@@ -293,10 +293,14 @@ _NOTES = [
     "each session's start would remove the difference (a larger change: a session's start is "
     "not known when its later events are inserted).",
     "",
-    "**Dashboard overview.** About sixteen queries. The four sections are built side by "
-    "side, and so are the independent reads inside the player and endpoint sections (the "
-    "engine runs queries from several threads at once); the channel section reads the "
-    "range's channel events once for its periods, its ERROR list and its totals.",
+    "**Dashboard overview.** About eleven queries (sixteen before this round). The four "
+    "sections are built side by side, and so are the independent reads inside a section "
+    "(the engine runs queries from several threads at once); the desktop section computes "
+    "the activity gaps once for its series, totals, users and hours (grouping sets), the "
+    "endpoint section reads the range's sessions once for its series, totals and sites, and "
+    "the channel section reads the range's channel events once for its periods, its ERROR "
+    "list and its totals. What is left is mostly the player section's engine work over the "
+    "range's events (distinct users per bucket; startup and errors per session).",
     "",
     "**Changed in the core since the previous report** (same results, same durability; "
     "tests under `tests/store/` and `tests/domain/`):",

@@ -617,6 +617,38 @@ class SessionService:
             project.id, start, end, idle_timeout_ms=project.idle_timeout_s * 1000
         )
 
+    def desktop_overview(
+        self, project: Project, start: datetime, end: datetime, step: timedelta
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, list[dict[str, Any]]]]:
+        """``timeseries_with_totals`` and ``desktop_breakdown`` of desktops, in one query."""
+        raw, breakdown = self.store.desktop_overview(
+            project.id,
+            start,
+            end,
+            int(step.total_seconds()),
+            idle_timeout_ms=project.idle_timeout_s * 1000,
+        )
+        names = list(METRICS["desktop"])
+        series = _fill(names, raw, floor_time(start, step), end, step)
+        values = raw.get(0, {})
+        return series, {n: values.get(n, 0) for n in names}, breakdown
+
+    def endpoint_overview(
+        self, project: Project, start: datetime, end: datetime, step: timedelta
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+        """``timeseries_with_totals`` and ``endpoint_sites`` of endpoints, in one query."""
+        raw, sites = self.store.endpoint_overview(
+            project.id,
+            start,
+            end,
+            int(step.total_seconds()),
+            threshold_ms=project.apdex_threshold_ms,
+        )
+        names = list(METRICS["endpoint"])
+        series = _fill(names, raw, floor_time(start, step), end, step)
+        values = raw.get(0, {})
+        return series, {n: values.get(n, 0) for n in names}, sites
+
     def endpoint_sites(
         self, project: Project, start: datetime, end: datetime
     ) -> list[dict[str, Any]]:

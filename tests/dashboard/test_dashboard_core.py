@@ -83,6 +83,11 @@ def test_desktop_breakdown_per_user_and_hour(store: ClickHouseStore, tenant: Ten
         "idle_time": 125 * 60_000,
         "productive_time": 5 * 60_000,
     }
+    # The overview's single query says the same as the three reads.
+    for step in (timedelta(minutes=5), timedelta(hours=1)):
+        series, with_totals = svc.timeseries_with_totals(tenant.project, "desktop", LO, HI, step)
+        assert with_totals == totals
+        assert svc.desktop_overview(tenant.project, LO, HI, step) == (series, totals, breakdown)
 
 
 def test_endpoint_sites_and_slowest_pages(store: ClickHouseStore, tenant: Tenant) -> None:
@@ -111,6 +116,11 @@ def test_endpoint_sites_and_slowest_pages(store: ClickHouseStore, tenant: Tenant
     ]
     totals = svc.totals(tenant.project, "endpoint", LO, HI)
     assert (totals["sessions"], totals["pages"], totals["experience_score"]) == (2, 3, 0.5)
+    # The overview's single query says the same as the separate reads.
+    for step in (timedelta(minutes=5), timedelta(hours=1)):
+        series, with_totals = svc.timeseries_with_totals(tenant.project, "endpoint", LO, HI, step)
+        assert with_totals == totals
+        assert svc.endpoint_overview(tenant.project, LO, HI, step) == (series, totals, sites)
 
 
 def test_channel_totals_and_users(store: ClickHouseStore, tenant: Tenant) -> None:

@@ -556,9 +556,7 @@ def _hours_text(v: float | None) -> str:
 
 
 def _desktop(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
-    by_user_and_hour = _PARTS.submit(service.desktop_breakdown, project, w.start, w.end)
-    points, totals = _series(service, project, "desktop", w)
-    breakdown = by_user_and_hour.result()
+    points, totals, breakdown = service.desktop_overview(project, w.start, w.end, w.step)
     users, hours = breakdown["user"], breakdown["hour"]
     worked = totals["idle_time"] + totals["productive_time"]
     kpis = [
@@ -643,12 +641,10 @@ SITE_ROWS = 15
 
 
 def _endpoint(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
-    # Three reads of the range's pages, side by side.
-    series = _PARTS.submit(_series, service, project, "endpoint", w)
-    by_site = _PARTS.submit(service.endpoint_sites, project, w.start, w.end)
+    # Two reads of the range's pages (per session, per page), side by side.
+    by_session = _PARTS.submit(service.endpoint_overview, project, w.start, w.end, w.step)
     slow = service.slowest_pages(project, w.start, w.end, limit=10)
-    points, totals = series.result()
-    sites = by_site.result()
+    points, totals, sites = by_session.result()
     t_ms = project.apdex_threshold_ms
     kpis = [
         Kpi("Sessions", fmt.integer(totals["sessions"]), "first page in the range"),

@@ -1278,10 +1278,29 @@ class ClickHouseStore:
         is idle, shorter is productive, and counts for the user and hour of the activity that
         ends it.
         """
+        return self._desktop_gaps(project_id, lo, hi, idle_timeout_ms, None)[1]
+
+    def desktop_overview(
+        self, project_id: int, lo: datetime, hi: datetime, step_s: int, *, idle_timeout_ms: int
+    ) -> tuple[dict[int, dict[str, float]], dict[str, list[dict[str, Any]]]]:
+        """``desktop_series`` (with the totals, at bucket 0) and ``desktop_breakdown`` over
+        ``[lo, hi]`` from one computation of the gaps."""
+        series, breakdown = self._desktop_gaps(project_id, lo, hi, idle_timeout_ms, step_s)
+        return series, breakdown
+
+    def _desktop_gaps(
+        self, project_id: int, lo: datetime, hi: datetime, idle_ms: int, step_s: int | None
+    ) -> tuple[dict[int, dict[str, float]], dict[str, list[dict[str, Any]]]]:
+        # Grouping sets: per user, per hour, per bucket (one bucket without a step) and over the
+        # range. grouping(b, user, h) has a bit set for each key a row's set leaves out.
+        sets = "(user), (h), (b), ()"
         rows = self.query(
-            "SELECT user, toHour(time) AS h, uniqExact(user), sumIf(gap, gap > {idle:UInt64}), "
-            "sumIf(gap, gap <= {idle:UInt64}), argMaxIf(name, time, name != '') FROM ("
-            "SELECT time, user, name, if(prev = toDateTime64(0, 3, 'UTC'), 0, "
+            "SELECT grouping(b, user, h) AS g, b, user, h, uniqExact(user), "
+            "sumIf(gap, gap > {idle:UInt64}), sumIf(gap, gap <= {idle:UInt64}), "
+            "argMaxIf(name, time, name != '') FROM ("
+            "SELECT time, user, name, toHour(time) AS h, "
+            + (self._BUCKET.format(col="time") if step_s is not None else "0")
+            + " AS b, if(prev = toDateTime64(0, 3, 'UTC'), 0, "
             "toUInt64(toUnixTimestamp64Milli(time) - toUnixTimestamp64Milli(prev))) AS gap "
             "FROM (SELECT time, user, name, lagInFrame(time, 1, toDateTime64(0, 3, 'UTC')) "
             "OVER (PARTITION BY session ORDER BY time, id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
@@ -1289,24 +1308,37 @@ class ClickHouseStore:
             "JSONExtractString(data, 'user_name') AS name FROM events "
             "WHERE project_id = {p:UInt32} AND kind = 'desktop' AND "
             + self._IN_RANGE
-            + " LIMIT 1 BY id))) GROUP BY GROUPING SETS ((user), (h)) ORDER BY user, h",
-            {"p": project_id, "lo": ms(lo), "hi": ms(hi), "idle": idle_timeout_ms},
+            + f" LIMIT 1 BY id))) GROUP BY GROUPING SETS ({sets}) ORDER BY g, user, h, b",
+            {
+                "p": project_id,
+                "lo": ms(lo),
+                "hi": ms(hi),
+                "idle": idle_ms,
+                "step": step_s or 0,
+            },
         )
+        series: dict[int, dict[str, float]] = {}
         out: dict[str, list[dict[str, Any]]] = {"user": [], "hour": []}
-        for user, hour, users, idle, productive, name in rows:
-            # Desktop events always carry a user id: an empty one marks the per-hour rows.
-            by = "user" if user else "hour"
+        for g, b, user, hour, users, idle, productive, name in rows:
+            if g in (0b011, 0b111):  # per bucket; over the range (as bucket 0)
+                series[int(b) if g == 0b011 else 0] = {
+                    "active_users": int(users),
+                    "idle_time": int(idle),
+                    "productive_time": int(productive),
+                }
+                continue
+            by = "user" if g == 0b101 else "hour"
             out[by].append(
                 {
-                    by: int(user) if user else int(hour),
-                    "user_name": str(name) if user else "",
+                    by: int(user) if by == "user" else int(hour),
+                    "user_name": str(name) if by == "user" else "",
                     "active_users": int(users),
                     "idle_ms": int(idle),
                     "productive_ms": int(productive),
                 }
             )
         out["user"].sort(key=lambda r: r["user"])
-        return out
+        return series, out
 
     # One row per page view (its first event) with the page score of ``endpoint_series``.
     _ENDPOINT_PAGES = (
@@ -1343,6 +1375,33 @@ class ClickHouseStore:
             {"site": s, "sessions": int(n), "pages": int(pg), "experience_score": round(sc, 3)}
             for s, n, pg, sc in rows
         ]
+
+    def endpoint_overview(
+        self, project_id: int, lo: datetime, hi: datetime, step_s: int, *, threshold_ms: int
+    ) -> tuple[dict[int, dict[str, float]], list[dict[str, Any]]]:
+        """``endpoint_series`` (with the totals, at bucket 0) and ``endpoint_sites`` over
+        ``[lo, hi]``, from one pass over the range's pages."""
+        params = self._range_params(project_id, lo, hi, step_s)
+        params["t"] = threshold_ms
+        rows = self.query(
+            "SELECT grouping(b, site) AS g, b, site, count(), sum(pages), avgOrDefault(score) "
+            "FROM (SELECT " + self._BUCKET.format(col="s") + " AS b, site, pages, score FROM ("
+            f"SELECT session, min(pt) AS s, argMin(site, pt) AS site, count() AS pages, "
+            f"{_SESSION_SCORE} AS score FROM (" + self._ENDPOINT_PAGES + ") GROUP BY session)) "
+            # grouping(b, site): a bit set for each key the row's set leaves out.
+            "GROUP BY GROUPING SETS ((b), (), (site))",
+            params,
+        )
+        series: dict[int, dict[str, float]] = {}
+        sites: list[tuple[float, str, dict[str, Any]]] = []
+        for g, b, site, n, pg, sc in rows:
+            figures = {"sessions": int(n), "pages": int(pg), "experience_score": round(sc, 3)}
+            if g == 0b01 or g == 0b11:  # per bucket; over the range (as bucket 0)
+                series[int(b) if g == 0b01 else 0] = figures
+            else:
+                sites.append((sc, site, {"site": site, **figures}))
+        sites.sort(key=lambda x: (x[0], x[1]))  # worst score first, as endpoint_sites
+        return series, [row for _, _, row in sites]
 
     def slowest_pages(
         self, project_id: int, lo: datetime, hi: datetime, *, threshold_ms: int, limit: int = 10
