@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessionscope.domain.timerange import (
@@ -17,6 +17,7 @@ from sessionscope.domain.timerange import (
     floor_time,
     parse_instant,
     span_label,
+    utc_clock,
 )
 
 
@@ -209,3 +210,14 @@ def test_a_span_label_is_close_to_the_span(seconds: int) -> None:
     assert abs(shown - seconds) <= seconds / 4
     if any(seconds % u == 0 and seconds // u < 100 for u in _UNITS.values()):
         assert shown == seconds
+
+
+@settings(max_examples=300)
+@given(
+    st.datetimes(
+        datetime(1970, 1, 2), datetime(9998, 12, 30), timezones=st.timezones(no_cache=False)
+    ),
+    st.sampled_from(["T", " "]),
+)
+def test_utc_clock_says_what_strftime_says(t: datetime, sep: str) -> None:
+    assert utc_clock(t, sep) == t.astimezone(UTC).strftime(f"%Y-%m-%d{sep}%H:%M:%S")

@@ -28,7 +28,7 @@ from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
 from sessionscope.domain.sessions import DesktopSession, UserActivity
-from sessionscope.domain.timerange import MAX_INSTANT, MIN_INSTANT
+from sessionscope.domain.timerange import MAX_INSTANT, MIN_INSTANT, utc_clock
 from sessionscope.store.clickhouse import Project
 
 __all__ = [
@@ -260,9 +260,7 @@ def format_date(t: datetime | None) -> str | None:
 
 def _iso(t: datetime) -> str:
     """Format an instant as ``2000-01-23T04:56:07`` (UTC), the year always in four digits."""
-    # Not strftime: its %Y leaves years before 1000 unpadded on some platforms.
-    u = t.astimezone(UTC)
-    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+    return utc_clock(t)
 
 
 def session_to_dict(s: DesktopSession) -> dict[str, Any]:

@@ -10,6 +10,7 @@ vendor is silent are listed in ``docs/compat/ncp-vpe.md``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid as uuidlib
@@ -33,6 +34,7 @@ from sessionscope.domain.timerange import (
     floor_time,
     parse_instant,
     span_label,
+    utc_clock,
 )
 from sessionscope.store.clickhouse import Project
 
@@ -193,6 +195,7 @@ def session_no(project_id: int, session: str) -> int:
     return int.from_bytes(digest[:8], "big") % _NO_SPACE + 1
 
 
+@functools.lru_cache(maxsize=4096)  # a session's events share its user
 def mask_uuid(value: str) -> str:
     """Keep a uuid's first and last groups and mask the three in between with ``****``."""
     parts = value.split("-")
@@ -213,7 +216,7 @@ def video_time(seconds: Any) -> str:
 
 
 def _date(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return utc_clock(t, " ")
 
 
 def _seconds(ms: int | float) -> float:

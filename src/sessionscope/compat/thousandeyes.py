@@ -46,6 +46,7 @@ from sessionscope.domain.timerange import (
     floor_time,
     parse_instant,
     parse_window,
+    utc_clock,
 )
 from sessionscope.service import CursorError, decode_cursor, encode_cursor
 from sessionscope.store.clickhouse import Project, User
@@ -569,9 +570,7 @@ def user_session_id(project_id: int, round_: int, session: str) -> str:
 
 
 def _clock(t: datetime, sep: str) -> str:
-    # Not strftime: its %Y leaves years before 1000 unpadded on some platforms.
-    u = t.astimezone(UTC)
-    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}{sep}{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+    return utc_clock(t, sep)
 
 
 def _date(t: datetime) -> str:

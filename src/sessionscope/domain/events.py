@@ -33,7 +33,7 @@ from uuid import UUID
 import msgspec
 import orjson
 
-from sessionscope.domain.timerange import MAX_EPOCH_MS
+from sessionscope.domain.timerange import MAX_EPOCH_MS, utc_clock
 
 __all__ = [
     "CHANNEL_LEVELS",
@@ -151,7 +151,7 @@ def epoch_ms(t: datetime) -> int:
 
 def format_time(t: datetime) -> str:
     """Format an aware datetime as RFC 3339 UTC with milliseconds."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return f"{utc_clock(t)}.{t.microsecond // 1000:03d}Z"
 
 
 def _identity_fields(e: Event) -> dict[str, Any]:

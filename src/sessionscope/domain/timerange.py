@@ -20,6 +20,7 @@ __all__ = [
     "parse_interval",
     "parse_window",
     "span_label",
+    "utc_clock",
 ]
 
 
@@ -197,3 +198,13 @@ def span_label(span: timedelta) -> str:
 def _largest_unit(seconds: int) -> tuple[str, int]:
     """The largest label unit that divides ``seconds`` (seconds for 0)."""
     return next((n, u) for n, u in _LABEL_UNITS if (seconds >= u and seconds % u == 0) or u == 1)
+
+
+def utc_clock(t: datetime, sep: str = "T") -> str:
+    """``2000-01-23T04:56:07``: an instant in UTC to the second, ``sep`` between date and time.
+
+    Written out rather than with ``strftime``: several times faster (the vendor APIs format
+    thousands of instants a response), and the year always has four digits.
+    """
+    u = t.astimezone(UTC)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}{sep}{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
