@@ -462,7 +462,7 @@ class SessionService:
                 if s.key == key:
                     return s, list(s.events)
             return None
-        if kind == "desktop" and not key.isdigit():
+        if kind == "desktop" and not _ascii_digits(key):
             return None
         events = self.store.session_events(project.id, kind, [key]).get(key, [])
         if not events:
