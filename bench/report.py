@@ -280,22 +280,19 @@ _NOTES = [
     "however little it reads (a one-row lookup by primary key: 6-7 ms; `SELECT 1`: 1-2 ms), "
     "so two queries and their data already spend most of the 25 ms.",
     "",
-    "**Session ids that are not in time order.** The simulated session ids "
-    "(`ps-<n>-<seq>`) grow with time, so the newest sessions sit side by side in the "
-    "aggregates, which are ordered by session id. Real players send random ids (UUIDs): "
-    "then the 200 sessions a page aggregates lie in 200 different granules. Measured on a "
-    "copy of this store, the same page query over 200 sessions spread over the table took "
-    "about 1,200 ms with the aggregates of schema version 2 (aggregate-function states: whole "
-    "granules of states are read and decoded) against about 21 ms for 200 neighbours; schema "
-    "versions 3 and 4 store plain columns in 256-row granules, and the spread page takes about "
-    "90 ms (neighbours: about 18 ms). The same holds for reads of `events` by time, which is "
-    "ordered by session: on a copy of this project with its player session ids hashed "
-    "(scattered, as real ones are), the overview's distinct-viewers series took 272 ms "
-    "instead of 71 ms, and the per-session startup series 183 ms instead of 49 ms, so the "
-    "overview over a realistic store would take a few hundred milliseconds more than the "
-    "figure above. A projection of `events` ordered by `(project_id, kind, time)` brought "
-    "that series back to 84 ms (its cost at ingest not yet measured). The figures above are "
-    "the neighbours' case and flatter us; the simulator should send random session ids.",
+    "**Session ids that are not in time order.** Real players send random session ids "
+    "(UUIDs), and the simulator now does too (store version 2; before, its ids `ps-<n>-<seq>` "
+    "grew with time and put the newest sessions side by side, which flattered every figure "
+    "that reads by time). The aggregates and `events` are ordered by session, so a page of "
+    "the newest sessions, and any read of events by time, touches many granules. Measured on "
+    "copies of the older store: the page query over 200 scattered sessions took about "
+    "1,200 ms with the aggregates of schema version 2 (aggregate-function states) and about "
+    "90 ms with the plain columns of versions 3 and 4 (neighbours: about 18 ms); the "
+    "overview's distinct-viewers series took 272 ms instead of 71 ms, and a projection of "
+    "`events` ordered by `(project_id, kind, time)` brought it back to 84 ms (its cost at "
+    "ingest not yet measured). Ordering the session aggregates by the time of each "
+    "session's start would remove the rest of the difference for pages (a larger change: a "
+    "session's start is not known when its later events are inserted).",
     "",
     "**Dashboard overview.** About eleven queries (sixteen before this round). The four "
     "sections are built side by side, and so are the independent reads inside a section "
@@ -304,9 +301,9 @@ _NOTES = [
     "endpoint section reads the range's sessions once for its series, totals and sites, and "
     "the channel section reads the range's channel events once for its periods, its ERROR "
     "list and its totals. What is left is mostly the player section's engine work over the "
-    "range's events (distinct users per bucket; startup and errors per session). It sits "
-    "close to the target when this machine is slow: two full runs of the same overview code "
-    "on 2026-12-02 gave p50 269 ms (raw engine 276 ms) and 299 ms (raw engine 318 ms).",
+    "range's events (distinct users per bucket; startup and errors per session). Two full "
+    "runs of the same overview code over the older store (ordered ids) gave p50 269 ms "
+    "(raw engine 276 ms) and 299 ms (raw engine 318 ms).",
     "",
     "**Changed in the core since the previous report** (same results, same durability; "
     "tests under `tests/store/` and `tests/domain/`):",

@@ -17,6 +17,7 @@ run past ``end`` simply stop there: nothing is ever stamped after ``end`` or bef
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import math
 import random
@@ -268,7 +269,17 @@ def _players(
     prefix = f"sim-{cfg.seed}-p"
     for number, t0 in enumerate(starts, 1):
         viewer = pool[int(len(pool) * rng.random() ** 1.6)]
-        yield from _player_session(rng, f"ps-{cfg.seed}-{number}", viewer, t0, hi, ids, prefix)
+        yield from _player_session(
+            rng, _session_uuid(cfg.seed, number), viewer, t0, hi, ids, prefix
+        )
+
+
+def _session_uuid(seed: int, number: int) -> str:
+    """A player's session id: a random-looking UUID, as real players send (so that, as in
+    production, sessions that start together are not neighbours in id order), fixed by the
+    seed and the session's number without drawing from the generator."""
+    digest = hashlib.blake2b(f"ps-{seed}-{number}".encode(), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
 
 
 def _player_session(
