@@ -525,9 +525,7 @@ class SessionService:
         """``timeseries``, and every metric over ``[start, end]`` (as ``totals`` counts them)
         from the same queries."""
         raw = self._raw_series(project, kind, start, end, int(step.total_seconds()), total=True)
-        values = raw.get(0, {})
-        series = _fill(list(METRICS[kind]), raw, floor_time(start, step), end, step)
-        return series, {n: values.get(n, 0) for n in METRICS[kind]}
+        return _series_and_totals(kind, raw, start, end, step)
 
     def _raw_series(
         self,
@@ -628,10 +626,7 @@ class SessionService:
             int(step.total_seconds()),
             idle_timeout_ms=project.idle_timeout_s * 1000,
         )
-        names = list(METRICS["desktop"])
-        series = _fill(names, raw, floor_time(start, step), end, step)
-        values = raw.get(0, {})
-        return series, {n: values.get(n, 0) for n in names}, breakdown
+        return (*_series_and_totals("desktop", raw, start, end, step), breakdown)
 
     def endpoint_overview(
         self, project: Project, start: datetime, end: datetime, step: timedelta
@@ -644,10 +639,7 @@ class SessionService:
             int(step.total_seconds()),
             threshold_ms=project.apdex_threshold_ms,
         )
-        names = list(METRICS["endpoint"])
-        series = _fill(names, raw, floor_time(start, step), end, step)
-        values = raw.get(0, {})
-        return series, {n: values.get(n, 0) for n in names}, sites
+        return (*_series_and_totals("endpoint", raw, start, end, step), sites)
 
     def endpoint_sites(
         self, project: Project, start: datetime, end: datetime
@@ -664,6 +656,20 @@ class SessionService:
         return self.store.slowest_pages(
             project.id, start, end, threshold_ms=project.apdex_threshold_ms, limit=limit
         )
+
+
+def _series_and_totals(
+    kind: str,
+    raw: Mapping[int, Mapping[str, float]],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A kind's filled series and its totals from raw buckets holding the totals at 0."""
+    names = list(METRICS[kind])
+    values = raw.get(0, {})
+    series = _fill(names, raw, floor_time(start, step), end, step)
+    return series, {n: values.get(n, 0) for n in names}
 
 
 def _fill(

@@ -1278,19 +1278,19 @@ class ClickHouseStore:
         is idle, shorter is productive, and counts for the user and hour of the activity that
         ends it.
         """
-        return self._desktop_gaps(project_id, lo, hi, idle_timeout_ms, None)[1]
+        return self.desktop_overview(project_id, lo, hi, None, idle_timeout_ms=idle_timeout_ms)[1]
 
     def desktop_overview(
-        self, project_id: int, lo: datetime, hi: datetime, step_s: int, *, idle_timeout_ms: int
+        self,
+        project_id: int,
+        lo: datetime,
+        hi: datetime,
+        step_s: int | None,
+        *,
+        idle_timeout_ms: int,
     ) -> tuple[dict[int, dict[str, float]], dict[str, list[dict[str, Any]]]]:
-        """``desktop_series`` (with the totals, at bucket 0) and ``desktop_breakdown`` over
-        ``[lo, hi]`` from one computation of the gaps."""
-        series, breakdown = self._desktop_gaps(project_id, lo, hi, idle_timeout_ms, step_s)
-        return series, breakdown
-
-    def _desktop_gaps(
-        self, project_id: int, lo: datetime, hi: datetime, idle_ms: int, step_s: int | None
-    ) -> tuple[dict[int, dict[str, float]], dict[str, list[dict[str, Any]]]]:
+        """``desktop_series`` (with the totals, at bucket 0; one bucket without ``step_s``) and
+        ``desktop_breakdown`` over ``[lo, hi]`` from one computation of the gaps."""
         # Grouping sets: per user, per hour, per bucket (one bucket without a step) and over the
         # range. grouping(b, user, h) has a bit set for each key a row's set leaves out.
         sets = "(user), (h), (b), ()"
@@ -1313,7 +1313,7 @@ class ClickHouseStore:
                 "p": project_id,
                 "lo": ms(lo),
                 "hi": ms(hi),
-                "idle": idle_ms,
+                "idle": idle_timeout_ms,
                 "step": step_s or 0,
             },
         )
