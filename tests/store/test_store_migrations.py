@@ -17,9 +17,9 @@ import pytest
 from tests.factories import BASE, desktop, endpoint, player
 
 from sessionscope.config import Settings
-from sessionscope.domain.events import validate_batch
+from sessionscope.domain.events import PLAYER_TYPES, validate_batch
 from sessionscope.store import clickhouse as ch
-from sessionscope.store.schema import MIGRATIONS
+from sessionscope.store.schema import MIGRATIONS, PLAYER_TYPES_V5
 
 
 @contextlib.contextmanager
@@ -147,20 +147,17 @@ def test_version_3_keeps_player_sessions_and_can_run_again(
     before = v2_store.query(stored.format(n="uniqExactMerge(events)", sums="sumMapMerge"))
     assert [r[1] for r in before] == [3, 2]
 
-    monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS)
-    assert v2_store.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[2:]]
-    assert v2_store.query(stored.format(n="arraySum((sumMap(counts)).2)", sums="sumMap")) == before
-    rows = v2_store.session_rows("player", project.id, limit=None)
-    assert [(r["session"], r["events"]) for r in rows] == [("b", 2), ("a", 3)]
-    assert rows[1]["durations"] == {"player_start": 700, "startup": 300, "playing": 60_000}
-    before = rows
+    monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS[:3])  # this version only
+    assert v2_store.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[2:3]]
+    after = stored.format(n="arraySum((sumMap(counts)).2)", sums="sumMap")
+    assert v2_store.query(after) == before
     ddl = v2_store.query("SHOW CREATE TABLE player_sessions")[0][0]
     assert "SimpleAggregateFunction(sumMap" in ddl and "index_granularity = 256" in ddl
 
     # Interrupted and applied again (as at the next start): the same sessions.
     for sql in MIGRATIONS[2].statements(v2_store.profile):
         v2_store.command(sql)
-    assert v2_store.session_rows("player", project.id, limit=None) == before
+    assert v2_store.query(after) == before
     tables = {r[0] for r in v2_store.query("SHOW TABLES")}
     assert "player_sessions_v3" not in tables
 
@@ -170,9 +167,80 @@ def test_version_3_keeps_player_sessions_and_can_run_again(
         now=datetime.now(UTC),
     )
     v2_store.insert_events(project.id, more)
-    (b,) = v2_store.session_rows("player", project.id, sessions=["b"])
-    assert b["events"] == 3 and b["durations"]["playing"] == 5000
-    assert b["counts"] == {"player_start": 1, "error": 1, "playing": 1}
+    b = v2_store.query(after)[1]
+    assert b[0] == "b" and b[1] == 3
+    assert dict(zip(*b[2], strict=True))["playing"] == 5000
+    assert dict(zip(*b[3], strict=True)) == {"player_start": 1, "error": 1, "playing": 1}
+
+
+def test_version_5_keeps_player_sums_per_type_and_can_run_again(
+    store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _store_at(4, store, settings, monkeypatch) as v4:
+        project = v4.create_project("players")
+        raw = [
+            player(at=BASE, session="a", type="player_start", duration_ms=700),
+            player(at=BASE + timedelta(seconds=1), session="a", type="startup", duration_ms=300),
+            player(at=BASE + timedelta(seconds=61), session="a", type="playing", duration_ms=6000),
+            player(at=BASE + timedelta(seconds=70), session="a", type="rebuffering", duration_ms=9),
+            player(at=BASE + timedelta(minutes=2), session="b", type="player_start"),
+            player(at=BASE + timedelta(minutes=3), session="b", type="error"),
+            player(at=BASE + timedelta(minutes=4), session="b", type="error"),
+        ]
+        events, problems = validate_batch(raw, now=datetime.now(UTC))
+        assert not problems
+        v4.insert_events(project.id, events[:3])
+        v4.insert_events(project.id, events[3:])  # two parts: the read re-aggregates
+        old = v4.query(
+            "SELECT session, min(start), max(end), max(device), sumMap(durations), "
+            "sumMap(counts) FROM player_sessions GROUP BY session ORDER BY session"
+        )
+
+        monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS)
+        assert v4.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[4:]]
+        per_type = ", ".join(f"sum(d_{t}), sum(n_{t})" for t in PLAYER_TYPES_V5)
+        new_sql = (
+            f"SELECT session, min(start), max(end), max(device), sum(events), {per_type} "
+            "FROM player_sessions GROUP BY session ORDER BY session"
+        )
+        new = v4.query(new_sql)
+        for o, n in zip(old, new, strict=True):
+            assert o[:4] == n[:4]
+            durations, counts = dict(zip(*o[4], strict=True)), dict(zip(*o[5], strict=True))
+            assert n[4] == sum(counts.values())
+            for i, t in enumerate(PLAYER_TYPES_V5):
+                assert (n[5 + 2 * i], n[6 + 2 * i]) == (durations.get(t, 0), counts.get(t, 0))
+        rows = v4.session_rows("player", project.id, limit=None)
+        assert [(r["session"], r["events"], r["counts"]) for r in rows] == [
+            ("b", 3, {"error": 2}),
+            ("a", 4, {"error": 0}),
+        ]
+        assert rows[1]["durations"] == {
+            "player_start": 700,
+            "startup": 300,
+            "rebuffering": 9,
+            "playing": 6000,
+        }
+
+        # Interrupted and applied again (as at the next start): the same sessions.
+        for sql in MIGRATIONS[4].statements(v4.profile):
+            v4.command(sql)
+        assert v4.query(new_sql) == new
+        assert "player_sessions_v5" not in {r[0] for r in v4.query("SHOW TABLES")}
+
+        # The view feeds the new table.
+        more, _ = validate_batch(
+            [player(at=BASE + timedelta(minutes=5), session="b", type="playing", duration_ms=50)],
+            now=datetime.now(UTC),
+        )
+        v4.insert_events(project.id, more)
+        (b,) = v4.session_rows("player", project.id, sessions=["b"])
+        assert b["events"] == 4 and b["durations"]["playing"] == 50
+
+
+def test_every_player_action_type_has_its_sum_columns() -> None:
+    # The domain may accept a new action type only with a migration adding its columns.
+    assert set(PLAYER_TYPES) == set(PLAYER_TYPES_V5)
 
 
 def test_version_3_on_a_cluster_swaps_local_tables_and_follows_with_distributed() -> None:

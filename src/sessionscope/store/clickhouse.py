@@ -22,9 +22,16 @@ import clickhouse_connect
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sessionscope.config import Settings
-from sessionscope.domain.events import Event, epoch_ms
+from sessionscope.domain.events import KINDS, Event, epoch_ms
+from sessionscope.domain.sessions import (
+    PLAYER_ERROR_TYPES,
+    PLAYER_PLAYING_TYPES,
+    PLAYER_REBUFFER_TYPES,
+    PLAYER_START_TYPES,
+)
 from sessionscope.security import (
     SecretBox,
     hash_secret,
@@ -34,7 +41,12 @@ from sessionscope.security import (
     verify_secret,
 )
 from sessionscope.store.idfilter import IdFilter, id_hashes
-from sessionscope.store.schema import MIGRATIONS, MIGRATIONS_TABLE, EngineProfile
+from sessionscope.store.schema import (
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+    PLAYER_TYPES_V5,
+    EngineProfile,
+)
 
 log = logging.getLogger("sessionscope")
 
@@ -220,6 +232,10 @@ class ClickHouseStore:
         #: Projects by id, kept for ``_cache_s``: every request looks its project up. An
         #: exclusive store sees every change (it makes them), so it keeps them until then.
         self._project_cache: dict[int, tuple[float, Project]] = {}
+        #: Kinds with stored events by project (see ``event_kinds``): (read again after, kinds);
+        #: and those of the inserts this process made.
+        self._kinds: dict[int, tuple[float, frozenset[str]]] = {}
+        self._inserted_kinds: dict[int, frozenset[str]] = {}
         self._cache_s = 3600.0 if exclusive else 5.0
         self.insert_settings: dict[str, Any] = {
             # The engine enables async inserts by default; an acknowledged insert must already
@@ -651,12 +667,22 @@ class ClickHouseStore:
                             known.add(w.hashes)
                 settings = self._events_settings(project_id, table)
                 self.client.insert_arrow("events", table, settings=settings)
+                self._stored_kinds(project_id, table)
         except BaseException as exc:  # every batch of the group fails with the insert
             for w in group:
                 w.error, w.done = exc, True
             return
         for w, n in zip(group, accepted, strict=True):
             w.result, w.done = (n, len(w.events) - n), True
+
+    def _stored_kinds(self, project_id: int, table: pa.Table) -> None:
+        """Remember the kinds of an insert (see ``event_kinds``): on an exclusive store this
+        process makes every insert, so the kinds read once and these are all there are; on a
+        shared one, another server's new kind shows once the kinds are read again."""
+        known = self._inserted_kinds.get(project_id, frozenset())
+        if len(known) < len(KINDS):
+            kinds = frozenset(str(k) for k in pc.unique(table.column("kind")).to_pylist())
+            self._inserted_kinds[project_id] = known | kinds
 
     def _events_settings(self, project_id: int, table: pa.Table) -> dict[str, Any]:
         # The views of the events table run side by side (one insert feeds five of them).
@@ -1064,10 +1090,7 @@ class ClickHouseStore:
         the values) apply to the session aggregate and to each event respectively.
         """
         params = self._range_params(project_id, lo, hi, step_s)
-        params.update(
-            {"st": list(start_types), "pl": list(playing_types), "rb": list(rebuffer_types)}
-        )
-        params["er"] = list(error_types)
+        params.update({"pl": list(playing_types), "rb": list(rebuffer_types)})
         spec = _AGGREGATES["player"]
         session_having, event_where = "", ""
         for i, (name, values) in enumerate((filters or {}).items()):
@@ -1079,15 +1102,13 @@ class ClickHouseStore:
         session_sql = (
             "SELECT " + self._BUCKET.format(col="s") + " AS b, count(), "
             "quantileExact(0.5)(startup), quantileExact(0.95)(startup), countIf(err) "
-            # Each session's sums come from its events (the values the aggregate's sumMap
-            # holds, read far faster: events are ordered by session). Only sessions with an
-            # aggregate part starting in the range can start there (the part holding a
-            # session's first event is one), which a cheap scan of the aggregate finds.
-            "FROM (SELECT session, min(time) AS s, "
-            "sumIf(ifNull(duration_ms, 0), type IN {st:Array(String)}) AS startup, "
-            "countIf(type IN {er:Array(String)}) > 0 AS err"
+            # Only sessions with an aggregate row starting in the range can start there (the
+            # row holding a session's first event is one): a cheap scan of the aggregate finds
+            # them, and only their rows are summed.
+            f"FROM (SELECT session, min(start) AS s, {_player_sum('d', start_types)} AS startup, "
+            f"{_player_sum('n', error_types)} > 0 AS err"
             + (spec.filter_select if session_having else "")
-            + " FROM events WHERE project_id = {p:UInt32} AND kind = 'player' "
+            + " FROM player_sessions WHERE project_id = {p:UInt32} "
             "AND session IN (SELECT session FROM player_sessions WHERE project_id = {p:UInt32} "
             "AND start >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
             "AND start <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')) GROUP BY session "
@@ -1262,10 +1283,19 @@ class ClickHouseStore:
 
     def event_kinds(self, project_id: int) -> list[str]:
         """Kinds of which the project has at least one stored event."""
-        rows = self.query(
-            "SELECT DISTINCT kind FROM event_ids WHERE project_id = {p:UInt32}", {"p": project_id}
-        )
-        return sorted(str(r[0]) for r in rows)
+        # Every page of the dashboard asks, and finding them reads a column of every stored
+        # event. A kind once stored stays (nothing deletes events), so what was read is kept,
+        # and read again after a while only while some kind is missing; the kinds of this
+        # process's own inserts are added as they are made (``_stored_kinds``).
+        cached = self._kinds.get(project_id)
+        if cached is None or (cached[0] < _time.monotonic() and len(cached[1]) < len(KINDS)):
+            rows = self.query(
+                "SELECT DISTINCT kind FROM event_ids WHERE project_id = {p:UInt32}",
+                {"p": project_id},
+            )
+            cached = (_time.monotonic() + self._cache_s, frozenset(str(r[0]) for r in rows))
+            self._kinds[project_id] = cached
+        return sorted(cached[1] | self._inserted_kinds.get(project_id, frozenset()))
 
     def desktop_breakdown(
         self, project_id: int, lo: datetime, hi: datetime, *, idle_timeout_ms: int
@@ -1449,9 +1479,30 @@ class _Aggregate:
     cast: Any
 
 
+def _player_type_column(prefix: str, action: str) -> str:
+    """The aggregate's sum column of a player action type (``d_`` durations, ``n_`` counts)."""
+    if action not in PLAYER_TYPES_V5:
+        raise StoreError(f"no player aggregate column for action type {action!r}")
+    return f"{prefix}_{action}"
+
+
+def _player_sum(prefix: str, actions: Iterable[str]) -> str:
+    """SQL summing the aggregate's columns of ``actions`` over a session's rows."""
+    found = [f"sum({_player_type_column(prefix, a)})" for a in actions]
+    return " + ".join(found) if found else "toUInt64(0)"
+
+
+#: The per-type sums a player session's metrics are derived from (``player_metrics_from_sums``):
+#: the durations of the types of the start, rebuffering and playing metrics, the counts of the
+#: error types. Only these columns are read.
+_PLAYER_DURATION_TYPES = tuple(
+    dict.fromkeys(PLAYER_START_TYPES + PLAYER_REBUFFER_TYPES + PLAYER_PLAYING_TYPES)
+)
+_PLAYER_COUNT_TYPES = PLAYER_ERROR_TYPES
+
+
 def _decode_player(r: Sequence[Any]) -> dict[str, Any]:
-    durations = dict(zip(r[9][0], r[9][1], strict=False))
-    counts = dict(zip(r[10][0], r[10][1], strict=False))
+    n = len(_PLAYER_DURATION_TYPES)
     return {
         "session": r[0],
         "start": to_dt(r[1]),
@@ -1462,8 +1513,8 @@ def _decode_player(r: Sequence[Any]) -> dict[str, Any]:
         "device": r[6],
         "video_type": r[7],
         "events": int(r[8]),
-        "durations": {k: int(v) for k, v in durations.items()},
-        "counts": {k: int(v) for k, v in counts.items()},
+        "durations": {t: int(v) for t, v in zip(_PLAYER_DURATION_TYPES, r[9 : 9 + n], strict=True)},
+        "counts": {t: int(v) for t, v in zip(_PLAYER_COUNT_TYPES, r[9 + n :], strict=False)},
     }
 
 
@@ -1504,9 +1555,9 @@ _AGGREGATES: dict[str, _Aggregate] = {
     "player": _Aggregate(
         "player_sessions",
         f"session, {_M}(min(start)), {_M}(max(end)), max(user), max(origin), max(os), "
-        # The event count is the sum of the per-type counts (see schema.PLAYER_SESSIONS_V3).
-        "max(device), max(video_type), arraySum((sumMap(counts)).2), sumMap(durations), "
-        "sumMap(counts)",
+        "max(device), max(video_type), sum(events), "
+        + ", ".join(f"sum({_player_type_column('d', t)})" for t in _PLAYER_DURATION_TYPES)
+        + "".join(f", sum({_player_type_column('n', t)})" for t in _PLAYER_COUNT_TYPES),
         {"device": "dv", "video_type": "vt", "user": "u"},
         ", max(device) AS dv, max(video_type) AS vt, max(user) AS u",
         "String",
