@@ -47,6 +47,7 @@ from sessionscope.store.schema import (
     PLAYER_TYPES_V5,
     EngineProfile,
 )
+from sessionscope.store.sessionstarts import SessionStarts, session_key
 
 log = logging.getLogger("sessionscope")
 
@@ -179,6 +180,30 @@ def _event_table(project_id: int, events: Sequence[Event]) -> pa.Table:
     )
 
 
+def _earliest_by_session(table: pa.Table) -> tuple[list[str], list[int]]:
+    """The sessions of an insert (``session_key``) and the earliest time (ms) of each."""
+    grouped = (
+        table.select(["kind", "session", "time"])
+        .group_by(["kind", "session"], use_threads=False)
+        .aggregate([("time", "min")])
+    )
+    kinds = grouped.column("kind").to_pylist()
+    sessions = grouped.column("session").to_pylist()
+    keys = [session_key(k, s) for k, s in zip(kinds, sessions, strict=True)]
+    return keys, grouped.column("time_min").cast(pa.int64()).to_pylist()
+
+
+def _starts_column(table: pa.Table, keys: list[str], opens: list[bool]) -> pa.Array:
+    """``events.starts`` for each row: 1 where the insert may hold its session's start."""
+    if all(opens):
+        return pa.array(np.ones(table.num_rows, dtype=np.uint8))
+    if not any(opens):
+        return pa.array(np.zeros(table.num_rows, dtype=np.uint8))
+    opening = pa.array([k for k, o in zip(keys, opens, strict=True) if o], pa.string())
+    rows = pc.binary_join_element_wise(table.column("kind"), table.column("session"), "\x1f")
+    return pc.cast(pc.is_in(rows, value_set=opening), pa.uint8())
+
+
 class _Waiting:
     """A batch queued for its project's ingest lock, and what became of it once written.
 
@@ -210,6 +235,7 @@ class ClickHouseStore:
         self._connect = connect
         self.exclusive = exclusive
         self._id_filters: dict[int, IdFilter] = {}
+        self._starts: dict[int, SessionStarts] = {}
         self.profile = profile
         self._box = box
         self._local = threading.local()
@@ -657,6 +683,12 @@ class ClickHouseStore:
                 table = table.append_column(
                     "seq", pa.array(np.arange(table.num_rows, dtype=np.uint32))
                 )
+                starts = self._session_starts(project_id)
+                if starts is not None:
+                    keys, earliest = _earliest_by_session(table)
+                    table = table.append_column(
+                        "starts", _starts_column(table, keys, starts.may_start(keys, earliest))
+                    )
                 known = self._id_filter(project_id)
                 if known is not None:
                     # Before the insert: should it fail halfway, its ids are "maybe stored"
@@ -668,6 +700,8 @@ class ClickHouseStore:
                 settings = self._events_settings(project_id, table)
                 self.client.insert_arrow("events", table, settings=settings)
                 self._stored_kinds(project_id, table)
+                if starts is not None:  # once stored: a failed insert starts nothing
+                    starts.record(keys, earliest)
         except BaseException as exc:  # every batch of the group fails with the insert
             for w in group:
                 w.error, w.done = exc, True
@@ -716,6 +750,41 @@ class ClickHouseStore:
                 daemon=True,
             ).start()
         return known
+
+    def _session_starts(self, project_id: int) -> SessionStarts | None:
+        """The project's session starts (exclusive stores only), loading in the background.
+
+        Called with the project's ingest lock held, as ``_id_filter``: the load reads what was
+        stored before, every later insert records its sessions, so together they miss nothing.
+        """
+        if not self.exclusive:
+            return None
+        starts = self._starts.get(project_id)
+        if starts is None:
+            starts = self._starts[project_id] = SessionStarts()
+            threading.Thread(
+                target=self._load_session_starts,
+                args=(project_id, starts),
+                name=f"session-starts-{project_id}",
+                daemon=True,
+            ).start()
+        return starts
+
+    def _load_session_starts(self, project_id: int, starts: SessionStarts) -> None:
+        def blocks() -> Iterator[tuple[list[str], list[int]]]:
+            with self.client.query_column_block_stream(
+                "SELECT kind, session, toUnixTimestamp64Milli(min(t)) FROM session_index "
+                "WHERE project_id = {p:UInt32} AND edge = 1 GROUP BY kind, session",
+                parameters={"p": project_id},
+            ) as stream:
+                for kinds, sessions, times in stream:
+                    keys = [session_key(k, s) for k, s in zip(kinds, sessions, strict=True)]
+                    yield keys, [int(t) for t in times]
+
+        try:
+            starts.load(blocks())
+        except Exception:  # every insert marks its sessions as starting meanwhile
+            log.exception("could not load the session starts of project %s", project_id)
 
     def _load_id_filter(self, project_id: int, known: IdFilter) -> None:
         def blocks() -> Iterator[list[str]]:
@@ -959,19 +1028,26 @@ class ClickHouseStore:
                 f" AND t {travel} fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')"
                 for name, _ in ahead
             )
-            # A filter keeps only some of the sessions the index names: start deeper.
-            for depth in (32, 256) if having_filters else (4, 32, 256):
+            # A filter keeps only some of the sessions the index names: start deeper. Without
+            # one, an exclusive store's index holds about one start row per session (see
+            # ``_session_starts``), so the first ``limit`` rows usually name the whole page.
+            if having_filters:
+                depths: tuple[int, ...] = (32, 256)
+            else:
+                depths = (1, 4, 32, 256) if self.exclusive else (4, 32, 256)
+            for depth in depths:
                 rank = depth * max(1, int(limit))
                 bound = self._index_bound(idx, params, oldest_first, rank)
                 if bound is None:  # the index holds fewer rows: its sessions are all there are
                     found = page(f"SELECT {cast} FROM session_index WHERE {idx}", None)
                     break
-                # Past the bound row B every session's representative row (its first row for
-                # starts, its last for ends) was read, so that region of the order is complete.
+                # From the bound row B on, every session's representative row (its first row
+                # for starts, its last for ends) was read, so that region of the order is
+                # complete; B's own session is in it when B is its representative row.
                 params["bt"], params["bk"] = bound
                 b_row = "(fromUnixTimestamp64Milli({bt:Int64}, 'UTC'), {bk:String})"
                 tail = f"(t, session) {'<=' if oldest_first else '>='} {b_row}"
-                region = f"({ocol}, skey) {'<' if oldest_first else '>'} {b_row}"
+                region = f"({ocol}, skey) {'<=' if oldest_first else '>='} {b_row}"
                 candidate = page(f"SELECT {cast} FROM session_index WHERE {idx} AND {tail}", region)
                 if len(candidate) >= limit:
                     found = candidate

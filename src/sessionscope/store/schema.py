@@ -587,12 +587,44 @@ def _v5(p: EngineProfile) -> list[str]:
     return rebuild(PLAYER_SESSIONS_V5, PLAYER_VIEW_V5, columns, 5, p)
 
 
+# ------------------------------------------------------------------------------ version 6
+
+#: The session index's start rows only where an insert may hold its session's start: events
+#: carry ``starts`` (1: this row's insert may hold the start of its session, which a writer
+#: that knows every stored session's start can rule out, see ``store.sessionstarts``; 1 by
+#: default, so a writer that does not know adds the row as before). Without it a session sent
+#: over many inserts (as events arrive while it goes on) left one start row per insert.
+SESSION_INDEX_VIEW_V6 = View(
+    "session_index_mv",
+    "session_index",
+    """SELECT project_id, kind, edge, t, session FROM (
+        SELECT project_id, kind, session, min(time) AS s, max(time) AS e, max(starts) AS f
+        FROM events WHERE kind != 'channel' GROUP BY project_id, kind, session)
+        ARRAY JOIN if(f = 1, [toUInt8(1), toUInt8(2)], [toUInt8(2)]) AS edge,
+        if(f = 1, [s, e], [e]) AS t""",
+)
+
+
+def _v6(p: EngineProfile) -> list[str]:
+    """Events say whether their insert may start their session; the index follows."""
+    local = p.local_name("events")
+    tables = [local, "events"] if p.cluster else [local]
+    out = [
+        f"ALTER TABLE {table}{p.on_cluster} ADD COLUMN IF NOT EXISTS starts UInt8 DEFAULT 1"
+        for table in tables
+    ]
+    out.append(f"DROP VIEW IF EXISTS session_index_mv{p.on_cluster} SYNC")
+    out.extend(SESSION_INDEX_VIEW_V6.create(p))
+    return out
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: projects, keys, users, events, session aggregates", _initial),
     Migration(2, "endpoint sessions keep their first page's values; session time index", _v2),
     Migration(3, "player sessions in plain columns, for pages of scattered sessions", _v3),
     Migration(4, "desktop and endpoint sessions in plain columns", _v4),
     Migration(5, "player sessions with a sum column per action type", _v5),
+    Migration(6, "session index start rows only where an insert may start its session", _v6),
 ]
 
 MIGRATIONS_TABLE = Table(
