@@ -41,7 +41,8 @@ __all__ = [
 ]
 
 #: Bump when the way the store is built changes: stores of another version are rebuilt.
-STORE_VERSION = 2
+#: 3: events inserted in time order, as a live server receives them (2: session by session).
+STORE_VERSION = 3
 #: Player events per simulated player session (measured: about 21.7); a little low on purpose
 #: so one round overshoots the target instead of needing a second.
 _EVENTS_PER_PLAYER = 21.0
@@ -202,11 +203,29 @@ def _rounds(target: int, end: datetime) -> Iterator[Any]:
         )
 
 
+#: Events an insert of the store build holds (a busy server's group commit holds about this).
+_BUILD_INSERT_EVENTS = 1000
+
+
+def _as_they_arrive(config: Any) -> Iterator[list[dict[str, Any]]]:
+    """The round's events in time order, in inserts of ``_BUILD_INSERT_EVENTS``: as a live
+    server receives them, every kind interleaved, a session's events over several inserts.
+
+    The simulator yields each session whole; inserting it so would put each session in one
+    insert, which flatters whatever the store builds per insert (the session index did).
+    """
+    from sessionscope.simulate import simulate
+
+    # Times are RFC 3339 in one format: as text they sort in time order.
+    stream = sorted((e["time"], orjson.dumps(e)) for e in simulate(config))
+    for start in range(0, len(stream), _BUILD_INSERT_EVENTS):
+        yield [orjson.loads(raw) for _, raw in stream[start : start + _BUILD_INSERT_EVENTS]]
+
+
 def build_store(path: str, project_id: int, target: int, end: datetime) -> dict[str, Any]:
     """Fill the store with simulated events through ``store.insert_events`` (in a child)."""
     from sessionscope.config import load_settings
     from sessionscope.domain.events import validate_batch
-    from sessionscope.simulate import simulate_batches
     from sessionscope.store.clickhouse import open_store
 
     store = open_store(load_settings(data_dir=path))
@@ -218,7 +237,7 @@ def build_store(path: str, project_id: int, target: int, end: datetime) -> dict[
         now = datetime.now(UTC)
         for config in _rounds(target, end):
             earliest = config.start
-            for batch in simulate_batches(config, batch_size=20_000):
+            for batch in _as_they_arrive(config):
                 events, problems = validate_batch(batch, now=now)
                 if problems:
                     raise RuntimeError(f"the simulator made an invalid event: {problems[0]}")
