@@ -56,6 +56,9 @@ FILTERS: dict[str, tuple[str, ...]] = {**SESSION_FILTERS, "channel": ("channel",
 
 #: How recent a player event must be for its user to count as a current viewer.
 CURRENT_WINDOW = timedelta(minutes=5)
+#: How far before a window's start a publish period open at it is looked for first.
+_OPEN_LOOKBACK = timedelta(days=1)
+_PUBLISH_EDGES = ("PUBLISH_START", "PUBLISH_END")
 
 #: Time-series metrics per kind, with their unit.
 METRICS: dict[str, dict[str, str]] = {
@@ -388,8 +391,13 @@ class SessionService:
         """What the overview shows of channels over ``[start, end]``, reading the window once:
         the channels' summaries, the publish periods overlapping it and its events."""
         summaries = self.store.channels(project.id)
-        events = self.store.events(project.id, "channel", start=start, end=end)
-        before = self._open_at(project, None, start, summaries)
+        # One read from a day before the window: a period open at its start has most often
+        # begun within that day, and then ``_open_at`` finds it and its events in this read.
+        lead = start - _OPEN_LOOKBACK
+        read = self.store.events(project.id, "channel", start=lead, end=end)
+        events = [e for e in read if e.time >= start]
+        read_before = (lead, [e for e in read if e.time <= start])
+        before = self._open_at(project, None, start, summaries, read_before)
         return ChannelActivity(summaries, _periods(events + before, start, end), events)
 
     def _open_at(
@@ -398,6 +406,7 @@ class SessionService:
         channels: Sequence[str] | None,
         start: datetime,
         summaries: Sequence[Mapping[str, Any]] | None = None,
+        read_before: tuple[datetime, Sequence[Event]] | None = None,
     ) -> list[Event]:
         """The events before ``start`` of each channel's publish period open at ``start``:
         from the channel's last PUBLISH_START before it, unless a PUBLISH_END followed.
@@ -406,6 +415,8 @@ class SessionService:
         since; live since before it); the others' last PUBLISH_START or PUBLISH_END before
         ``start`` is looked for a day back, then further back only for channels older than
         that. A few queries whatever the number of channels, none reading their history.
+        ``read_before`` is ``(t, events)``: every channel's events from ``t`` to ``start``
+        (inclusive, oldest first), already read; what they hold is not read again.
         """
         opened: dict[str, datetime] = {}
         unknown: list[tuple[str, datetime]] = []
@@ -419,18 +430,27 @@ class SessionService:
                 opened[name] = c["last_publish_start"]
             else:
                 unknown.append((name, c["first"]))
-        back = timedelta(days=1)
+        back = _OPEN_LOOKBACK
         while unknown:
             lo = start - back
             latest: dict[str, Event] = {}
-            for e in self.store.events(
-                project.id,
-                "channel",
-                start=lo,
-                end=start,
-                sessions=[name for name, _ in unknown],
-                types=["PUBLISH_START", "PUBLISH_END"],
-            ):
+            names = {name for name, _ in unknown}
+            if read_before is not None and lo >= read_before[0]:
+                found: Sequence[Event] = [
+                    e
+                    for e in read_before[1]
+                    if e.time >= lo and e.session in names and e.type in _PUBLISH_EDGES
+                ]
+            else:
+                found = self.store.events(
+                    project.id,
+                    "channel",
+                    start=lo,
+                    end=start,
+                    sessions=sorted(names),
+                    types=list(_PUBLISH_EDGES),
+                )
+            for e in found:
                 latest[e.session] = e  # oldest first: the last one seen is the latest
             still: list[tuple[str, datetime]] = []
             for name, first in unknown:
@@ -442,9 +462,13 @@ class SessionService:
             unknown, back = still, back * 4
         if not opened:
             return []
-        before = self.store.events(
-            project.id, "channel", start=min(opened.values()), end=start, sessions=list(opened)
-        )
+        first = min(opened.values())
+        if read_before is not None and first >= read_before[0]:
+            before: Sequence[Event] = [e for e in read_before[1] if e.session in opened]
+        else:
+            before = self.store.events(
+                project.id, "channel", start=first, end=start, sessions=list(opened)
+            )
         return [e for e in before if opened[e.session] <= e.time < start]
 
     # ------------------------------------------------------------------ one session

@@ -202,3 +202,40 @@ def test_channel_activity_reads_the_window_once_and_agrees_with_the_core(
     errors = [e for e in activity.events if e.attrs.get("level") == "ERROR"]
     assert (len(activity.events), len(errors)) == (totals["events"], totals["errors"]) == (5, 2)
     assert [c["channel"] for c in activity.channels] == ["early", "late"]
+
+
+def test_channel_activity_agrees_with_the_core_for_periods_opened_long_before(
+    store: ClickHouseStore, tenant: Tenant
+) -> None:
+    # The window's read reaches a day back: periods begun earlier, and edges exactly at the
+    # window's start, are found as the core's own reads find them.
+    day = timedelta(days=1)
+    load(
+        store,
+        tenant,
+        [
+            # Live since three days before the window, then off and on again inside it.
+            channel("PUBLISH_START", at=LO - 3 * day, channel="long"),
+            channel("STREAM_ERROR", at=LO - 2 * day, channel="long", level="ERROR"),
+            channel("PUBLISH_END", at=LO + minutes(30), channel="long"),
+            channel("PUBLISH_START", at=LO + minutes(40), channel="long"),
+            # Begun hours before the window and still going.
+            channel("PUBLISH_START", at=LO - timedelta(hours=5), channel="day"),
+            channel("RECORD_START", at=LO - timedelta(hours=4), channel="day"),
+            channel("PUBLISH_END", at=LO + minutes(50), channel="day"),
+            channel("PUBLISH_START", at=LO + minutes(55), channel="day"),
+            # Ended exactly at the window's start, and one begun exactly there.
+            channel("PUBLISH_START", at=LO - timedelta(hours=1), channel="edge"),
+            channel("PUBLISH_END", at=LO, channel="edge"),
+            channel("PUBLISH_START", at=LO, channel="at"),
+            channel("PUBLISH_END", at=LO + minutes(1), channel="at"),
+            channel("PUBLISH_START", at=LO + minutes(2), channel="at"),
+        ],
+    )
+    svc = SessionService(store)
+    activity = svc.channel_activity(tenant.project, LO, HI)
+    assert activity.periods == svc.channel_sessions(tenant.project, start=LO, end=HI)
+    starts = {(p.channel, p.start) for p in activity.periods}
+    assert {("long", LO - 3 * day), ("day", LO - timedelta(hours=5))} <= starts
+    assert ("at", LO) in starts
+    assert all(e.time >= LO for e in activity.events)
