@@ -207,19 +207,45 @@ def _rounds(target: int, end: datetime) -> Iterator[Any]:
 _BUILD_INSERT_EVENTS = 1000
 
 
-def _as_they_arrive(config: Any) -> Iterator[list[dict[str, Any]]]:
+def _as_they_arrive(config: Any, spool: Path) -> Iterator[list[dict[str, Any]]]:
     """The round's events in time order, in inserts of ``_BUILD_INSERT_EVENTS``: as a live
     server receives them, every kind interleaved, a session's events over several inserts.
 
     The simulator yields each session whole; inserting it so would put each session in one
     insert, which flatters whatever the store builds per insert (the session index did).
+    The events are spooled to one file per UTC day under ``spool`` and each day is sorted
+    alone (the whole round sorted at once takes tens of GB).
     """
     from sessionscope.simulate import simulate
 
-    # Times are RFC 3339 in one format: as text they sort in time order.
-    stream = sorted((e["time"], orjson.dumps(e)) for e in simulate(config))
-    for start in range(0, len(stream), _BUILD_INSERT_EVENTS):
-        yield [orjson.loads(raw) for _, raw in stream[start : start + _BUILD_INSERT_EVENTS]]
+    shutil.rmtree(spool, ignore_errors=True)
+    spool.mkdir(parents=True)
+    files: dict[str, Any] = {}
+    try:
+        for event in simulate(config):
+            day = event["time"][:10]  # RFC 3339 in one format: the UTC day
+            out = files.get(day)
+            if out is None:
+                out = files[day] = (spool / f"{day}.ndjson").open("wb")
+            out.write(orjson.dumps(event) + b"\n")
+    finally:
+        for out in files.values():
+            out.close()
+    batch: list[dict[str, Any]] = []
+    for day in sorted(files):
+        events = [
+            orjson.loads(line) for line in (spool / f"{day}.ndjson").read_bytes().splitlines()
+        ]
+        events.sort(key=lambda e: e["time"])  # one format: as text they sort in time order
+        for event in events:
+            batch.append(event)
+            if len(batch) == _BUILD_INSERT_EVENTS:
+                yield batch
+                batch = []
+        (spool / f"{day}.ndjson").unlink()
+    if batch:
+        yield batch
+    shutil.rmtree(spool, ignore_errors=True)
 
 
 def build_store(path: str, project_id: int, target: int, end: datetime) -> dict[str, Any]:
@@ -237,7 +263,7 @@ def build_store(path: str, project_id: int, target: int, end: datetime) -> dict[
         now = datetime.now(UTC)
         for config in _rounds(target, end):
             earliest = config.start
-            for batch in _as_they_arrive(config):
+            for batch in _as_they_arrive(config, DATA_DIR / "spool"):
                 events, problems = validate_batch(batch, now=now)
                 if problems:
                     raise RuntimeError(f"the simulator made an invalid event: {problems[0]}")

@@ -964,21 +964,21 @@ class ClickHouseStore:
         having: list[str] = []
         params: dict[str, Any] = {"p": project_id, "k": kind}
         # Bounds on the order column in the direction of travel: the session index can apply
-        # them too (see _index_page).
-        ahead: list[tuple[str, int]] = []
+        # them too (the rows that bound a page, below).
+        ahead: list[str] = []
         travel = ">=" if oldest_first else "<="
         if end is not None:
             hcol = "e" if ended_within else "s"
             having.append(f"{hcol} <= fromUnixTimestamp64Milli({{hi:Int64}}, 'UTC')")
             params["hi"] = ms(end)
             if hcol == ocol and not oldest_first:
-                ahead.append(("hi", ms(end)))
+                ahead.append(f"t {travel} fromUnixTimestamp64Milli({{hi:Int64}}, 'UTC')")
         if start is not None:
             col = "s" if started_within else "e"
             having.append(f"{col} >= fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC')")
             params["lo"] = ms(start)
             if col == ocol and oldest_first:
-                ahead.append(("lo", ms(start)))
+                ahead.append(f"t {travel} fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC')")
         having_filters = bool(filters)
         for i, (name, values) in enumerate((filters or {}).items()):
             column = spec.filters[name]
@@ -992,7 +992,11 @@ class ClickHouseStore:
             )
             params["cs"] = ms(before[0])
             params["ck"] = before[1]
-            ahead.append(("cs", ms(before[0])))
+            # Strictly past the cursor in the index too: the cursor's own session, whose row
+            # the previous page read, is not among the rows that bound this page.
+            ahead.append(
+                f"(t, session) {op} (fromUnixTimestamp64Milli({{cs:Int64}}, 'UTC'), {{ck:String}})"
+            )
         where = "project_id = {p:UInt32}"
         if sessions is not None:
             where += f" AND session IN {{ss:Array({spec.key_type})}}"
@@ -1024,10 +1028,8 @@ class ClickHouseStore:
             # index in order instead, and aggregate only the sessions it names near the top.
             edge = 2 if order_by == "end" else 1
             cast = "toUInt32(session)" if spec.key_type == "UInt32" else "session"
-            idx = f"project_id = {{p:UInt32}} AND kind = {{k:String}} AND edge = {edge}" + "".join(
-                f" AND t {travel} fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')"
-                for name, _ in ahead
-            )
+            idx = f"project_id = {{p:UInt32}} AND kind = {{k:String}} AND edge = {edge}"
+            idx += "".join(f" AND {bound}" for bound in ahead)
             # A filter keeps only some of the sessions the index names: start deeper. Without
             # one, an exclusive store's index holds about one start row per session (see
             # ``_session_starts``), so the first ``limit`` rows usually name the whole page.
