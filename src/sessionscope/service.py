@@ -653,17 +653,19 @@ class SessionService:
         return (*_series_and_totals("desktop", raw, start, end, step), breakdown)
 
     def endpoint_overview(
-        self, project: Project, start: datetime, end: datetime, step: timedelta
-    ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
-        """``timeseries_with_totals`` and ``endpoint_sites`` of endpoints, in one query."""
-        raw, sites = self.store.endpoint_overview(
+        self, project: Project, start: datetime, end: datetime, step: timedelta, slowest: int = 10
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        """``timeseries_with_totals``, ``endpoint_sites`` and ``slowest_pages`` of endpoints,
+        in one query."""
+        raw, sites, pages = self.store.endpoint_overview(
             project.id,
             start,
             end,
             int(step.total_seconds()),
             threshold_ms=project.apdex_threshold_ms,
+            slowest=slowest,
         )
-        return (*_series_and_totals("endpoint", raw, start, end, step), sites)
+        return (*_series_and_totals("endpoint", raw, start, end, step), sites, pages)
 
     def endpoint_sites(
         self, project: Project, start: datetime, end: datetime

@@ -120,7 +120,13 @@ def test_endpoint_sites_and_slowest_pages(store: ClickHouseStore, tenant: Tenant
     for step in (timedelta(minutes=5), timedelta(hours=1)):
         series, with_totals = svc.timeseries_with_totals(tenant.project, "endpoint", LO, HI, step)
         assert with_totals == totals
-        assert svc.endpoint_overview(tenant.project, LO, HI, step) == (series, totals, sites)
+        assert svc.endpoint_overview(tenant.project, LO, HI, step, slowest=2) == (
+            series,
+            totals,
+            sites,
+            slow,
+        )
+        assert svc.endpoint_overview(tenant.project, LO, HI, step, slowest=1)[3] == slow[:1]
 
 
 def test_channel_totals_and_users(store: ClickHouseStore, tenant: Tenant) -> None:

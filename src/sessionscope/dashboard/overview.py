@@ -641,10 +641,10 @@ SITE_ROWS = 15
 
 
 def _endpoint(service: SessionService, project: Project, w: Window, now: datetime) -> Section:
-    # Two reads of the range's pages (per session, per page), side by side.
-    by_session = _PARTS.submit(service.endpoint_overview, project, w.start, w.end, w.step)
-    slow = service.slowest_pages(project, w.start, w.end, limit=10)
-    points, totals, sites = by_session.result()
+    # One read of the range's pages: per session and per page.
+    points, totals, sites, slow = service.endpoint_overview(
+        project, w.start, w.end, w.step, slowest=10
+    )
     t_ms = project.apdex_threshold_ms
     kpis = [
         Kpi("Sessions", fmt.integer(totals["sessions"]), "first page in the range"),

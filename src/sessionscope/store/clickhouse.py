@@ -1485,31 +1485,54 @@ class ClickHouseStore:
         ]
 
     def endpoint_overview(
-        self, project_id: int, lo: datetime, hi: datetime, step_s: int, *, threshold_ms: int
-    ) -> tuple[dict[int, dict[str, float]], list[dict[str, Any]]]:
-        """``endpoint_series`` (with the totals, at bucket 0) and ``endpoint_sites`` over
-        ``[lo, hi]``, from one pass over the range's pages."""
+        self,
+        project_id: int,
+        lo: datetime,
+        hi: datetime,
+        step_s: int,
+        *,
+        threshold_ms: int,
+        slowest: int = 10,
+    ) -> tuple[dict[int, dict[str, float]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """``endpoint_series`` (with the totals, at bucket 0), ``endpoint_sites`` and the
+        ``slowest`` first rows of ``slowest_pages`` over ``[lo, hi]``, from one pass over the
+        range's pages."""
         params = self._range_params(project_id, lo, hi, step_s)
         params["t"] = threshold_ms
+        # Each session's pages ride along with its figures, and are spread out again (one row
+        # per page, ``n`` its place): session figures count a session's first row only, page
+        # figures every row. grouping(b, ss, site, title) has a bit set for each key the
+        # row's set leaves out: 0b0111 per bucket, 0b1111 the range, 0b1011 per session site,
+        # 0b1100 per page site and title.
         rows = self.query(
-            "SELECT grouping(b, site) AS g, b, site, count(), sum(pages), avgOrDefault(score) "
-            "FROM (SELECT " + self._BUCKET.format(col="s") + " AS b, site, pages, score FROM ("
-            f"SELECT session, min(pt) AS s, argMin(site, pt) AS site, count() AS pages, "
-            f"{_SESSION_SCORE} AS score FROM (" + self._ENDPOINT_PAGES + ") GROUP BY session)) "
-            # grouping(b, site): a bit set for each key the row's set leaves out.
-            "GROUP BY GROUPING SETS ((b), (), (site))",
+            "SELECT grouping(b, ss, site, title) AS g, b, ss, site, title, countIf(n = 1), "
+            "sumIf(pages, n = 1), avgOrDefaultIf(score, n = 1), count(), "
+            "quantileExact(0.5)(onload), max(onload), round(avg(ps), 3), "
+            "argMax(session, onload) FROM (SELECT session, b, ss, pages, score, n, "
+            "p.1 AS site, p.2 AS title, p.3 AS onload, p.4 AS ps FROM (SELECT session, "
+            + self._BUCKET.format(col="s")
+            + " AS b, ss, pages, score, pgs FROM (SELECT session, min(pt) AS s, "
+            f"argMin(site, pt) AS ss, count() AS pages, {_SESSION_SCORE} AS score, "
+            "groupArray((site, title, onload, ps)) AS pgs FROM ("
+            + self._ENDPOINT_PAGES
+            + ") GROUP BY session)) ARRAY JOIN pgs AS p, arrayEnumerate(pgs) AS n) "
+            "GROUP BY GROUPING SETS ((b), (), (ss), (site, title))",
             params,
         )
         series: dict[int, dict[str, float]] = {}
         sites: list[tuple[float, str, dict[str, Any]]] = []
-        for g, b, site, n, pg, sc in rows:
+        pages: list[dict[str, Any]] = []
+        for g, b, ss, site, title, n, pg, sc, loads, p50, worst, score, session in rows:
             figures = {"sessions": int(n), "pages": int(pg), "experience_score": round(sc, 3)}
-            if g == 0b01 or g == 0b11:  # per bucket; over the range (as bucket 0)
-                series[int(b) if g == 0b01 else 0] = figures
+            if g in (0b0111, 0b1111):  # per bucket; over the range (as bucket 0)
+                series[int(b) if g == 0b0111 else 0] = figures
+            elif g == 0b1011:
+                sites.append((sc, ss, {"site": ss, **figures}))
             else:
-                sites.append((sc, site, {"site": site, **figures}))
+                pages.append(_slow_page(site, title, loads, p50, worst, score, session))
         sites.sort(key=lambda x: (x[0], x[1]))  # worst score first, as endpoint_sites
-        return series, [row for _, _, row in sites]
+        pages.sort(key=lambda r: (-r["on_load_p50_ms"], r["site"], r["title"]))
+        return series, [row for _, _, row in sites], pages[:slowest]
 
     def slowest_pages(
         self, project_id: int, lo: datetime, hi: datetime, *, threshold_ms: int, limit: int = 10
@@ -1527,18 +1550,22 @@ class ClickHouseStore:
             f"LIMIT {int(limit)}",
             {"p": project_id, "lo": ms(lo), "hi": ms(hi), "t": threshold_ms},
         )
-        return [
-            {
-                "site": site,
-                "title": title,
-                "loads": int(n),
-                "on_load_p50_ms": int(p50),
-                "on_load_max_ms": int(worst),
-                "score": float(score),
-                "slowest_session": session,
-            }
-            for site, title, n, p50, worst, score, session in rows
-        ]
+        return [_slow_page(*row) for row in rows]
+
+
+def _slow_page(
+    site: str, title: str, loads: int, p50: int, worst: int, score: float, session: str
+) -> dict[str, Any]:
+    """A row of ``slowest_pages``."""
+    return {
+        "site": site,
+        "title": title,
+        "loads": int(loads),
+        "on_load_p50_ms": int(p50),
+        "on_load_max_ms": int(worst),
+        "score": float(score),
+        "slowest_session": session,
+    }
 
 
 #: A session's experience score from its pages' scores ``ps`` (0, 0.5 or 1): their mean rounded
