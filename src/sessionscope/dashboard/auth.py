@@ -156,8 +156,6 @@ def resolve(ctx: AppContext, sign_in: SignIn | None) -> Viewer | None:
     project = store.get_project(sign_in.project_id)
     if project is None:
         return None
-    if sign_in.via == "key" and not any(
-        k.key_id == sign_in.ref and k.kind == "api" for k in store.list_keys(project.id)
-    ):
+    if sign_in.via == "key" and store.api_key_project(sign_in.ref) != project.id:
         return None
     return Viewer(sign_in, project, (project,))

@@ -255,6 +255,7 @@ class ClickHouseStore:
         self.group_linger_s = 0.02
         self._row_counts: dict[tuple[str, int], tuple[float, int]] = {}
         self._key_cache: dict[str, tuple[float, int]] = {}
+        self._key_id_cache: dict[str, tuple[float, int | None]] = {}
         #: Projects by id, kept for ``_cache_s``: every request looks its project up. An
         #: exclusive store sees every change (it makes them), so it keeps them until then.
         self._project_cache: dict[int, tuple[float, Project]] = {}
@@ -493,6 +494,22 @@ class ClickHouseStore:
             return None
         self._key_cache[full_key] = (now + 30.0, int(rows[0][0]))
         return self.get_project(int(rows[0][0]))
+
+    def api_key_project(self, key_id: str) -> int | None:
+        """The project of a live API key by its id (no secret: for a sign-in made with the
+        key, checked at every page), or None; remembered as long as ``verify_api_key``'s."""
+        now = _time.monotonic()
+        cached = self._key_id_cache.get(key_id)
+        if cached and cached[0] > now:
+            return cached[1]
+        rows = self.query(
+            "SELECT project_id FROM api_keys FINAL "
+            "WHERE key_id = {k:String} AND kind = 'api' AND revoked = 0",
+            {"k": key_id},
+        )
+        found = int(rows[0][0]) if rows else None
+        self._key_id_cache[key_id] = (now + 30.0, found)
+        return found
 
     def signing_secret(self, access_key: str) -> tuple[int, str] | None:
         """Return ``(project_id, secret)`` for an access key, or None."""
