@@ -1049,11 +1049,14 @@ class ClickHouseStore:
             idx += "".join(f" AND {bound}" for bound in ahead)
             # A filter keeps only some of the sessions the index names: start deeper. Without
             # one, an exclusive store's index holds about one start row per session (see
-            # ``_session_starts``), so the first ``limit`` rows usually name the whole page.
+            # ``_session_starts``), so the first ``limit`` rows usually name the whole page;
+            # but a session still going on has an end row from each recent insert of it.
             if having_filters:
                 depths: tuple[int, ...] = (32, 256)
+            elif self.exclusive and order_by == "start":
+                depths = (1, 4, 32, 256)
             else:
-                depths = (1, 4, 32, 256) if self.exclusive else (4, 32, 256)
+                depths = (4, 32, 256)
             for depth in depths:
                 rank = depth * max(1, int(limit))
                 bound = self._index_bound(idx, params, oldest_first, rank)
