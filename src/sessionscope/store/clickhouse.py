@@ -11,12 +11,12 @@ import hashlib
 import logging
 import threading
 import time as _time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import clickhouse_connect
 import numpy as np
@@ -50,6 +50,9 @@ from sessionscope.store.schema import (
 from sessionscope.store.sessionstarts import SessionStarts, session_key
 
 log = logging.getLogger("sessionscope")
+
+#: What an exclusive store remembers per project of what it stored (see ``_loading``).
+_Memo = TypeVar("_Memo", IdFilter, SessionStarts)
 
 __all__ = [
     "ApiKey",
@@ -748,44 +751,42 @@ class ClickHouseStore:
             settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
         return settings
 
-    def _id_filter(self, project_id: int) -> IdFilter | None:
-        """The project's filter of stored ids (exclusive stores only), loading in the background.
+    def _loading(
+        self,
+        memos: dict[int, _Memo],
+        project_id: int,
+        new: Callable[[], _Memo],
+        load: Callable[[int, _Memo], None],
+        name: str,
+    ) -> _Memo | None:
+        """A project's memory of what it stored (exclusive stores only): made at first use and
+        filled from the store in the background.
 
         Called with the project's ingest lock held: no insert of the project is under way while
-        the filter is created, and every later one adds its ids to it, so the load (of what was
-        stored before) and the writers together miss nothing.
+        it is made, and every later one adds to it, so the load (of what was stored before) and
+        the writers together miss nothing.
         """
         if not self.exclusive:
             return None
-        known = self._id_filters.get(project_id)
-        if known is None:
-            known = self._id_filters[project_id] = IdFilter()
+        memo = memos.get(project_id)
+        if memo is None:
+            memo = memos[project_id] = new()
             threading.Thread(
-                target=self._load_id_filter,
-                args=(project_id, known),
-                name=f"id-filter-{project_id}",
-                daemon=True,
+                target=load, args=(project_id, memo), name=f"{name}-{project_id}", daemon=True
             ).start()
-        return known
+        return memo
+
+    def _id_filter(self, project_id: int) -> IdFilter | None:
+        """The project's filter of stored ids (see ``_loading``)."""
+        return self._loading(
+            self._id_filters, project_id, IdFilter, self._load_id_filter, "id-filter"
+        )
 
     def _session_starts(self, project_id: int) -> SessionStarts | None:
-        """The project's session starts (exclusive stores only), loading in the background.
-
-        Called with the project's ingest lock held, as ``_id_filter``: the load reads what was
-        stored before, every later insert records its sessions, so together they miss nothing.
-        """
-        if not self.exclusive:
-            return None
-        starts = self._starts.get(project_id)
-        if starts is None:
-            starts = self._starts[project_id] = SessionStarts()
-            threading.Thread(
-                target=self._load_session_starts,
-                args=(project_id, starts),
-                name=f"session-starts-{project_id}",
-                daemon=True,
-            ).start()
-        return starts
+        """The project's session starts (see ``_loading``)."""
+        return self._loading(
+            self._starts, project_id, SessionStarts, self._load_session_starts, "session-starts"
+        )
 
     def _load_session_starts(self, project_id: int, starts: SessionStarts) -> None:
         def blocks() -> Iterator[tuple[list[str], list[int]]]:
