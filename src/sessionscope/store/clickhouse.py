@@ -47,7 +47,7 @@ from sessionscope.store.schema import (
     PLAYER_TYPES_V5,
     EngineProfile,
 )
-from sessionscope.store.sessionstarts import SessionStarts, session_key
+from sessionscope.store.sessionstarts import KEY_SEPARATOR, SessionStarts, session_key
 
 log = logging.getLogger("sessionscope")
 
@@ -183,27 +183,32 @@ def _event_table(project_id: int, events: Sequence[Event]) -> pa.Table:
     )
 
 
-def _earliest_by_session(table: pa.Table) -> tuple[list[str], list[int]]:
-    """The sessions of an insert (``session_key``) and the earliest time (ms) of each."""
+def _session_keys(table: pa.Table) -> pa.Array:
+    """Each row's ``session_key`` (written by Arrow, as ``session_key`` writes it)."""
+    return pc.binary_join_element_wise(table.column("kind"), table.column("session"), KEY_SEPARATOR)
+
+
+def _earliest_by_session(rows: pa.Array, table: pa.Table) -> tuple[list[str], list[int]]:
+    """The sessions of an insert (``rows``: each row's session key) and the earliest time
+    (ms) of each."""
     grouped = (
-        table.select(["kind", "session", "time"])
-        .group_by(["kind", "session"], use_threads=False)
+        pa.table({"key": rows, "time": table.column("time")})
+        .group_by("key", use_threads=False)
         .aggregate([("time", "min")])
     )
-    kinds = grouped.column("kind").to_pylist()
-    sessions = grouped.column("session").to_pylist()
-    keys = [session_key(k, s) for k, s in zip(kinds, sessions, strict=True)]
-    return keys, grouped.column("time_min").cast(pa.int64()).to_pylist()
+    return grouped.column("key").to_pylist(), grouped.column("time_min").cast(
+        pa.int64()
+    ).to_pylist()
 
 
-def _starts_column(table: pa.Table, keys: list[str], opens: list[bool]) -> pa.Array:
-    """``events.starts`` for each row: 1 where the insert may hold its session's start."""
+def _starts_column(rows: pa.Array, keys: list[str], opens: list[bool]) -> pa.Array:
+    """``events.starts`` for each row (``rows``: its session key): 1 where the insert may hold
+    its session's start."""
     if all(opens):
-        return pa.array(np.ones(table.num_rows, dtype=np.uint8))
+        return pa.array(np.ones(len(rows), dtype=np.uint8))
     if not any(opens):
-        return pa.array(np.zeros(table.num_rows, dtype=np.uint8))
+        return pa.array(np.zeros(len(rows), dtype=np.uint8))
     opening = pa.array([k for k, o in zip(keys, opens, strict=True) if o], pa.string())
-    rows = pc.binary_join_element_wise(table.column("kind"), table.column("session"), "\x1f")
     return pc.cast(pc.is_in(rows, value_set=opening), pa.uint8())
 
 
@@ -705,9 +710,10 @@ class ClickHouseStore:
                 )
                 starts = self._session_starts(project_id)
                 if starts is not None:
-                    keys, earliest = _earliest_by_session(table)
+                    rows = _session_keys(table)
+                    keys, earliest = _earliest_by_session(rows, table)
                     table = table.append_column(
-                        "starts", _starts_column(table, keys, starts.may_start(keys, earliest))
+                        "starts", _starts_column(rows, keys, starts.may_start(keys, earliest))
                     )
                 known = self._id_filter(project_id)
                 if known is not None:

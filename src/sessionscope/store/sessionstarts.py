@@ -27,16 +27,20 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SessionStarts", "session_key"]
+__all__ = ["KEY_SEPARATOR", "SessionStarts", "session_key"]
 
 _U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
 _UNKNOWN = np.iinfo(np.int64).max
 
 
+#: Between a session's kind and its key in ``session_key`` (kinds may share session keys).
+KEY_SEPARATOR = "\x1f"
+
+
 def session_key(kind: str, session: str) -> str:
-    """The key of a session of any kind (kinds may share session keys)."""
-    return f"{kind}\x1f{session}"
+    """The key of a session of any kind."""
+    return f"{kind}{KEY_SEPARATOR}{session}"
 
 
 def _hashes(keys: Sequence[str]) -> tuple[_U64, _U64]:
