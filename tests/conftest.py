@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ import uvicorn
 
 from sessionscope.app import create_app
 from sessionscope.config import Settings
+from sessionscope.ingest import Ingestor, open_ingestor
 from sessionscope.store.clickhouse import ClickHouseStore, Project, open_store
 
 EXE = [sys.executable, "-m", "sessionscope"]
@@ -64,9 +66,35 @@ def store(settings: Settings) -> Iterator[ClickHouseStore]:
 
 
 @pytest.fixture(scope="session")
-def base_url(settings: Settings, store: ClickHouseStore) -> Iterator[str]:
+def ingestor(settings: Settings, store: ClickHouseStore) -> Iterator[Ingestor]:
+    """The data directory's ingest journal, its writer and its loader (one per data dir)."""
+    ing = open_ingestor(settings, store)
+    yield ing
+    ing.close()
+
+
+class _Loaded:
+    """The store as a request sees it: every read first waits for the ingest journal's loader
+    (what was acknowledged before it is in the store)."""
+
+    def __init__(self, store: ClickHouseStore, ingestor: Ingestor) -> None:
+        self._store, self._ingestor = store, ingestor
+
+    def __getattr__(self, name: str) -> object:
+        assert self._ingestor.barrier(), "the loader did not catch up in time"
+        return getattr(self._store, name)
+
+
+@pytest.fixture
+def loaded_store(store: ClickHouseStore, ingestor: Ingestor) -> ClickHouseStore:
+    """``store`` for tests that read what they sent over HTTP or through the CLI."""
+    return cast(ClickHouseStore, _Loaded(store, ingestor))
+
+
+@pytest.fixture(scope="session")
+def base_url(settings: Settings, store: ClickHouseStore, ingestor: Ingestor) -> Iterator[str]:
     """The real app served by uvicorn on a free port, in a background thread."""
-    app = create_app(settings, store=store)
+    app = create_app(settings, store=store, ingestor=ingestor)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on"
     )

@@ -37,7 +37,7 @@ def cli_json(settings: Settings, *args: str) -> Any:
     return json.loads(result.stdout)
 
 
-def test_projects_and_keys(settings: Settings, store: ClickHouseStore) -> None:
+def test_projects_and_keys(settings: Settings, loaded_store: ClickHouseStore) -> None:
     created = cli_json(settings, "projects", "create", "cli-shop")
     assert created["name"] == "cli-shop" and created["id"] > 0
     again = cli(settings, "projects", "create", "cli-shop")
@@ -47,10 +47,10 @@ def test_projects_and_keys(settings: Settings, store: ClickHouseStore) -> None:
     assert "cli-shop" in {p["name"] for p in listed}
     key = cli_json(settings, "keys", "create", "--project", "cli-shop")
     assert key["project_id"] == created["id"]
-    project = store.verify_api_key(key["api_key"])
+    project = loaded_store.verify_api_key(key["api_key"])
     assert project is not None and project.name == "cli-shop"
     ncp = cli_json(settings, "keys", "create", "--project", "cli-shop", "--ncp")
-    assert store.signing_secret(ncp["access_key"]) == (created["id"], ncp["secret_key"])
+    assert loaded_store.signing_secret(ncp["access_key"]) == (created["id"], ncp["secret_key"])
     keys = cli_json(settings, "keys", "list", "--project", "cli-shop")
     assert {k["kind"] for k in keys} == {"api", "ncp"}
     assert all("secret" not in json.dumps(k) for k in keys)
@@ -58,7 +58,7 @@ def test_projects_and_keys(settings: Settings, store: ClickHouseStore) -> None:
     assert missing.exit_code == 1 and "no project named" in missing.stderr
 
 
-def test_project_settings(settings: Settings, store: ClickHouseStore) -> None:
+def test_project_settings(settings: Settings, loaded_store: ClickHouseStore) -> None:
     cli_json(settings, "projects", "create", "cli-settings")
     out = cli_json(
         settings,
@@ -71,19 +71,19 @@ def test_project_settings(settings: Settings, store: ClickHouseStore) -> None:
         "1500",
     )
     assert (out["idle_timeout_s"], out["apdex_threshold_ms"]) == (300, 1500)
-    project = store.get_project_by_name("cli-settings")
+    project = loaded_store.get_project_by_name("cli-settings")
     assert project is not None and project.idle_timeout_s == 300
     bad = cli(settings, "projects", "set", "cli-settings", "--idle-timeout", "soon")
     assert bad.exit_code == 2
 
 
-def test_users_create(settings: Settings, store: ClickHouseStore) -> None:
+def test_users_create(settings: Settings, loaded_store: ClickHouseStore) -> None:
     cli_json(settings, "projects", "create", "cli-u1")
     cli_json(settings, "projects", "create", "cli-u2")
     out = cli_json(
         settings, "users", "create", "Ops@Example.com", "--project", "cli-u1", "--project", "cli-u2"
     )
-    user = store.verify_user("ops@example.com", out["token"])
+    user = loaded_store.verify_user("ops@example.com", out["token"])
     assert user is not None and len(user.project_ids) == 2
 
 
@@ -92,7 +92,7 @@ def write_ndjson(path: Path, events: list[Any]) -> Path:
     return path
 
 
-def test_ingest_file(settings: Settings, store: ClickHouseStore, tmp_path: Path) -> None:
+def test_ingest_file(settings: Settings, loaded_store: ClickHouseStore, tmp_path: Path) -> None:
     cli_json(settings, "projects", "create", "cli-ingest")
     events = [player(at=BASE + minutes(i), session=f"f{i % 5}") for i in range(40)]
     events += [desktop("login", session=4), "\n"]
@@ -101,12 +101,12 @@ def test_ingest_file(settings: Settings, store: ClickHouseStore, tmp_path: Path)
     assert out == {"events": 41, "accepted": 41, "duplicates": 0}
     out = cli_json(settings, "ingest", str(file), "--project", "cli-ingest")
     assert out == {"events": 41, "accepted": 0, "duplicates": 41}
-    project = store.get_project_by_name("cli-ingest")
-    assert project is not None and store.count_events(project.id) == 41
+    project = loaded_store.get_project_by_name("cli-ingest")
+    assert project is not None and loaded_store.count_events(project.id) == 41
 
 
 def test_ingest_refuses_a_bad_file_whole(
-    settings: Settings, store: ClickHouseStore, tmp_path: Path
+    settings: Settings, loaded_store: ClickHouseStore, tmp_path: Path
 ) -> None:
     cli_json(settings, "projects", "create", "cli-bad")
     file = tmp_path / "bad.ndjson"
@@ -117,8 +117,8 @@ def test_ingest_refuses_a_bad_file_whole(
     assert result.exit_code == 1
     assert "line 2" in result.stderr and "line 3: device" in result.stderr
     assert "nothing was stored" in " ".join(result.stderr.split())
-    project = store.get_project_by_name("cli-bad")
-    assert project is not None and store.count_events(project.id) == 0
+    project = loaded_store.get_project_by_name("cli-bad")
+    assert project is not None and loaded_store.count_events(project.id) == 0
 
 
 def test_sessions_command(settings: Settings, tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_every_command_takes_data_dir(command: list[str]) -> None:
 
 
 def test_simulate_into_the_store_is_seeded_and_idempotent(
-    settings: Settings, store: ClickHouseStore
+    settings: Settings, loaded_store: ClickHouseStore
 ) -> None:
     args = ["simulate", "--project", "cli-sim", "--days", "1", "--players", "30"]
     args += ["--desktop-users", "3", "--endpoint-agents", "2", "--channels", "1"]
@@ -163,17 +163,17 @@ def test_simulate_into_the_store_is_seeded_and_idempotent(
     assert first["accepted"] == first["events"] > 100
     again = cli_json(settings, *args)
     assert again == {"events": first["events"], "accepted": 0, "duplicates": first["events"]}
-    project = store.get_project_by_name("cli-sim")
+    project = loaded_store.get_project_by_name("cli-sim")
     assert project is not None
     for kind in ("player", "channel", "desktop", "endpoint"):
-        assert store.count_events(project.id, kind) > 0
+        assert loaded_store.count_events(project.id, kind) > 0
 
 
 def test_simulate_posts_to_a_server(
-    settings: Settings, base_url: str, store: ClickHouseStore
+    settings: Settings, base_url: str, loaded_store: ClickHouseStore
 ) -> None:
-    project = store.create_project("cli-sim-http")
-    key = store.create_api_key(project.id)
+    project = loaded_store.create_project("cli-sim-http")
+    key = loaded_store.create_api_key(project.id)
     out = cli_json(
         settings,
         "simulate",
@@ -190,7 +190,7 @@ def test_simulate_posts_to_a_server(
         "--endpoint-agents",
         "1",
     )
-    assert out["accepted"] == out["events"] == store.count_events(project.id)
+    assert out["accepted"] == out["events"] == loaded_store.count_events(project.id)
 
 
 # ---------------------------------------------------------------------------- project settings
@@ -234,11 +234,13 @@ def _exists(settings: Settings, name: str) -> bool:
     return name in {p["name"] for p in cli_json(settings, "projects", "list")}
 
 
-def test_projects_create_with_an_organization(settings: Settings, store: ClickHouseStore) -> None:
+def test_projects_create_with_an_organization(
+    settings: Settings, loaded_store: ClickHouseStore
+) -> None:
     made = cli_json(settings, "projects", "create", "cli-org-a", "--organization", " Acme ")
     alone = cli_json(settings, "projects", "create", "cli-org-b")
     assert (made["organization"], alone["organization"]) == ("Acme", "cli-org-b")
-    project = store.get_project(made["id"])
+    project = loaded_store.get_project(made["id"])
     assert project is not None and project.organization == "Acme"
     listed = {p["name"]: p["organization"] for p in cli_json(settings, "projects", "list")}
     assert (listed["cli-org-a"], listed["cli-org-b"]) == ("Acme", "cli-org-b")
@@ -300,7 +302,7 @@ IN_USE = "is in use by a running sessionscope server; stop it first"
 
 @pytest.mark.timeout(300)  # a `serve` that is not refused would never return
 def test_commands_refuse_a_data_directory_a_server_holds(
-    tmp_path: Path, store: ClickHouseStore
+    tmp_path: Path, loaded_store: ClickHouseStore
 ) -> None:
     # `store`: this process already has its engine open (on the test run's directory), so the
     # runner's attempts on the held directory fail without starting a second engine here.

@@ -12,8 +12,10 @@ from sessionscope import __version__, dashboard
 from sessionscope.api import native
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import install_error_handlers
+from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
+from sessionscope.ingest import Ingestor, open_ingestor
 from sessionscope.logs import install_redaction
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
@@ -23,9 +25,13 @@ __all__ = ["create_app"]
 log = logging.getLogger("sessionscope")
 
 
-def create_app(settings: Settings, store: ClickHouseStore | None = None) -> FastAPI:
-    """Build the app. With ``store`` given, the caller owns it; otherwise the lifespan opens
-    (and migrates) the store the settings name and closes it on shutdown."""
+def create_app(
+    settings: Settings, store: ClickHouseStore | None = None, ingestor: Ingestor | None = None
+) -> FastAPI:
+    """Build the app. With ``store`` (and ``ingestor``) given, the caller owns them; otherwise
+    the lifespan opens (and migrates) the store the settings name, opens the data directory's
+    ingest journal (loading what it still holds before the first request), and closes both on
+    shutdown."""
 
     # Credentials may ride in URLs (a callback URL with an API key, a sign-in link): keep them
     # out of the access log. Again at startup, once the server has configured its logging.
@@ -34,13 +40,15 @@ def create_app(settings: Settings, store: ClickHouseStore | None = None) -> Fast
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_redaction()
-        own = store is None
         st = open_store(settings) if store is None else store
-        app.state.ctx = AppContext(settings, st, SessionService(st))
+        ing = open_ingestor(settings, st) if ingestor is None else ingestor
+        app.state.ctx = AppContext(settings, st, SessionService(st), ing)
         try:
             yield
         finally:
-            if own:
+            if ingestor is None:
+                ing.close()  # loads what was acknowledged first
+            if store is None:
                 st.close()
 
     app = FastAPI(
@@ -49,10 +57,11 @@ def create_app(settings: Settings, store: ClickHouseStore | None = None) -> Fast
         description="Session analytics: collect events, build sessions, serve them.",
         lifespan=lifespan,
     )
-    if store is not None:
+    if store is not None and ingestor is not None:
         # Usable without running the lifespan (e.g. in-process clients that skip it).
-        app.state.ctx = AppContext(settings, store, SessionService(store))
+        app.state.ctx = AppContext(settings, store, SessionService(store), ingestor)
     install_error_handlers(app)
+    app.add_middleware(ReadAfterWrite)
     app.include_router(native.router)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -30,8 +31,10 @@ from rich.progress import (
 from rich.table import Table
 
 from sessionscope.config import Settings, load_settings
-from sessionscope.domain.events import KINDS, validate_batch
+from sessionscope.domain.events import KINDS, Event, validate_batch
 from sessionscope.domain.timerange import TimeRangeError, parse_instant
+from sessionscope.ingest import Ingestor, Overloaded, open_ingestor
+from sessionscope.ingest.journal import JournalBusy, JournalError
 from sessionscope.service import FILTERS, SessionQuery, SessionService, session_to_dict
 from sessionscope.store.clickhouse import ClickHouseStore, Project, StoreError, open_store
 
@@ -144,11 +147,46 @@ def _open_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
 
 @contextmanager
 def _store(settings: Settings, *, migrate: bool = True) -> Iterator[ClickHouseStore]:
+    """The store, with what the data directory's ingest journal still held loaded into it
+    (events a server acknowledged before it stopped), so every command reads them."""
     store = _open_store(settings, migrate=migrate)
     try:
+        # A server on a shared ClickHouse store may hold the journal: it loads it itself.
+        if migrate:
+            with contextlib.suppress(JournalBusy):
+                open_ingestor(settings, store).close()
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def _writing(settings: Settings) -> Iterator[tuple[ClickHouseStore, Ingestor]]:
+    """The store and its ingest journal, for a command that stores events: they are journaled
+    as a server's are, and in the store when the command ends."""
+    store = _open_store(settings)
+    try:
+        try:
+            ingestor = open_ingestor(settings, store)
+        except JournalBusy:
+            raise _fail(
+                f"the ingest journal of {settings.data_dir} is in use by a running sessionscope "
+                "server; post the events to it (simulate --url, POST /api/v1/events) or use "
+                "another --data-dir"
+            ) from None
+        try:
+            yield store, ingestor
+        finally:
+            ingestor.close()
+    finally:
+        store.close()
+
+
+def _submit(ingestor: Ingestor, project_id: int, events: list[Event]) -> tuple[int, int]:
+    try:
+        return ingestor.submit(project_id, events)
+    except (Overloaded, JournalError) as exc:
+        raise _fail(f"could not store the events: {exc}") from None
 
 
 def _project(store: ClickHouseStore, name: str) -> Project:
@@ -462,7 +500,7 @@ def ingest(
             yield lines, batch
 
     settings = _settings(data_dir)
-    with _store(settings) as store, progress:
+    with _writing(settings) as (store, ingestor), progress:
         p = _project(store, project)
         task = progress.add_task("validating", total=total)
         for lines, batch in batches(task):
@@ -479,7 +517,7 @@ def ingest(
         accepted = duplicates = 0
         for _lines, batch in batches(task):
             events, _ = validate_batch(batch, now=now)
-            a, d = store.insert_events(p.id, events)
+            a, d = _submit(ingestor, p.id, events)
             accepted += a
             duplicates += d
     result = {"events": count, "accepted": accepted, "duplicates": duplicates}
@@ -592,7 +630,7 @@ def _run_simulation(
                 totals["duplicates"] += data["duplicates"]
                 progress.advance(task, len(batch))
         return totals
-    with _store(settings) as store, progress:
+    with _writing(settings) as (store, ingestor), progress:
         p = store.get_project_by_name(project) or store.create_project(project)
         task = progress.add_task("storing", total=None)
         now = max(end, datetime.now(UTC))
@@ -600,7 +638,7 @@ def _run_simulation(
             events, problems = validate_batch(batch, now=now)
             if problems:  # pragma: no cover - the simulator only makes valid events
                 raise _fail(f"simulator produced an invalid event: {problems[0]}")
-            a, d = store.insert_events(p.id, events)
+            a, d = _submit(ingestor, p.id, events)
             totals["events"] += len(batch)
             totals["accepted"] += a
             totals["duplicates"] += d

@@ -40,6 +40,12 @@ class Settings:
     org_prefixes: Mapping[str, str] = field(default_factory=dict)
     #: fsync every inserted part (durable acknowledgement on the embedded engine).
     fsync_inserts: bool = True
+    #: Ingest journal: events acknowledged and not yet loaded into the store at most (past it,
+    #: ingest answers 503 with Retry-After); the most events per loaded block; how long the
+    #: loader lets a small block gather events when no read waits for it.
+    journal_max_events: int = 1_000_000
+    journal_block_events: int = 50_000
+    journal_linger_ms: int = 500
 
     @property
     def embedded(self) -> bool:
@@ -83,6 +89,23 @@ def _parse_prefixes(text: str) -> dict[str, str]:
     return out
 
 
+#: Journal settings read from ``SESSIONSCOPE_<NAME>``, with their bounds.
+_JOURNAL_LIMITS = (
+    ("journal_max_events", 1_000, 100_000_000),
+    ("journal_block_events", 1, 1_000_000),
+    ("journal_linger_ms", 0, 60_000),
+)
+
+
+def _bounded_int(name: str, text: str, lo: int, hi: int) -> int:
+    """An integer from ``lo`` to ``hi`` read from the variable ``name``, or a ValueError
+    naming it."""
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or not lo <= int(value) <= hi:
+        raise ValueError(f"{name}: {text[:40]!r} is not a whole number from {lo} to {hi}")
+    return int(value)
+
+
 def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
     """Build Settings from flags (highest), then ``SESSIONSCOPE_*`` variables, then defaults."""
     source = os.environ if env is None else env
@@ -109,6 +132,9 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         values["org_prefixes"] = _parse_prefixes(v)
     if v := source.get("SESSIONSCOPE_FSYNC_INSERTS"):
         values["fsync_inserts"] = v.lower() not in ("0", "false", "no")
+    for key, lo, hi in _JOURNAL_LIMITS:
+        if v := source.get(f"SESSIONSCOPE_{key.upper()}"):
+            values[key] = _bounded_int(f"SESSIONSCOPE_{key.upper()}", v, lo, hi)
     for key, value in flags.items():
         if value is not None:
             values[key] = Path(value) if key == "data_dir" else value

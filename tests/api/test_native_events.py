@@ -14,6 +14,7 @@ import uvicorn
 
 from sessionscope.app import create_app
 from sessionscope.config import Settings
+from sessionscope.ingest import Ingestor
 from sessionscope.store.clickhouse import ClickHouseStore
 from tests.conftest import Tenant, free_port
 from tests.factories import BASE, channel, desktop, endpoint, minutes, player
@@ -24,7 +25,7 @@ def post(http: httpx.Client, tenant: Tenant, body: object) -> httpx.Response:
 
 
 def test_accepts_array_object_and_ndjson(
-    http: httpx.Client, tenant: Tenant, store: ClickHouseStore
+    http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore
 ) -> None:
     r = post(http, tenant, [player("startup", session="a"), player("playing", session="a")])
     assert (r.status_code, r.json()) == (200, {"accepted": 2, "duplicates": 0})
@@ -37,10 +38,10 @@ def test_accepts_array_object_and_ndjson(
         headers={**tenant.auth, "Content-Type": "application/x-ndjson"},
     )
     assert r.json() == {"accepted": 2, "duplicates": 0}
-    assert store.count_events(tenant.project.id) == 5
+    assert loaded_store.count_events(tenant.project.id) == 5
 
 
-def test_gzip_body(http: httpx.Client, tenant: Tenant, store: ClickHouseStore) -> None:
+def test_gzip_body(http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore) -> None:
     body = gzip.compress(
         orjson.dumps([player(session="gz", at=BASE + minutes(i)) for i in range(50)])
     )
@@ -50,11 +51,11 @@ def test_gzip_body(http: httpx.Client, tenant: Tenant, store: ClickHouseStore) -
         headers={**tenant.auth, "Content-Encoding": "gzip", "Content-Type": "application/json"},
     )
     assert r.json() == {"accepted": 50, "duplicates": 0}
-    assert store.count_events(tenant.project.id, "player") == 50
+    assert loaded_store.count_events(tenant.project.id, "player") == 50
 
 
 def test_resent_batch_is_not_duplicated(
-    http: httpx.Client, tenant: Tenant, store: ClickHouseStore
+    http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore
 ) -> None:
     batch = [player("startup", session="r", duration_ms=300), player("playing", session="r")]
     assert post(http, tenant, batch).json() == {"accepted": 2, "duplicates": 0}
@@ -65,13 +66,13 @@ def test_resent_batch_is_not_duplicated(
         "accepted": 1,
         "duplicates": 1,
     }
-    assert store.count_events(tenant.project.id) == 3
+    assert loaded_store.count_events(tenant.project.id) == 3
     s = http.get("/api/v1/sessions/player/r", headers=tenant.auth).json()
     assert s["video_start_ms"] == 300
 
 
 def test_concurrent_retries_store_once(
-    http: httpx.Client, tenant: Tenant, store: ClickHouseStore, base_url: str
+    http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore, base_url: str
 ) -> None:
     batch = [player(session=f"c{i}", at=BASE + minutes(i)) for i in range(200)]
     results: list[dict[str, int]] = []
@@ -87,11 +88,11 @@ def test_concurrent_retries_store_once(
         t.join()
     assert sum(r["accepted"] for r in results) == 200
     assert sum(r["duplicates"] for r in results) == 600
-    assert store.count_events(tenant.project.id) == 200
+    assert loaded_store.count_events(tenant.project.id) == 200
 
 
 def test_invalid_batch_lists_every_problem_and_stores_nothing(
-    http: httpx.Client, tenant: Tenant, store: ClickHouseStore
+    http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore
 ) -> None:
     batch = [
         player(),
@@ -113,7 +114,7 @@ def test_invalid_batch_lists_every_problem_and_stores_nothing(
         (5, "time"),
     ]
     assert all(p["message"] for p in error["problems"])
-    assert store.count_events(tenant.project.id) == 0
+    assert loaded_store.count_events(tenant.project.id) == 0
 
 
 @pytest.mark.parametrize(
@@ -154,10 +155,12 @@ def test_needs_a_valid_key(http: httpx.Client, headers: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def small_server(settings: Settings, store: ClickHouseStore) -> Iterator[str]:
+def small_server(settings: Settings, store: ClickHouseStore, ingestor: Ingestor) -> Iterator[str]:
     """The app with a 2 KB body limit, on its own port, sharing the store."""
     port = free_port()
-    app = create_app(dataclasses.replace(settings, max_body_bytes=2048), store=store)
+    app = create_app(
+        dataclasses.replace(settings, max_body_bytes=2048), store=store, ingestor=ingestor
+    )
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -168,7 +171,9 @@ def small_server(settings: Settings, store: ClickHouseStore) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def test_body_over_limit_is_413(small_server: str, tenant: Tenant, store: ClickHouseStore) -> None:
+def test_body_over_limit_is_413(
+    small_server: str, tenant: Tenant, loaded_store: ClickHouseStore
+) -> None:
     big = [player(session="big", at=BASE + minutes(i)) for i in range(40)]
     with httpx.Client(base_url=small_server, timeout=30) as client:
         r = client.post("/api/v1/events", json=big, headers=tenant.auth)
@@ -183,7 +188,7 @@ def test_body_over_limit_is_413(small_server: str, tenant: Tenant, store: ClickH
         assert r.status_code == 413
         r = client.post("/api/v1/events", json=big[:2], headers=tenant.auth)
         assert r.status_code == 200
-    assert store.count_events(tenant.project.id) == 2
+    assert loaded_store.count_events(tenant.project.id) == 2
 
 
 def test_events_without_id_get_a_deterministic_one(http: httpx.Client, tenant: Tenant) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from sessionscope.app import create_app
 from sessionscope.cli import app as cli_app
 from sessionscope.compat.ekran import format_date, format_timespan
 from sessionscope.config import Settings
+from sessionscope.ingest import Ingestor
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
 T0 = datetime(2025, 10, 10, 10, 0, tzinfo=UTC)  # window start
@@ -462,8 +465,13 @@ def test_productivity_counts_concurrent_sessions_of_a_user_once(
 def restarted(settings: Settings) -> Iterator[tuple[httpx.Client, ClickHouseStore]]:
     """The app on the store opened afresh, as a server started after a CLI change has it."""
     fresh = open_store(settings)
+    # The data directory's journal belongs to the session's store: this one gets its own.
+    journal = Ingestor(fresh, Path(tempfile.mkdtemp()) / "journal").start()
     config = uvicorn.Config(
-        create_app(settings, store=fresh), host="127.0.0.1", port=free_port(), log_level="warning"
+        create_app(settings, store=fresh, ingestor=journal),
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -478,6 +486,7 @@ def restarted(settings: Settings) -> Iterator[tuple[httpx.Client, ClickHouseStor
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        journal.close()
         fresh.close()
 
 

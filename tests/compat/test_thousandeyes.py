@@ -34,6 +34,7 @@ from sessionscope.compat.thousandeyes import (
 from sessionscope.config import Settings
 from sessionscope.domain.events import validate_batch
 from sessionscope.domain.network import PrefixTable
+from sessionscope.ingest import Ingestor
 from sessionscope.store.clickhouse import ClickHouseStore
 
 LIST = "/v6/endpoint-data/user-sessions"
@@ -865,7 +866,7 @@ def test_users_create_cli_token_works(
 
 
 @pytest.fixture(scope="module")
-def limited_url(settings: Settings, store: ClickHouseStore) -> Iterator[str]:
+def limited_url(settings: Settings, store: ClickHouseStore, ingestor: Ingestor) -> Iterator[str]:
     """An app with a limit of 3 requests a minute and an address-prefix table, served."""
     limited = dataclasses.replace(
         settings,
@@ -873,7 +874,10 @@ def limited_url(settings: Settings, store: ClickHouseStore) -> Iterator[str]:
         org_prefixes={"84.255.240.0/20": T2, "84.255.241.0/24": "T-2 Ljubljana", "bad": "x"},
     )
     config = uvicorn.Config(
-        create_app(limited, store=store), host="127.0.0.1", port=free_port(), log_level="warning"
+        create_app(limited, store=store, ingestor=ingestor),
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

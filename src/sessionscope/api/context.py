@@ -1,4 +1,5 @@
-"""What every route needs: settings, the store and the session service, built once per app."""
+"""What every route needs: settings, the store, the session service and the ingest journal,
+built once per app."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from sessionscope.config import Settings
+from sessionscope.ingest.ingestor import Ingestor
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore
 
@@ -18,6 +20,8 @@ class AppContext:
     settings: Settings
     store: ClickHouseStore
     service: SessionService
+    #: The write path: every route that stores events goes through it.
+    ingestor: Ingestor
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -20,7 +20,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ApiError", "ErrorFormatter", "install_error_handlers", "register_error_shape"]
+__all__ = [
+    "ApiError",
+    "ErrorFormatter",
+    "error_response",
+    "install_error_handlers",
+    "register_error_shape",
+]
 
 log = logging.getLogger("sessionscope.api")
 
@@ -81,6 +87,11 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
     name = ".".join(loc) or "request"
     msg = str(first.get("msg", "is invalid"))
     return name, msg
+
+
+def error_response(err: ApiError, request: Request) -> Response:
+    """``err`` in the error shape of the API family ``request`` belongs to."""
+    return _formatter(request.url.path)(err, request)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -57,9 +57,13 @@ def _range(start: datetime | None, end: datetime | None) -> None:
 
 @router.get("/healthz", tags=["meta"])
 def healthz(ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
-    """Liveness and store reachability."""
+    """Liveness and store reachability, and how far the ingest journal's loader is."""
     ctx.store.query("SELECT 1")
-    return {"status": "ok", "store": "embedded" if ctx.settings.embedded else "clickhouse"}
+    return {
+        "status": "ok",
+        "store": "embedded" if ctx.settings.embedded else "clickhouse",
+        "journal": ctx.ingestor.status(),
+    }
 
 
 @router.post("/api/v1/events", tags=["events"])
@@ -70,7 +74,9 @@ async def post_events(
 ) -> JSON:
     """Ingest events: a JSON array, one JSON object, or NDJSON; gzip accepted.
 
-    Answers only after the events are durably stored. Resending a batch stores nothing twice.
+    Answers only once the events are durable (fsynced in the ingest journal; the store is loaded
+    behind it and every read waits for what was acknowledged before it). Resending a batch
+    stores nothing twice. 503 with Retry-After when the journal is full or its disk is.
     """
     limit = ctx.settings.max_body_bytes
     declared = request.headers.get("content-length")
@@ -89,7 +95,7 @@ async def post_events(
     try:
         result = await run_in_threadpool(
             ingest,
-            ctx.store,
+            ctx.ingestor,
             project.id,
             body,
             content_type=request.headers.get("content-type"),
@@ -98,7 +104,11 @@ async def post_events(
         )
     except IngestError as exc:
         raise ApiError(
-            exc.status, exc.code, exc.message, problems=[p.as_dict() for p in exc.problems]
+            exc.status,
+            exc.code,
+            exc.message,
+            problems=[p.as_dict() for p in exc.problems],
+            headers=exc.headers,
         ) from None
     return JSON(result.as_dict())
 

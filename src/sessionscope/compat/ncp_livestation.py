@@ -31,10 +31,17 @@ from fastapi.responses import Response
 from sessionscope.api.auth import project_for_key
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
+from sessionscope.api.readafterwrite import INGEST_ROUTES
 from sessionscope.api.responses import JSON
 from sessionscope.domain.events import Event
 from sessionscope.domain.timerange import MAX_EPOCH_MS
-from sessionscope.ingest.pipeline import IngestError, decode_body, parse_objects, validate
+from sessionscope.ingest.pipeline import (
+    IngestError,
+    decode_body,
+    parse_objects,
+    submit,
+    validate,
+)
 from sessionscope.store.clickhouse import Project
 
 __all__ = [
@@ -84,6 +91,8 @@ _GATEWAY: dict[int, tuple[str, str]] = {
     405: ("100", "Bad Request Exception"),
     413: ("430", "Request Entity Too Large"),
     429: ("420", "Rate Limited"),
+    # Not in NAVER's list: the journal is full or its disk is (a Retry-After comes with it).
+    503: ("900", "Service Unavailable"),
 }
 _UNEXPECTED = ("900", "Unexpected Error")
 #: Live Station's own error codes (in the same envelope).
@@ -147,9 +156,9 @@ def livestation_error(err: ApiError, request: Request) -> Response:
     return JSON(body, status_code=err.status, headers=err.headers)
 
 
-def _gateway(status: int, detail: str) -> ApiError:
+def _gateway(status: int, detail: str, headers: dict[str, str] | None = None) -> ApiError:
     code, label = _GATEWAY.get(status, _GATEWAY[400])
-    return ApiError(status, code, f"{label}: {detail}")
+    return ApiError(status, code, f"{label}: {detail}", headers=headers)
 
 
 def _bad(message: str) -> ApiError:
@@ -472,8 +481,11 @@ def _ingest_callbacks(ctx: AppContext, project: Project, body: bytes, request: R
         if first is None:
             raise _bad(exc.message) from None
         raise _callback_problem(first.index, first.field, first.message, len(items)) from None
-    accepted, duplicates = ctx.store.insert_events(project.id, validated)
-    return JSON({"accepted": accepted, "duplicates": duplicates})
+    try:
+        result = submit(ctx.ingestor, project.id, validated)
+    except IngestError as exc:
+        raise _gateway(exc.status, exc.message, exc.headers) from None
+    return JSON(result.as_dict())
 
 
 @router.post(CALLBACK_PATH)
@@ -505,3 +517,4 @@ def install(app: FastAPI) -> None:
     """Add the Live Station routes to ``app`` and shape errors under /api/v2 the NAVER way."""
     app.include_router(router)
     register_error_shape(PREFIX, livestation_error)
+    INGEST_ROUTES.add(("POST", CALLBACK_PATH))  # a receiver: it never waits for the loader

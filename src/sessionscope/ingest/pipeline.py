@@ -1,4 +1,4 @@
-"""Request bytes -> validated events -> store, as named steps.
+"""Request bytes -> validated events -> the ingest journal, as named steps.
 
 Each step either returns its output or raises :class:`IngestError` with the HTTP status and the
 problems found; nothing reaches the store unless every step passed for the whole batch.
@@ -21,7 +21,8 @@ from sessionscope.domain.events import (
     decode_batch,
     validate_batch,
 )
-from sessionscope.store.clickhouse import ClickHouseStore
+from sessionscope.ingest.ingestor import Ingestor, Overloaded
+from sessionscope.ingest.journal import DiskFull, JournalError
 
 __all__ = [
     "IngestError",
@@ -30,6 +31,7 @@ __all__ = [
     "ingest",
     "parse_events",
     "parse_objects",
+    "submit",
     "validate",
 ]
 
@@ -37,12 +39,25 @@ __all__ = [
 class IngestError(Exception):
     """A batch was refused: ``status`` is the HTTP status, ``problems`` what was wrong."""
 
-    def __init__(self, status: int, code: str, message: str, problems: Sequence[Problem] = ()):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        problems: Sequence[Problem] = (),
+        retry_after_s: int | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.problems = list(problems)
+        #: For a 503: when to try again (the ``Retry-After`` header).
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +164,26 @@ def _refuse_problems(problems: Sequence[Problem]) -> None:
         )
 
 
+def submit(ingestor: Ingestor, project_id: int, events: Sequence[Event]) -> IngestResult:
+    """The last step: journal the events (durable on return); refusals as ``IngestError``."""
+    try:
+        accepted, duplicates = ingestor.submit(project_id, events)
+    except Overloaded as exc:
+        raise IngestError(503, "overloaded", str(exc), retry_after_s=exc.retry_after_s) from None
+    except DiskFull:
+        raise IngestError(
+            503,
+            "disk_full",
+            "the server's disk is full; nothing of this batch was stored",
+            retry_after_s=60,
+        ) from None
+    except JournalError as exc:
+        raise IngestError(503, "journal_error", str(exc), retry_after_s=5) from None
+    return IngestResult(accepted, duplicates)
+
+
 def ingest(
-    store: ClickHouseStore,
+    ingestor: Ingestor,
     project_id: int,
     body: bytes,
     *,
@@ -158,9 +191,7 @@ def ingest(
     content_encoding: str | None,
     max_bytes: int,
 ) -> IngestResult:
-    """Run every step; return what was stored once it is durably written."""
-    with store.incoming(project_id):
-        data = decode_body(body, content_encoding, max_bytes)
-        events = parse_events(data, content_type)
-        accepted, duplicates = store.insert_events(project_id, events)
-    return IngestResult(accepted, duplicates)
+    """Run every step; return what was accepted once it is durably journaled."""
+    data = decode_body(body, content_encoding, max_bytes)
+    events = parse_events(data, content_type)
+    return submit(ingestor, project_id, events)

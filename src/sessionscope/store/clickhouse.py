@@ -40,7 +40,7 @@ from sessionscope.security import (
     split_api_key,
     verify_secret,
 )
-from sessionscope.store.idfilter import IdFilter, id_hashes
+from sessionscope.store.idfilter import Hashes, IdFilter, id_hashes
 from sessionscope.store.schema import (
     MIGRATIONS,
     MIGRATIONS_TABLE,
@@ -138,9 +138,6 @@ def _row_to_event(row: Sequence[Any]) -> Event:
 #: Threads for ``query_all``: queries of one request that the engine can run side by side.
 _READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-read")
 
-#: The most events one insert combines from batches queued for a project (group commit).
-_GROUP_MAX_EVENTS = 50_000
-
 _TS_MS = pa.timestamp("ms", tz="UTC")
 
 
@@ -212,25 +209,6 @@ def _starts_column(rows: pa.Array, keys: list[str], opens: list[bool]) -> pa.Arr
     return pc.cast(pc.is_in(rows, value_set=opening), pa.uint8())
 
 
-class _Waiting:
-    """A batch queued for its project's ingest lock, and what became of it once written.
-
-    Its rows are turned into columns (and its ids hashed) by the caller's thread before it
-    queues, so that work overlaps the insert of the batches ahead of it.
-    """
-
-    __slots__ = ("done", "error", "events", "hashes", "ids", "result", "table")
-
-    def __init__(self, project_id: int, events: Sequence[Event], hashed: bool) -> None:
-        self.events = events
-        self.ids = [e.id for e in events]
-        self.hashes = id_hashes(self.ids) if hashed else None
-        self.table = _event_table(project_id, events)
-        self.done = False
-        self.result: tuple[int, int] = (0, 0)
-        self.error: BaseException | None = None
-
-
 class ClickHouseStore:
     """Events, session aggregates, projects and credentials in ClickHouse."""
 
@@ -250,17 +228,10 @@ class ClickHouseStore:
         self._clients: list[Any] = []
         self._clients_lock = threading.Lock()
         self._ingest_locks: dict[int, threading.Lock] = {}
-        self._ingest_waiting: dict[int, list[_Waiting]] = {}
         self._meta_lock = threading.Lock()
-        #: Batches announced (``incoming``) and not queued yet, per project; the condition is
-        #: notified whenever one is queued or withdrawn.
-        self._incoming: dict[int, int] = {}
-        self._queued = threading.Condition(self._meta_lock)
         #: Session pages aggregate only the sessions past a bound (see ``session_rows``) once a
         #: project has this many rows in the kind's aggregate; below, aggregating all is as fast.
         self.bounded_page_min_rows = 5_000
-        #: How long a writer waits at most for announced batches to join its insert.
-        self.group_linger_s = 0.02
         self._row_counts: dict[tuple[str, int], tuple[float, int]] = {}
         self._key_cache: dict[str, tuple[float, int]] = {}
         self._key_id_cache: dict[str, tuple[float, int | None]] = {}
@@ -598,142 +569,95 @@ class ClickHouseStore:
                 lock = self._ingest_locks[project_id] = threading.Lock()
             return lock
 
-    @contextlib.contextmanager
-    def incoming(self, project_id: int) -> Iterator[None]:
-        """Announce a batch on its way to ``insert_events`` from this thread (being decoded).
-
-        A writer about to insert waits a moment (``group_linger_s`` at most) for announced
-        batches to queue, so that they share its insert instead of paying for one each.
-        """
-        with self._meta_lock:
-            self._incoming[project_id] = self._incoming.get(project_id, 0) + 1
-        self._local.announced = project_id
-        try:
-            yield
-        finally:
-            if getattr(self._local, "announced", None) == project_id:  # never queued
-                self._withdraw(project_id)
-
-    def _withdraw(self, project_id: int) -> None:
-        """Count an announced batch as arrived (queued or given up); wake a lingering writer."""
-        self._local.announced = None
-        with self._meta_lock:
-            self._incoming[project_id] -= 1
-            self._queued.notify_all()
-
     def insert_events(self, project_id: int, events: Sequence[Event]) -> tuple[int, int]:
-        """Store events not stored before; return ``(accepted, duplicates)``.
+        """Store events not stored before, now; return ``(accepted, duplicates)``.
 
-        Deduplication is by ``(project, id)``: ids already stored, and repeats inside the
-        batch, are counted as duplicates and not written. The check and the write happen under
-        a per-project lock so that concurrent retries of one batch cannot both write it. The
-        insert is synchronous (see ``insert_settings``): when this returns, the rows are on disk.
+        The direct, synchronous write, for tests and the benchmark's store builder: servers
+        and commands acknowledge from the ingest journal (``sessionscope.ingest``) and load
+        the store behind it with ``write_events``. Deduplication is by ``(project, id)``
+        (stored ids, and repeats inside the batch), under a per-project lock; the block's
+        deduplication token is derived from its ids, so a retry of an insert that failed
+        partway adds nothing to the tables it reached.
         """
         if not events:
             return 0, 0
-        mine = _Waiting(project_id, events, hashed=self.exclusive)
-        with self._meta_lock:
-            self._ingest_waiting.setdefault(project_id, []).append(mine)
-        if getattr(self._local, "announced", None) == project_id:
-            self._withdraw(project_id)
         with self._ingest_lock(project_id):
-            # Group commit: an insert costs the engine about as much for one row as for a few
-            # thousand (a part per table and view, each fsynced), so whoever holds the lock
-            # writes every batch queued behind it in one insert. Each batch gets the result it
-            # would have got had the batches been written one after the other, in queue order.
-            while not mine.done:
-                group = self._take_waiting(project_id)
-                if not group:  # pragma: no cover - a batch not done is always still queued
-                    raise StoreError("ingest queue lost a batch")
-                self._write_group(project_id, group)
-        if mine.error is not None:
-            raise mine.error
-        return mine.result
+            ids = [e.id for e in events]
+            known = self.id_filter(project_id)
+            seen = self.stored_among(project_id, ids, id_hashes(ids) if known else None)
+            fresh = []
+            for e in events:
+                if e.id not in seen:
+                    seen.add(e.id)
+                    fresh.append(e)
+            if fresh:
+                digest = hashlib.sha256(f"{project_id}:".encode())
+                digest.update("\x1f".join(e.id for e in fresh).encode())
+                self.write_events([(project_id, fresh)], f"direct-{digest.hexdigest()}")
+        return len(fresh), len(events) - len(fresh)
 
-    def _take_waiting(self, project_id: int) -> list[_Waiting]:
-        """Dequeue the next batches of a project to write together (at least one)."""
-        # On a cluster every batch keeps an insert of its own: replicated tables drop a retried
-        # batch as a duplicate block only if it arrives as the same block.
-        limit = 0 if self.profile.cluster else _GROUP_MAX_EVENTS
-        with self._meta_lock:
-            if limit:
-                deadline = _time.monotonic() + self.group_linger_s
-                while self._incoming.get(project_id, 0) > 0:
-                    left = deadline - _time.monotonic()
-                    if left <= 0:
-                        break
-                    self._queued.wait(left)
-            waiting = self._ingest_waiting.get(project_id, [])
-            group: list[_Waiting] = []
-            total = 0
-            while waiting and (not group or total + len(waiting[0].events) <= limit):
-                group.append(waiting.pop(0))
-                total += len(group[-1].events)
-            return group
+    def stored_among(self, project_id: int, ids: Sequence[str], hashes: Hashes | None) -> set[str]:
+        """The ids among ``ids`` that are stored (exactly). ``hashes``: their ``id_hashes``,
+        for an exclusive store's filter to rule most of them out without asking the engine."""
+        known = self.id_filter(project_id)
+        if known is None or not known.ready or hashes is None:
+            return self._existing_ids(project_id, list(set(ids)))
+        maybe = known.maybe_stored(hashes)
+        if not maybe.any():
+            return set()
+        candidates = {i for i, m in zip(ids, maybe.tolist(), strict=True) if m}
+        return self._existing_ids(project_id, list(candidates))
 
-    def _stored_among(self, project_id: int, group: list[_Waiting]) -> set[str]:
-        """The ids of the group's batches that are already stored (exactly)."""
-        known = self._id_filter(project_id)
-        if known is None or not known.ready:
-            return self._existing_ids(project_id, list({i for w in group for i in w.ids}))
-        # Only the ids the filter cannot rule out are looked up.
-        hashes = [w.hashes for w in group if w.hashes is not None]
-        maybe = known.maybe_stored(np.concatenate(hashes) if len(hashes) > 1 else hashes[0])
-        candidates: set[str] = set()
-        if maybe.any():
-            ids = [i for w in group for i in w.ids]
-            candidates.update(i for i, m in zip(ids, maybe.tolist(), strict=True) if m)
-        return self._existing_ids(project_id, list(candidates)) if candidates else set()
+    def write_events(self, batches: Sequence[tuple[int, Sequence[Event]]], token: str) -> None:
+        """Insert deduplicated events of one or more projects as one block.
 
-    def _write_group(self, project_id: int, group: list[_Waiting]) -> None:
-        """Deduplicate and insert queued batches as one; record each batch's result."""
-        try:
-            seen = self._stored_among(project_id, group)
-            tables: list[pa.Table] = []
-            accepted: list[int] = []
-            for w in group:
-                keep = [False] * len(w.ids)
-                for n, event_id in enumerate(w.ids):
-                    if event_id not in seen:
-                        seen.add(event_id)
-                        keep[n] = True
-                count = sum(keep)
-                accepted.append(count)
-                if count == len(keep):
-                    tables.append(w.table)
-                elif count:
-                    tables.append(w.table.filter(pa.array(keep, pa.bool_())))
-            if tables:
-                table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        ``token`` is the block's deduplication token (``insert_deduplication_token``): the
+        events table and every view's table remember the tokens of their last blocks
+        (schema v7), so writing the same token again, after a failure or a crash at any point
+        of the insert, adds nothing where the block arrived and the rest where it did not.
+        On an exclusive store the rows of sessions the block cannot start are marked
+        (``events.starts = 0``, see :mod:`sessionscope.store.sessionstarts`).
+        """
+        by_project: dict[int, list[Event]] = {}
+        for project_id, events in batches:
+            by_project.setdefault(project_id, []).extend(events)
+        tables: list[pa.Table] = []
+        recorded: list[tuple[SessionStarts, list[str], list[int]]] = []
+        for project_id, events in by_project.items():
+            if not events:
+                continue
+            table = _event_table(project_id, events)
+            starts = self._session_starts(project_id)
+            if starts is not None:
+                rows = _session_keys(table)
+                keys, earliest = _earliest_by_session(rows, table)
                 table = table.append_column(
-                    "seq", pa.array(np.arange(table.num_rows, dtype=np.uint32))
+                    "starts", _starts_column(rows, keys, starts.may_start(keys, earliest))
                 )
-                starts = self._session_starts(project_id)
-                if starts is not None:
-                    rows = _session_keys(table)
-                    keys, earliest = _earliest_by_session(rows, table)
-                    table = table.append_column(
-                        "starts", _starts_column(rows, keys, starts.may_start(keys, earliest))
-                    )
-                known = self._id_filter(project_id)
-                if known is not None:
-                    # Before the insert: should it fail halfway, its ids are "maybe stored"
-                    # (looked up next time), never "surely new". The duplicates' ids among them
-                    # are stored already: remembering them again changes no answer.
-                    for w in group:
-                        if w.hashes is not None:
-                            known.add(w.hashes)
-                settings = self._events_settings(project_id, table)
-                self.client.insert_arrow("events", table, settings=settings)
-                self._stored_kinds(project_id, table)
-                if starts is not None:  # once stored: a failed insert starts nothing
-                    starts.record(keys, earliest)
-        except BaseException as exc:  # every batch of the group fails with the insert
-            for w in group:
-                w.error, w.done = exc, True
+                recorded.append((starts, keys, earliest))
+            known = self.id_filter(project_id)
+            if known is not None:
+                # Before the insert: should it fail halfway, its ids are "maybe stored"
+                # (looked up next time), never "surely new".
+                known.add(id_hashes([e.id for e in events]))
+            tables.append(table)
+        if not tables:
             return
-        for w, n in zip(group, accepted, strict=True):
-            w.result, w.done = (n, len(w.events) - n), True
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        table = table.append_column("seq", pa.array(np.arange(table.num_rows, dtype=np.uint32)))
+        settings = {
+            **self.insert_settings,
+            # The views of the events table run side by side (one insert feeds six of them).
+            "parallel_view_processing": 1,
+            "insert_deduplicate": 1,
+            "insert_deduplication_token": token,
+            "deduplicate_blocks_in_dependent_materialized_views": 1,
+        }
+        self.client.insert_arrow("events", table, settings=settings)
+        for project_id in by_project:
+            self._stored_kinds(project_id, table)
+        for starts, keys, earliest in recorded:  # once stored: a failed insert starts nothing
+            starts.record(keys, earliest)
 
     def _stored_kinds(self, project_id: int, table: pa.Table) -> None:
         """Remember the kinds of an insert (see ``event_kinds``): on an exclusive store this
@@ -741,21 +665,11 @@ class ClickHouseStore:
         shared one, another server's new kind shows once the kinds are read again."""
         known = self._inserted_kinds.get(project_id, frozenset())
         if len(known) < len(KINDS):
-            kinds = frozenset(str(k) for k in pc.unique(table.column("kind")).to_pylist())
+            rows = table.filter(
+                pc.equal(table.column("project_id"), pa.scalar(project_id, pa.uint32()))
+            )
+            kinds = frozenset(str(k) for k in pc.unique(rows.column("kind")).to_pylist())
             self._inserted_kinds[project_id] = known | kinds
-
-    def _events_settings(self, project_id: int, table: pa.Table) -> dict[str, Any]:
-        # The views of the events table run side by side (one insert feeds five of them).
-        settings = {**self.insert_settings, "parallel_view_processing": 1}
-        if self.profile.cluster:
-            # On replicated tables a retried identical block is also dropped by the server
-            # (a second line of defence when several servers ingest for one project).
-            ids = table.column("id").to_pylist()
-            settings["insert_deduplication_token"] = hashlib.sha256(
-                f"{project_id}:".encode() + "\x1f".join(ids).encode()
-            ).hexdigest()
-            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
-        return settings
 
     def _loading(
         self,
@@ -768,21 +682,22 @@ class ClickHouseStore:
         """A project's memory of what it stored (exclusive stores only): made at first use and
         filled from the store in the background.
 
-        Called with the project's ingest lock held: no insert of the project is under way while
-        it is made, and every later one adds to it, so the load (of what was stored before) and
-        the writers together miss nothing.
+        Every writer adds to it what it writes before it writes it (the ingest journal's writer
+        the ids it acknowledges, ``write_events`` each block before its insert), so the load
+        (of what was stored before the memory was made) and the writers together miss nothing.
         """
         if not self.exclusive:
             return None
-        memo = memos.get(project_id)
-        if memo is None:
-            memo = memos[project_id] = new()
-            threading.Thread(
-                target=load, args=(project_id, memo), name=f"{name}-{project_id}", daemon=True
-            ).start()
+        with self._meta_lock:
+            memo = memos.get(project_id)
+            if memo is None:
+                memo = memos[project_id] = new()
+                threading.Thread(
+                    target=load, args=(project_id, memo), name=f"{name}-{project_id}", daemon=True
+                ).start()
         return memo
 
-    def _id_filter(self, project_id: int) -> IdFilter | None:
+    def id_filter(self, project_id: int) -> IdFilter | None:
         """The project's filter of stored ids (see ``_loading``)."""
         return self._loading(
             self._id_filters, project_id, IdFilter, self._load_id_filter, "id-filter"

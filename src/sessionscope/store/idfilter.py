@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["IdFilter", "id_hashes"]
+__all__ = ["Hashes", "IdFilter", "id_hashes"]
 
 Hashes = npt.NDArray[np.uint64]
 Mask = npt.NDArray[np.bool_]

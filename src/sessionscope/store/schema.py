@@ -618,6 +618,38 @@ def _v6(p: EngineProfile) -> list[str]:
     return out
 
 
+#: The tables one insert into ``events`` writes: the events table and every view's target.
+DEDUPLICATED_TABLES = (
+    "events",
+    "event_ids",
+    "player_sessions",
+    "desktop_sessions",
+    "endpoint_sessions",
+    "channel_stats",
+    "session_index",
+)
+
+#: How many of its last inserted blocks' tokens each of those tables remembers on one node.
+DEDUPLICATION_WINDOW = 1000
+
+
+def _v7(p: EngineProfile) -> list[str]:
+    """Each table an insert writes remembers its last blocks' deduplication tokens, so a block
+    written again (the ingest loader after a crash or a failed view) adds nothing twice.
+
+    Replicated tables (a cluster) keep such a window by default
+    (``replicated_deduplication_window``); one node needs it set. A migration that rebuilds
+    one of these tables must set it on the new table too.
+    """
+    if p.cluster:
+        return []
+    return [
+        f"ALTER TABLE {table} MODIFY SETTING "
+        f"non_replicated_deduplication_window = {DEDUPLICATION_WINDOW}"
+        for table in DEDUPLICATED_TABLES
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: projects, keys, users, events, session aggregates", _initial),
     Migration(2, "endpoint sessions keep their first page's values; session time index", _v2),
@@ -625,6 +657,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "desktop and endpoint sessions in plain columns", _v4),
     Migration(5, "player sessions with a sum column per action type", _v5),
     Migration(6, "session index start rows only where an insert may start its session", _v6),
+    Migration(7, "inserted blocks deduplicated by token in the events table and every view", _v7),
 ]
 
 MIGRATIONS_TABLE = Table(

@@ -1,0 +1,412 @@
+"""Acknowledge from the journal; load the store behind it, each block exactly once.
+
+The write path of every server and command (native ingest, receivers, ``ingest FILE``,
+``simulate``, ``demo``)::
+
+    submit(project, events)  -> deduplicate -> journal append (group commit, fsync) -> answer
+    loader thread            -> journal records, in order, as blocks -> store.write_events
+
+**Acknowledgement.** ``submit`` returns ``(accepted, duplicates)`` once the accepted events are
+in the journal and fsynced. One writer thread appends every batch queued meanwhile in one
+commit (group commit), so concurrent requests share one fsync. Deduplication happens there, in
+queue order: an id is a duplicate when an earlier batch of the group has it, when it waits in
+the journal (``pending``: ids acknowledged, not yet loaded, in memory), or when it is stored
+(``store.stored_among``: on the embedded store a filter of stored ids rules out new ids
+without asking the engine). Only accepted events reach the journal, once each.
+
+**Loading.** The loader reads records in order, up to ``block_events`` events, records the
+block's range in the journal (durably), and writes it with the deduplication token
+``<journal id>-<first>-<last>``. The events table and every view's table remember their last
+blocks' tokens (schema v7), so after a failure or a crash at any point the same block written
+again (same records, same token) adds nothing where it arrived and the rest where it did not.
+Only then are its records deleted. An id leaves ``pending`` only once its block is stored, so
+at any moment an acknowledged id is pending, stored, or both.
+
+**Reads** call ``barrier()`` first: it waits until everything acknowledged before it is loaded
+(asking an idle loader to write at once). **Backpressure**: past ``max_pending_events``
+waiting in the journal, ``submit`` refuses with :class:`Overloaded` (HTTP 503, Retry-After);
+a full disk refuses with :class:`~sessionscope.ingest.journal.DiskFull`. Nothing acknowledged
+is dropped: what the loader has not written at exit is written at the next start, before
+anything is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from sessionscope.domain.events import Event
+from sessionscope.ingest.journal import Journal, Record
+from sessionscope.store.clickhouse import ClickHouseStore
+from sessionscope.store.idfilter import id_hashes
+
+__all__ = ["IngestTuning", "Ingestor", "Overloaded"]
+
+log = logging.getLogger("sessionscope")
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(list[Event]).decode
+
+
+#: Journals opened with ``Ingestor.open`` in this process, by directory.
+_OPEN: dict[Path, Ingestor] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+class Overloaded(Exception):
+    """The loader is behind: the journal holds as many events as it may."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class IngestTuning:
+    """How the journal and the loader behave (see ``Settings``)."""
+
+    #: Events acknowledged and not loaded at most; past it ``submit`` refuses (503).
+    max_pending_events: int = 1_000_000
+    #: The most events one block of the loader holds.
+    block_events: int = 50_000
+    #: How long the loader lets a small block gather events when nothing waits for it.
+    linger_s: float = 0.5
+    #: How long a read waits at most for the loader before it is refused (503).
+    read_wait_s: float = 30.0
+
+
+class _Batch:
+    """A batch queued for the writer, and what became of it."""
+
+    __slots__ = ("body", "done", "error", "events", "hashes", "ids", "project_id", "result")
+
+    def __init__(self, project_id: int, events: Sequence[Event], hashed: bool) -> None:
+        self.project_id = project_id
+        self.events = events
+        self.ids = [e.id for e in events]
+        self.hashes = id_hashes(self.ids) if hashed else None
+        # Encoded by the caller's thread; encoded again by the writer only if it drops some.
+        self.body = _encode(events)
+        self.done = threading.Event()
+        self.result = (0, 0)
+        self.error: BaseException | None = None
+
+
+class Ingestor:
+    """The journal of a data directory, its writer and its loader, for one store."""
+
+    def __init__(
+        self, store: ClickHouseStore, directory: Path, tuning: IngestTuning | None = None
+    ) -> None:
+        self.store = store
+        self.tuning = tuning or IngestTuning()
+        self.journal = Journal(directory)
+        self._cond = threading.Condition()
+        self._queue: list[_Batch] = []
+        #: Ids acknowledged and not yet loaded, per project.
+        self._pending: dict[int, set[str]] = {}
+        self._pending_events = 0
+        records, events, last = self.journal.pending()
+        self._pending_events = events
+        self._acked = last
+        self._loaded = 0 if records else last
+        self._since: float | None = time.monotonic() if records else None
+        self._flush = False
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+        self.last_error: str | None = None
+        self._users = 1  # see ``open``
+        self.blocks_loaded = 0
+        self.events_loaded = 0
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> Ingestor:
+        """Load what the journal still holds (before anything is read), then start the writer
+        and the loader."""
+        self._replay()
+        for target, name in ((self._write_loop, "ingest-writer"), (self._load_loop, "loader")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    @classmethod
+    def open(
+        cls, store: ClickHouseStore, directory: Path, tuning: IngestTuning | None = None
+    ) -> Ingestor:
+        """The journal of ``directory``, started; shared by the users of one process (a
+        journal has one writer): each ``open`` is matched by a ``close``."""
+        key = directory.resolve()
+        with _OPEN_LOCK:
+            ingestor = _OPEN.get(key)
+            if ingestor is None:
+                ingestor = _OPEN[key] = cls(store, directory, tuning)
+                try:
+                    ingestor.start()
+                except BaseException:
+                    del _OPEN[key]
+                    ingestor.journal.close()
+                    raise
+            else:
+                ingestor._users += 1
+            return ingestor
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Load what is acknowledged (for ``timeout_s`` at most: the rest stays in the journal
+        for the next start). The last user of an ``open`` journal (or the owner of one made
+        directly) also stops the threads and closes the journal."""
+        with _OPEN_LOCK:
+            self._users -= 1
+            last = self._users == 0
+            key = self.journal.directory.resolve()
+            if last and _OPEN.get(key) is self:
+                del _OPEN[key]
+        if not last:
+            self.barrier(timeout_s)
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+        self.journal.close()
+
+    def __enter__(self) -> Ingestor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _replay(self) -> None:
+        """Write every record the journal holds: first a block cut short, as it was."""
+        block = self.journal.block()
+        if block is not None:
+            records = self.journal.read_range(*block)
+            if records:
+                log.info("ingest journal: loading block %s-%s again", *block)
+                self._load(records, begun=True)
+        replayed = 0
+        while True:
+            records = self.journal.read(self._loaded, self.tuning.block_events)
+            if not records:
+                break
+            self._load(records, begun=False)
+            replayed += sum(r.count for r in records)
+        if replayed:
+            log.info("ingest journal: loaded %d events acknowledged before the start", replayed)
+
+    # ------------------------------------------------------------------ acknowledging
+
+    def submit(self, project_id: int, events: Sequence[Event]) -> tuple[int, int]:
+        """Journal the events not seen before; return ``(accepted, duplicates)`` once durable.
+
+        Raises :class:`Overloaded` when the journal is full, ``DiskFull`` when its disk is,
+        ``JournalError`` when it cannot be written.
+        """
+        if not events:
+            return 0, 0
+        batch = _Batch(project_id, events, hashed=self.store.exclusive)
+        with self._cond:
+            if self._stopping:
+                raise Overloaded("the server is shutting down", 5)
+            self._queue.append(batch)
+            self._cond.notify_all()
+        batch.done.wait()
+        if batch.error is not None:
+            raise batch.error
+        return batch.result
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                group, self._queue = self._queue, []
+            try:
+                self._write(group)
+            except BaseException as exc:  # each batch of the group fails with the append
+                for batch in group:
+                    if not batch.done.is_set():
+                        batch.error = exc
+                        batch.done.set()
+
+    def _write(self, group: list[_Batch]) -> None:
+        """Deduplicate the group in queue order, append what is new in one commit, answer."""
+        limit = self.tuning.max_pending_events
+        with self._cond:
+            room = limit - self._pending_events
+        admitted: list[_Batch] = []
+        for batch in group:
+            # A batch larger than the whole bound still goes in when nothing waits.
+            if len(batch.ids) > room and room < limit:
+                batch.error = Overloaded(
+                    f"the ingest journal holds {limit - room:,} events not yet loaded; "
+                    "retry shortly",
+                    1 + int(self._lag_s()),
+                )
+                batch.done.set()
+                continue
+            room -= len(batch.ids)
+            admitted.append(batch)
+        # The group's ids already acknowledged: waiting in the journal, or stored (one look
+        # per project). An id leaves the pending ids only once it is stored, so checking
+        # them first misses none.
+        stored: dict[int, set[str]] = {}
+        for project_id in {b.project_id for b in admitted}:
+            mine = [b for b in admitted if b.project_id == project_id]
+            ids = [i for b in mine for i in b.ids]
+            with self._cond:
+                waiting = self._pending.get(project_id)
+                found = {i for i in ids if i in waiting} if waiting else set()
+            hashes = None
+            if all(b.hashes is not None for b in mine):
+                hashes = mine[0].hashes if len(mine) == 1 else _concat([b.hashes for b in mine])
+            found |= self.store.stored_among(project_id, ids, hashes)
+            stored[project_id] = found
+        appends: list[tuple[int, int, bytes]] = []
+        kept: list[tuple[_Batch, list[Event]]] = []
+        for batch in admitted:
+            seen = stored[batch.project_id]
+            fresh: list[Event] = []
+            for event in batch.events:
+                if event.id not in seen:
+                    seen.add(event.id)
+                    fresh.append(event)
+            batch.result = (len(fresh), len(batch.events) - len(fresh))
+            if fresh:
+                body = batch.body if len(fresh) == len(batch.events) else _encode(fresh)
+                appends.append((batch.project_id, len(fresh), body))
+                kept.append((batch, fresh))
+        if appends:
+            seqs = self.journal.append(appends)  # durable when it returns
+            with self._cond:
+                for (batch, fresh), _seq in zip(kept, seqs, strict=True):
+                    self._pending.setdefault(batch.project_id, set()).update(e.id for e in fresh)
+                    self._pending_events += len(fresh)
+                self._acked = max(self._acked, seqs[-1])
+                if self._since is None:
+                    self._since = time.monotonic()
+                self._cond.notify_all()
+        for batch in admitted:
+            batch.done.set()
+
+    # ------------------------------------------------------------------ loading
+
+    def _load_loop(self) -> None:
+        backoff = 0.5
+        while True:
+            with self._cond:
+                while True:
+                    if self._pending_events <= 0 or self._acked <= self._loaded:
+                        if self._stopping:
+                            return
+                        self._flush = False
+                        self._cond.wait()
+                        continue
+                    waited = time.monotonic() - (self._since or time.monotonic())
+                    if (
+                        self._flush
+                        or self._stopping
+                        or self._pending_events >= self.tuning.block_events
+                        or waited >= self.tuning.linger_s
+                    ):
+                        break
+                    self._cond.wait(self.tuning.linger_s - waited)
+            try:
+                block = self.journal.block()
+                if block is not None:  # a block that failed: the same records again
+                    self._load(self.journal.read_range(*block), begun=True)
+                else:
+                    records = self.journal.read(self._loaded, self.tuning.block_events)
+                    if records:
+                        self._load(records, begun=False)
+                backoff = 0.5
+                self.last_error = None
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                log.error("ingest loader: %s (retrying in %.1f s)", self.last_error, backoff)
+                with self._cond:
+                    if self._stopping:
+                        return  # the journal keeps the block for the next start
+                    self._cond.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _load(self, records: list[Record], *, begun: bool) -> None:
+        """Write records as one block (``begun``: their range is recorded already)."""
+        first, last = records[0].seq, records[-1].seq
+        if not begun:
+            self.journal.begin_block(first, last)
+        batches = [(r.project_id, _decode(r.body)) for r in records]
+        self.store.write_events(batches, f"{self.journal.id}-{first}-{last}")
+        self.journal.end_block(last)
+        count = sum(len(events) for _, events in batches)
+        with self._cond:
+            for project_id, events in batches:
+                waiting = self._pending.get(project_id)
+                if waiting is not None:
+                    waiting.difference_update(e.id for e in events)
+                    if not waiting:
+                        del self._pending[project_id]
+            self._pending_events = max(0, self._pending_events - count)
+            self._loaded = max(self._loaded, last)
+            self._since = time.monotonic() if self._acked > self._loaded else None
+            self._cond.notify_all()
+        self.blocks_loaded += 1
+        self.events_loaded += count
+        if self.blocks_loaded % 16 == 0:
+            self.journal.checkpoint()
+
+    # ------------------------------------------------------------------ reading
+
+    def caught_up(self) -> bool:
+        """Whether everything acknowledged is loaded (no need to wait before a read)."""
+        return self._loaded >= self._acked
+
+    def barrier(self, timeout_s: float | None = None) -> bool:
+        """Wait until everything acknowledged before this call is in the store; False when
+        that took longer than ``timeout_s`` (default ``read_wait_s``)."""
+        with self._cond:
+            target = self._acked
+            if self._loaded >= target:
+                return True
+            self._flush = True
+            self._cond.notify_all()
+            return self._cond.wait_for(
+                lambda: self._loaded >= target,
+                self.tuning.read_wait_s if timeout_s is None else timeout_s,
+            )
+
+    def _lag_s(self) -> float:
+        since = self._since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
+
+    def status(self) -> dict[str, Any]:
+        """What the journal holds and how far the loader is (for ``/healthz``)."""
+        with self._cond:
+            return {
+                "pending_events": self._pending_events,
+                "acknowledged_seq": self._acked,
+                "loaded_seq": self._loaded,
+                "loader_lag_s": round(self._lag_s(), 3),
+                "blocks_loaded": self.blocks_loaded,
+                "events_loaded": self.events_loaded,
+                "last_error": self.last_error,
+            }
+
+
+def _concat(parts: list[Any]) -> Any:
+    import numpy as np
+
+    return np.concatenate(parts)
