@@ -14,7 +14,7 @@ from typing import Any
 from common import REPO, Figure
 from reads import Read
 
-__all__ = ["machine", "write_report"]
+__all__ = ["machine", "peer_section", "refresh_peer_section", "write_report"]
 
 
 def _version(package: str) -> str:
@@ -420,6 +420,8 @@ def write_report(
     findings = _findings(ours, raw)
     if findings:
         lines += ["## Findings of this run", "", *findings, ""]
+    if result.get("ingest_peer"):
+        lines += peer_section(result["ingest_peer"])
     lines += _NOTES
     lines += [
         "## How to run",
@@ -434,10 +436,264 @@ def write_report(
         "it. Each run measures on fresh copies of it, so runs start alike. "
         "`BENCH_CLIENTS` sets the concurrent clients (default 4), `BENCH_MANY_CLIENTS` those of "
         "the many-clients run (default 16), `BENCH_SAMPLES` the timed "
-        "requests per read; `python bench/run.py --report PATH` writes the report elsewhere. "
+        "requests per read, `BENCH_PEER_SECONDS` the sustained ingest against aw-server "
+        "(default 60); `python bench/run.py --report PATH` writes the report elsewhere. "
+        "`python bench/ingest_peer.py --report docs/performance.md [--seconds N]` runs the "
+        "aw-server phase alone and refreshes its section only. "
         "The raw figures of the last run are kept in `bench/.data/last-run.json`, the server's "
         "log in `bench/.data/server.log`.",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
+
+
+# ------------------------------------------------------------------- ingest against aw-server
+
+PEER_HEADING = "## Ingest against aw-server"
+
+
+def _peer_fig(data: dict[str, Any], side: str, name: str) -> Figure | None:
+    found = data.get(side, {}).get(name)
+    return Figure.from_dict(found) if found else None
+
+
+def _per_s(f: Figure | None, unit: str) -> str:
+    if f is None or f.events_per_s is None:
+        return "-"
+    per_s = f.events_per_s if unit == "events" else f.extra.get("requests_per_s")
+    text = f"{per_s:,.0f} {unit}/s" if per_s is not None else "-"
+    return f"{text}<br>{_lat(f)}" if f.p50_ms is not None else text
+
+
+def _times(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _met(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def _stored_rate(f: Figure | None) -> float | None:
+    """Events/s sessionscope took in for good: acknowledged, and (with a journal) loaded."""
+    if f is None:
+        return None
+    if f.extra.get("journal_present"):
+        value = f.extra.get("stored_events_per_s")
+        return None if value is None else min(float(value), f.events_per_s or 0.0)
+    return f.events_per_s
+
+
+def peer_section(data: dict[str, Any]) -> list[str]:
+    """The report section of one run of ``bench/ingest_peer.py`` (figures as it saved them)."""
+    lines = [PEER_HEADING, ""]
+    if data.get("error"):
+        return [*lines, f"Not measured in this run: {data['error']}", ""]
+    cfg = data["config"]
+    n = cfg["clients"]
+    ours = {k: _peer_fig(data, "sessionscope", k) for k in data.get("sessionscope", {})}
+    peer = {k: _peer_fig(data, "aw_server", k) for k in data.get("aw_server", {})}
+    floor = {k: _peer_fig(data, "floor", k) for k in data.get("floor", {})}
+    ceiling = Figure.from_dict(data["ceiling"]) if data.get("ceiling") else None
+    rows: list[str] = [
+        "| Figure | sessionscope | aw-server | ratio | target | met? |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def ratio_row(title: str, name: str, unit: str, factor: float) -> None:
+        o, p = ours.get(name), peer.get(name)
+        key = "events_per_s"
+        a = getattr(o, key) if o else None
+        b = getattr(p, key) if p else None
+        r = _times(a, b)
+        rows.append(
+            f"| {title} | {_per_s(o, unit)} | {_per_s(p, unit)} | "
+            f"{'-' if r is None else f'×{r:,.1f}'} | ≥ {factor:g}× aw-server | "
+            f"{_met(None if r is None else r >= factor)} |"
+        )
+
+    ratio_row("1. Single events, 1 client, one request after another", "single_1", "requests", 3)
+    ratio_row(f"2. Single events, {n} concurrent clients", "single_n", "requests", 10)
+    o, p = ours.get("single_n"), peer.get("single_n")
+    r = _times(o.p99_ms if o else None, p.p99_ms if p else None)
+    rows.append(
+        f"| 2. Ack latency p99, single events, {n} clients | "
+        f"{'-' if o is None or o.p99_ms is None else f'{o.p99_ms:,.1f} ms'} | "
+        f"{'-' if p is None or p.p99_ms is None else f'{p.p99_ms:,.1f} ms'} | "
+        f"{'-' if r is None else f'×{r:,.2f}'} | ≤ 25 ms | "
+        f"{_met(None if o is None or o.p99_ms is None else o.p99_ms <= 25)} |"
+    )
+    ratio_row(
+        f"3. {cfg['batch_size']:,}-event batches, 1 client ({cfg['batches']} batches)",
+        "batch_10k",
+        "events",
+        10,
+    )
+    o, p = ours.get("sustained"), peer.get("sustained")
+    stored = _stored_rate(o)
+    share = _times(stored, ceiling.events_per_s if ceiling else None)
+    vs_aw = _times(o.events_per_s if o else None, p.events_per_s if p else None)
+    cell = _per_s(o, "events")
+    if o is not None and o.extra.get("journal_present"):
+        cell += (
+            f"<br>stored (until the journal was empty): {stored:,.0f} events/s"
+            if stored is not None
+            else "<br>the journal did not drain in time"
+        )
+    ratio = "-" if share is None else f"{share:.0%} of the engine ceiling"
+    if vs_aw is not None:
+        ratio += f" (×{vs_aw:,.1f} aw-server)"
+    rows.append(
+        f"| 4. Sustained: {n} clients × {cfg['sustained_batch']:,}-event batches, "
+        f"{cfg['seconds']:g} s (aw-server {cfg['aw_seconds']:g} s) | {cell} | "
+        f"{_per_s(p, 'events')} | {ratio} | ≥ 60% of the engine ceiling | "
+        f"{_met(None if share is None else share >= 0.6)} |"
+    )
+    rows.append(
+        f"| 4. Engine ceiling: `store.insert_events`, {cfg['ceiling_size']:,} events a call, "
+        f"one thread, no HTTP ({cfg['ceiling_inserts']} calls) | {_per_s(ceiling, 'events')} "
+        "| - | - | - | - |"
+    )
+    if o is not None:
+        if o.extra.get("journal_present"):
+            drain = o.extra.get("drain_s")
+            journal = f"at most {o.extra.get('pending_max') or 0:,} events pending; " + (
+                f"empty {drain:g} s after the load" if drain is not None else "not drained"
+            )
+            series = [
+                f"{t:.0f} s: {p / 1000:,.0f}k"
+                for t, p, _ in o.extra.get("journal_samples", [])[::10]
+                if p is not None
+            ]
+            if series:
+                journal += "<br>every 10 s: " + ", ".join(series)
+        else:
+            journal = "not in `/healthz` (no journal): every ack waited for the store"
+        rows.append(
+            f"| 4. Journal depth (`pending_events`, each second) | {journal} | - | - | - | - |"
+        )
+    lines += [
+        f"Run {data['date']} ({data['seconds'] / 60:.1f} min; aw-server "
+        f"{data.get('aw_server_version') or 'not installed'}; a fixed Python loop took "
+        f"{data['cpu_probe_ms'][0]:.0f} ms at the start and {data['cpu_probe_ms'][1]:.0f} ms at "
+        "the end). Both servers run as processes on this machine, driven by the same client in "
+        "the same run; measurements 1-3 alternate between them.",
+        "",
+        *rows,
+        "",
+    ]
+    notes = _peer_notes(data, ours, peer, floor)
+    return [*lines, *notes, ""]
+
+
+def _peer_notes(
+    data: dict[str, Any],
+    ours: dict[str, Figure | None],
+    peer: dict[str, Figure | None],
+    floor: dict[str, Figure | None],
+) -> list[str]:
+    cfg = data["config"]
+    n = cfg["clients"]
+    out = [
+        "Method:",
+        "",
+        "- **Client**: one process apart from the runner, an asyncio loop on raw sockets, one "
+        f"keep-alive HTTP/1.1 connection per client ({n} at most); every request is built "
+        "before timing, and the only per-request work is writing a fixed-width counter into "
+        "the events' ids and titles (so no event repeats). Latency is from writing the request "
+        "to reading the whole answer. Single-event runs last "
+        f"{cfg['single_seconds']:g} s after a 5-request warm-up per client; batch runs post "
+        "one untimed batch per client first.",
+        "- **sessionscope**: `sessionscope serve` on a fresh data directory; `POST "
+        "/api/v1/events` with a desktop `activity` event (id, time, duration, session, user, "
+        f"client, app, title{_event_bytes(ours)}) or a JSON array of them; every answer's "
+        "`accepted` is checked against the events sent (no duplicates).",
+        "- **aw-server** (ActivityWatch's Python server: Flask's threaded development server, "
+        "SQLite through peewee in WAL mode, every insert its own transaction) runs in "
+        "production mode (`--testing` only adds Flask's debug mode and pretty-printed JSON) "
+        "with its data under `bench/.data`, from a venv of its own. Each client has a bucket "
+        "of its own, as a watcher does. Single events are heartbeats "
+        "(`POST /api/0/buckets/B/heartbeat?pulsetime=60`): a heartbeat whose data equals the "
+        "bucket's last event's is merged into it (an update of that event), any other is "
+        "inserted as a new event; every heartbeat here carries a title no other event has, so "
+        "each is a new row (the same activity as timestamp, duration and data: app, title, "
+        f"host{_event_bytes(peer)}). Batches are `POST /api/0/buckets/B/events` with a JSON "
+        "list (one multi-row insert). At the end the buckets' event counts are checked against the "
+        "events sent.",
+        "- **Engine ceiling**: `store.insert_events` of the same desktop rows, 100,000 per call, "
+        "in a process of its own on a fresh data directory, after one untimed call.",
+    ]
+    facts = []
+    f1, fn = floor.get("single_1"), floor.get("single_n")
+    if f1 and fn and f1.events_per_s and fn.events_per_s:
+        facts.append(
+            f"- **HTTP floor** (`null_server.py`: uvicorn and FastAPI reading the body and "
+            f"answering, nothing stored): single events {f1.events_per_s:,.0f} requests/s from "
+            f"1 client, {fn.events_per_s:,.0f} from {n} (ack {_lat(fn)}); no server on this "
+            "stack answers faster from this client."
+        )
+    cpu = [
+        f"{name} {f.extra['client_cpu_us_per_request']:,} µs"
+        for name, f in (
+            ("single events", fn),
+            (f"{cfg['batch_size']:,}-event batches", ours.get("batch_10k")),
+            (f"{cfg['sustained_batch']:,}-event batches", ours.get("sustained")),
+        )
+        if f is not None and f.extra.get("client_cpu_us_per_request") is not None
+    ]
+    shares = [
+        f.extra["client_cpu_share"]
+        for side in (ours, peer, floor)
+        for f in side.values()
+        if f is not None and f.extra.get("client_cpu_share") is not None
+    ]
+    if cpu and shares:
+        facts.append(
+            "- **Client cost**: CPU per request " + ", ".join(cpu) + f"; the client process "
+            f"used at most {max(shares):.0%} of one core in any run."
+        )
+    server = [
+        f"{label} {f.extra['server_cpu_share']:.2f}"
+        for label, f in (
+            ("sessionscope single events", ours.get("single_n")),
+            ("aw-server single events", peer.get("single_n")),
+            ("sessionscope sustained", ours.get("sustained")),
+            ("aw-server sustained", peer.get("sustained")),
+        )
+        if f is not None and f.extra.get("server_cpu_share") is not None
+    ]
+    if server:
+        facts.append(
+            f"- **Server CPU** (cores busy on average, {n} clients): " + ", ".join(server) + "."
+        )
+    if facts:
+        out += ["", "This run:", "", *facts]
+    for note in data.get("notes", []):
+        out.append(f"- {note}")
+    return out
+
+
+def _event_bytes(side: dict[str, Figure | None]) -> str:
+    f = side.get("batch_10k")
+    if f is None or not f.extra.get("request_bytes") or not f.extra.get("events_per_request"):
+        return ""
+    return f": about {f.extra['request_bytes'] / f.extra['events_per_request']:,.0f} bytes"
+
+
+def refresh_peer_section(path: Path, data: dict[str, Any]) -> None:
+    """Write (or replace) the aw-server section of the report at ``path``, nothing else."""
+    section = "\n".join(peer_section(data))
+    text = path.read_text() if path.exists() else "# Performance\n\n"
+    at = text.find(PEER_HEADING + "\n")
+    if at >= 0:
+        end = text.find("\n## ", at + len(PEER_HEADING))
+        text = text[:at] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
+    else:
+        for anchor in ("## Where the time goes\n", "## How to run\n"):
+            if (where := text.find(anchor)) >= 0:
+                text = text[:where] + section + "\n" + text[where:]
+                break
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

@@ -8,10 +8,13 @@ Phases (each engine user in a process of its own; chDB allows one engine per pro
    clickhouse-connect (see ``rawengine.py``);
 3. ours on another fresh copy: ``sessionscope serve`` as a process, driven over HTTP by
    concurrent clients (see ``against_server.py``);
-4. the report: figures, ratios (ours / raw) and targets.
+4. ingest against ActivityWatch's aw-server: both servers as processes, the same client (see
+   ``ingest_peer.py``, which also runs alone);
+5. the report: figures, ratios (ours / raw, ours / aw-server) and targets.
 
 Environment: ``BENCH_EVENTS`` (store size), ``BENCH_CLIENTS`` (concurrent clients, default 4),
-``BENCH_SAMPLES`` (timed requests per read). ``--report PATH`` writes elsewhere.
+``BENCH_SAMPLES`` (timed requests per read), ``BENCH_PEER_SECONDS`` (sustained ingest of phase
+4, default 60). ``--report PATH`` writes elsewhere.
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(ours_dir, ignore_errors=True)
     log("the HTTP floor: the same requests to an endpoint that only reads them")
     ours.update(measure_http_floor(cfg, store.end))
+    log("ingest against aw-server: both servers as processes, the same client")
+    peer = _measure_peer()
 
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -105,11 +110,25 @@ def main(argv: list[str] | None = None) -> int:
         "store_reused": store.built_at < started_at,
         "ours": ours,
         "raw": raw,
+        "ingest_peer": peer,
     }
     (DATA_DIR / "last-run.json").write_text(json.dumps(result, indent=2))
     render(result, args.report)
     log(f"done in {result['seconds']:.0f} s; figures in {args.report}")
     return 0
+
+
+def _measure_peer() -> dict[str, Any]:
+    """Run ``ingest_peer.py``'s phase; a failure is recorded, not fatal to the other phases."""
+    from ingest_peer import PeerConfig, measure_peer, save
+
+    try:
+        peer = measure_peer(PeerConfig.from_env())
+    except Exception as exc:  # reported in the section
+        log(f"  ingest against aw-server failed: {type(exc).__name__}: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    save(peer)
+    return peer
 
 
 def render(result: dict[str, Any], path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError
@@ -18,8 +19,11 @@ def project_for_key(ctx: AppContext, key: str | None) -> Project | None:
     return ctx.store.verify_api_key(key.strip())
 
 
-def bearer_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Project:
-    """Dependency: the project of the request's bearer API key, or a 401."""
+async def bearer_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Project:
+    """Dependency: the project of the request's bearer API key, or a 401.
+
+    A key accepted lately is known from memory, on the event loop; any other is checked
+    against the store in a worker thread."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -29,7 +33,9 @@ def bearer_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Proj
             "Authorization header must be 'Bearer <api key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    project = project_for_key(ctx, token)
+    project = ctx.store.remembered_api_key(token.strip())
+    if project is None:
+        project = await run_in_threadpool(project_for_key, ctx, token)
     if project is None:
         raise ApiError(
             401, "unauthorized", "API key is not valid", headers={"WWW-Authenticate": "Bearer"}

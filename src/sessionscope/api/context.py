@@ -24,8 +24,9 @@ class AppContext:
     ingestor: Ingestor
 
 
-def get_ctx(request: Request) -> AppContext:
-    """Dependency: the app's context (set up by the lifespan in ``app.create_app``)."""
+async def get_ctx(request: Request) -> AppContext:
+    """Dependency: the app's context (set up by the lifespan in ``app.create_app``); async, so
+    FastAPI runs it on the event loop rather than in a worker thread."""
     ctx = request.app.state.ctx
     assert isinstance(ctx, AppContext)
     return ctx

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
 from sessionscope.api.auth import bearer_project
 from sessionscope.api.context import AppContext, get_ctx
@@ -18,7 +17,7 @@ from sessionscope.api.errors import ApiError
 from sessionscope.api.responses import JSON
 from sessionscope.domain.events import KINDS, format_time
 from sessionscope.domain.timerange import TimeRangeError, parse_instant, parse_interval
-from sessionscope.ingest.pipeline import IngestError, ingest
+from sessionscope.ingest.pipeline import IngestError, ingest_async
 from sessionscope.service import (
     FILTERS,
     METRICS,
@@ -93,8 +92,7 @@ async def post_events(
         chunks.append(chunk)
     body = b"".join(chunks)
     try:
-        result = await run_in_threadpool(
-            ingest,
+        result = await ingest_async(
             ctx.ingestor,
             project.id,
             body,

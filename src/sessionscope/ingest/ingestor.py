@@ -32,6 +32,7 @@ anything is read.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -85,10 +86,28 @@ class IngestTuning:
 class _Batch:
     """A batch queued for the writer, and what became of it."""
 
-    __slots__ = ("body", "done", "error", "events", "hashes", "ids", "project_id", "result")
+    __slots__ = (
+        "body",
+        "done",
+        "error",
+        "events",
+        "future",
+        "hashes",
+        "ids",
+        "project_id",
+        "result",
+    )
 
-    def __init__(self, project_id: int, events: Sequence[Event], hashed: bool) -> None:
+    def __init__(
+        self,
+        project_id: int,
+        events: Sequence[Event],
+        hashed: bool,
+        future: asyncio.Future[tuple[int, int]] | None = None,
+    ) -> None:
         self.project_id = project_id
+        #: Set for a batch submitted from the event loop (``submit_async``).
+        self.future = future
         self.events = events
         self.ids = [e.id for e in events]
         self.hashes = id_hashes(self.ids) if hashed else None
@@ -97,6 +116,30 @@ class _Batch:
         self.done = threading.Event()
         self.result = (0, 0)
         self.error: BaseException | None = None
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Record the outcome (``result`` or ``error``) and wake the submitter."""
+        if self.done.is_set():
+            return
+        if error is not None:
+            self.error = error
+        self.done.set()
+        future = self.future
+        if future is not None:
+            future.get_loop().call_soon_threadsafe(_settle, future, self.result, self.error)
+
+
+def _settle(
+    future: asyncio.Future[tuple[int, int]],
+    result: tuple[int, int],
+    error: BaseException | None,
+) -> None:
+    if future.done():  # the request went away meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class Ingestor:
@@ -216,15 +259,26 @@ class Ingestor:
         if not events:
             return 0, 0
         batch = _Batch(project_id, events, hashed=self.store.exclusive)
+        self._enqueue(batch)
+        batch.done.wait()
+        if batch.error is not None:
+            raise batch.error
+        return batch.result
+
+    async def submit_async(self, project_id: int, events: Sequence[Event]) -> tuple[int, int]:
+        """``submit`` for the event loop: it waits for the journal without holding a thread."""
+        if not events:
+            return 0, 0
+        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Batch(project_id, events, self.store.exclusive, future))
+        return await future
+
+    def _enqueue(self, batch: _Batch) -> None:
         with self._cond:
             if self._stopping:
                 raise Overloaded("the server is shutting down", 5)
             self._queue.append(batch)
             self._cond.notify_all()
-        batch.done.wait()
-        if batch.error is not None:
-            raise batch.error
-        return batch.result
 
     def _write_loop(self) -> None:
         while True:
@@ -238,9 +292,7 @@ class Ingestor:
                 self._write(group)
             except BaseException as exc:  # each batch of the group fails with the append
                 for batch in group:
-                    if not batch.done.is_set():
-                        batch.error = exc
-                        batch.done.set()
+                    batch.finish(exc)
 
     def _write(self, group: list[_Batch]) -> None:
         """Deduplicate the group in queue order, append what is new in one commit, answer."""
@@ -251,12 +303,13 @@ class Ingestor:
         for batch in group:
             # A batch larger than the whole bound still goes in when nothing waits.
             if len(batch.ids) > room and room < limit:
-                batch.error = Overloaded(
-                    f"the ingest journal holds {limit - room:,} events not yet loaded; "
-                    "retry shortly",
-                    1 + int(self._lag_s()),
+                batch.finish(
+                    Overloaded(
+                        f"the ingest journal holds {limit - room:,} events not yet loaded; "
+                        "retry shortly",
+                        1 + int(self._lag_s()),
+                    )
                 )
-                batch.done.set()
                 continue
             room -= len(batch.ids)
             admitted.append(batch)
@@ -300,7 +353,7 @@ class Ingestor:
                     self._since = time.monotonic()
                 self._cond.notify_all()
         for batch in admitted:
-            batch.done.set()
+            batch.finish()
 
     # ------------------------------------------------------------------ loading
 

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -29,6 +29,7 @@ __all__ = [
     "IngestResult",
     "decode_body",
     "ingest",
+    "ingest_async",
     "parse_events",
     "parse_objects",
     "submit",
@@ -168,18 +169,55 @@ def submit(ingestor: Ingestor, project_id: int, events: Sequence[Event]) -> Inge
     """The last step: journal the events (durable on return); refusals as ``IngestError``."""
     try:
         accepted, duplicates = ingestor.submit(project_id, events)
-    except Overloaded as exc:
-        raise IngestError(503, "overloaded", str(exc), retry_after_s=exc.retry_after_s) from None
-    except DiskFull:
+    except (Overloaded, JournalError) as exc:
+        return _refused(exc)
+    return IngestResult(accepted, duplicates)
+
+
+#: Bodies up to this size are decoded on the event loop (it takes less than handing them to a
+#: thread); larger ones in a worker thread.
+INLINE_BODY_BYTES = 64 * 1024
+
+
+async def ingest_async(
+    ingestor: Ingestor,
+    project_id: int,
+    body: bytes,
+    *,
+    content_type: str | None,
+    content_encoding: str | None,
+    max_bytes: int,
+) -> IngestResult:
+    """``ingest`` for the event loop: a small body is decoded in place, a large one in a
+    worker thread, and the journal is awaited without holding a thread."""
+    if len(body) <= INLINE_BODY_BYTES and not content_encoding:
+        events = parse_events(decode_body(body, content_encoding, max_bytes), content_type)
+    else:
+        from anyio import to_thread
+
+        def decode() -> list[Event]:
+            return parse_events(decode_body(body, content_encoding, max_bytes), content_type)
+
+        events = await to_thread.run_sync(decode)
+    try:
+        accepted, duplicates = await ingestor.submit_async(project_id, events)
+    except (Overloaded, JournalError) as exc:
+        return _refused(exc)
+    return IngestResult(accepted, duplicates)
+
+
+def _refused(exc: Exception) -> NoReturn:
+    """Raise the ``IngestError`` of a journal refusal."""
+    if isinstance(exc, Overloaded):
+        raise IngestError(503, "overloaded", str(exc), retry_after_s=exc.retry_after_s)
+    if isinstance(exc, DiskFull):
         raise IngestError(
             503,
             "disk_full",
             "the server's disk is full; nothing of this batch was stored",
             retry_after_s=60,
-        ) from None
-    except JournalError as exc:
-        raise IngestError(503, "journal_error", str(exc), retry_after_s=5) from None
-    return IngestResult(accepted, duplicates)
+        )
+    raise IngestError(503, "journal_error", str(exc), retry_after_s=5)
 
 
 def ingest(

@@ -454,6 +454,16 @@ class ClickHouseStore:
         )
         return [ApiKey(r[0], int(r[1]), r[2], r[3], to_dt(r[4])) for r in rows]
 
+    def remembered_api_key(self, full_key: str) -> Project | None:
+        """The project of an API key ``verify_api_key`` accepted lately, from memory alone
+        (None: not remembered; ask ``verify_api_key``). For callers that must not block."""
+        now = _time.monotonic()
+        cached = self._key_cache.get(full_key)
+        if cached is None or cached[0] <= now:
+            return None
+        project = self._project_cache.get(cached[1])
+        return project[1] if project is not None and project[0] > now else None
+
     def verify_api_key(self, full_key: str) -> Project | None:
         """Return the project of a valid API key, or None."""
         now = _time.monotonic()
