@@ -48,7 +48,7 @@ from sessionscope.ingest.journal import Journal, Record
 from sessionscope.store.clickhouse import ClickHouseStore
 from sessionscope.store.idfilter import id_hashes
 
-__all__ = ["IngestTuning", "Ingestor", "Overloaded"]
+__all__ = ["Batch", "IngestTuning", "Ingestor", "Overloaded"]
 
 log = logging.getLogger("sessionscope")
 
@@ -83,8 +83,8 @@ class IngestTuning:
     read_wait_s: float = 30.0
 
 
-class _Batch:
-    """A batch queued for the writer, and what became of it."""
+class Batch:
+    """A batch on its way to the journal (see ``Ingestor.prepare``), and what became of it."""
 
     __slots__ = (
         "body",
@@ -152,7 +152,7 @@ class Ingestor:
         self.tuning = tuning or IngestTuning()
         self.journal = Journal(directory)
         self._cond = threading.Condition()
-        self._queue: list[_Batch] = []
+        self._queue: list[Batch] = []
         #: Ids acknowledged and not yet loaded, per project.
         self._pending: dict[int, set[str]] = {}
         self._pending_events = 0
@@ -258,22 +258,27 @@ class Ingestor:
         """
         if not events:
             return 0, 0
-        batch = _Batch(project_id, events, hashed=self.store.exclusive)
+        batch = Batch(project_id, events, hashed=self.store.exclusive)
         self._enqueue(batch)
         batch.done.wait()
         if batch.error is not None:
             raise batch.error
         return batch.result
 
-    async def submit_async(self, project_id: int, events: Sequence[Event]) -> tuple[int, int]:
-        """``submit`` for the event loop: it waits for the journal without holding a thread."""
-        if not events:
-            return 0, 0
-        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Batch(project_id, events, self.store.exclusive, future))
-        return await future
+    def prepare(self, project_id: int, events: Sequence[Event]) -> Batch:
+        """A batch ready for ``submit_prepared`` (its ids hashed and its events encoded: for a
+        large batch, do this in a worker thread rather than on the event loop)."""
+        return Batch(project_id, events, self.store.exclusive)
 
-    def _enqueue(self, batch: _Batch) -> None:
+    async def submit_prepared(self, batch: Batch) -> tuple[int, int]:
+        """``submit`` for the event loop: it waits for the journal without holding a thread."""
+        if not batch.events:
+            return 0, 0
+        batch.future = asyncio.get_running_loop().create_future()
+        self._enqueue(batch)
+        return await batch.future
+
+    def _enqueue(self, batch: Batch) -> None:
         with self._cond:
             if self._stopping:
                 raise Overloaded("the server is shutting down", 5)
@@ -294,12 +299,12 @@ class Ingestor:
                 for batch in group:
                     batch.finish(exc)
 
-    def _write(self, group: list[_Batch]) -> None:
+    def _write(self, group: list[Batch]) -> None:
         """Deduplicate the group in queue order, append what is new in one commit, answer."""
         limit = self.tuning.max_pending_events
         with self._cond:
             room = limit - self._pending_events
-        admitted: list[_Batch] = []
+        admitted: list[Batch] = []
         for batch in group:
             # A batch larger than the whole bound still goes in when nothing waits.
             if len(batch.ids) > room and room < limit:
@@ -329,7 +334,7 @@ class Ingestor:
             found |= self.store.stored_among(project_id, ids, hashes)
             stored[project_id] = found
         appends: list[tuple[int, int, bytes]] = []
-        kept: list[tuple[_Batch, list[Event]]] = []
+        kept: list[tuple[Batch, list[Event]]] = []
         for batch in admitted:
             seen = stored[batch.project_id]
             fresh: list[Event] = []

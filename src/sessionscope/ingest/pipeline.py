@@ -21,7 +21,7 @@ from sessionscope.domain.events import (
     decode_batch,
     validate_batch,
 )
-from sessionscope.ingest.ingestor import Ingestor, Overloaded
+from sessionscope.ingest.ingestor import Batch, Ingestor, Overloaded
 from sessionscope.ingest.journal import DiskFull, JournalError
 
 __all__ = [
@@ -190,17 +190,19 @@ async def ingest_async(
 ) -> IngestResult:
     """``ingest`` for the event loop: a small body is decoded in place, a large one in a
     worker thread, and the journal is awaited without holding a thread."""
-    if len(body) <= INLINE_BODY_BYTES and not content_encoding:
+
+    def prepare() -> Batch:
         events = parse_events(decode_body(body, content_encoding, max_bytes), content_type)
+        return ingestor.prepare(project_id, events)
+
+    if len(body) <= INLINE_BODY_BYTES and not content_encoding:
+        batch = prepare()
     else:
         from anyio import to_thread
 
-        def decode() -> list[Event]:
-            return parse_events(decode_body(body, content_encoding, max_bytes), content_type)
-
-        events = await to_thread.run_sync(decode)
+        batch = await to_thread.run_sync(prepare)
     try:
-        accepted, duplicates = await ingestor.submit_async(project_id, events)
+        accepted, duplicates = await ingestor.submit_prepared(batch)
     except (Overloaded, JournalError) as exc:
         return _refused(exc)
     return IngestResult(accepted, duplicates)
