@@ -141,3 +141,16 @@ def test_a_store_that_is_not_the_only_writer_indexes_every_insert(store: ClickHo
         assert row["start"] == BASE
     finally:
         shared.close()
+
+
+def test_memory_is_bounded_and_forgets_the_earliest_sessions() -> None:
+    starts = SessionStarts(capacity=1_000)
+    starts.load([([f"player\x1fs{i}" for i in range(5_000)], list(range(5_000)))])
+    assert len(starts) == 1_000
+    late = 10**12
+    # The newest are known (an insert cannot start them); the forgotten may start again.
+    assert starts.may_start(["player\x1fs4999", "player\x1fs10", "player\x1fnew"], [late] * 3) == [
+        False,
+        True,
+        True,
+    ]

@@ -11,12 +11,12 @@ import hashlib
 import logging
 import threading
 import time as _time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import clickhouse_connect
 import numpy as np
@@ -51,8 +51,6 @@ from sessionscope.store.sessionstarts import KEY_SEPARATOR, SessionStarts, sessi
 
 log = logging.getLogger("sessionscope")
 
-#: What an exclusive store remembers per project of what it stored (see ``_loading``).
-_Memo = TypeVar("_Memo", IdFilter, SessionStarts)
 
 __all__ = [
     "ApiKey",
@@ -211,7 +209,7 @@ class ClickHouseStore:
         """
         self._connect = connect
         self.exclusive = exclusive
-        self._id_filters: dict[int, IdFilter] = {}
+        self._id_filter: IdFilter | None = None
         self._starts: dict[int, SessionStarts] = {}
         self.profile = profile
         self._box = box
@@ -584,7 +582,7 @@ class ClickHouseStore:
             return 0, 0
         with self._ingest_lock(project_id):
             ids = [e.id for e in events]
-            known = self.id_filter(project_id)
+            known = self.id_filter()
             seen = self.stored_among(project_id, ids, id_hashes(ids) if known else None)
             fresh = []
             for e in events:
@@ -600,10 +598,10 @@ class ClickHouseStore:
     def stored_among(self, project_id: int, ids: Sequence[str], hashes: Hashes | None) -> set[str]:
         """The ids among ``ids`` that are stored (exactly). ``hashes``: their ``id_hashes``,
         for an exclusive store's filter to rule most of them out without asking the engine."""
-        known = self.id_filter(project_id)
+        known = self.id_filter()
         if known is None or not known.ready or hashes is None:
             return self._existing_ids(project_id, list(set(ids)))
-        maybe = known.maybe_stored(hashes)
+        maybe = known.maybe_stored(project_id, hashes)
         if not maybe.any():
             return set()
         candidates = {i for i, m in zip(ids, maybe.tolist(), strict=True) if m}
@@ -636,11 +634,11 @@ class ClickHouseStore:
                     "starts", _starts_column(rows, keys, starts.may_start(keys, earliest))
                 )
                 recorded.append((starts, keys, earliest))
-            known = self.id_filter(project_id)
+            known = self.id_filter()
             if known is not None:
                 # Before the insert: should it fail halfway, its ids are "maybe stored"
                 # (looked up next time), never "surely new".
-                known.add(id_hashes([e.id for e in events]))
+                known.add(project_id, id_hashes([e.id for e in events]))
             tables.append(table)
         if not tables:
             return
@@ -672,43 +670,40 @@ class ClickHouseStore:
             kinds = frozenset(str(k) for k in pc.unique(rows.column("kind")).to_pylist())
             self._inserted_kinds[project_id] = known | kinds
 
-    def _loading(
-        self,
-        memos: dict[int, _Memo],
-        project_id: int,
-        new: Callable[[], _Memo],
-        load: Callable[[int, _Memo], None],
-        name: str,
-    ) -> _Memo | None:
-        """A project's memory of what it stored (exclusive stores only): made at first use and
-        filled from the store in the background.
-
-        Every writer adds to it what it writes before it writes it (the ingest journal's writer
-        the ids it acknowledges, ``write_events`` each block before its insert), so the load
-        (of what was stored before the memory was made) and the writers together miss nothing.
-        """
+    def id_filter(self) -> IdFilter | None:
+        """The filter of stored ids of every project (exclusive stores only): made at first
+        use and filled from the store in the background. Every writer adds what it writes
+        before it writes it (``write_events``), so the load (of what was stored before the
+        filter was made) and the writers together miss nothing."""
         if not self.exclusive:
             return None
         with self._meta_lock:
-            memo = memos.get(project_id)
-            if memo is None:
-                memo = memos[project_id] = new()
+            known = self._id_filter
+            if known is None:
+                known = self._id_filter = IdFilter()
                 threading.Thread(
-                    target=load, args=(project_id, memo), name=f"{name}-{project_id}", daemon=True
+                    target=self._load_id_filter, args=(known,), name="id-filter", daemon=True
                 ).start()
-        return memo
-
-    def id_filter(self, project_id: int) -> IdFilter | None:
-        """The project's filter of stored ids (see ``_loading``)."""
-        return self._loading(
-            self._id_filters, project_id, IdFilter, self._load_id_filter, "id-filter"
-        )
+        return known
 
     def _session_starts(self, project_id: int) -> SessionStarts | None:
-        """The project's session starts (see ``_loading``)."""
-        return self._loading(
-            self._starts, project_id, SessionStarts, self._load_session_starts, "session-starts"
-        )
+        """When the project's stored sessions started (exclusive stores only): made at first
+        use and filled from the store in the background. ``write_events`` records each block's
+        sessions once it is stored, so the load (of what was stored before) and the writer
+        together miss nothing; a session not known yet only costs an extra index row."""
+        if not self.exclusive:
+            return None
+        with self._meta_lock:
+            starts = self._starts.get(project_id)
+            if starts is None:
+                starts = self._starts[project_id] = SessionStarts()
+                threading.Thread(
+                    target=self._load_session_starts,
+                    args=(project_id, starts),
+                    name=f"session-starts-{project_id}",
+                    daemon=True,
+                ).start()
+        return starts
 
     def _load_session_starts(self, project_id: int, starts: SessionStarts) -> None:
         def blocks() -> Iterator[tuple[list[str], list[int]]]:
@@ -726,19 +721,18 @@ class ClickHouseStore:
         except Exception:  # every insert marks its sessions as starting meanwhile
             log.exception("could not load the session starts of project %s", project_id)
 
-    def _load_id_filter(self, project_id: int, known: IdFilter) -> None:
-        def blocks() -> Iterator[list[str]]:
+    def _load_id_filter(self, known: IdFilter) -> None:
+        def blocks() -> Iterator[tuple[list[int], list[str]]]:
             with self.client.query_column_block_stream(
-                "SELECT id FROM event_ids WHERE project_id = {p:UInt32}",
-                parameters={"p": project_id},
+                "SELECT project_id, id FROM event_ids"
             ) as stream:
-                for block in stream:
-                    yield list(block[0])
+                for projects, ids in stream:
+                    yield list(projects), list(ids)
 
         try:
             known.load(blocks())
         except Exception:  # the store answers by lookups meanwhile; a later start tries again
-            log.exception("could not load the stored ids of project %s", project_id)
+            log.exception("could not load the stored event ids")
 
     def _existing_ids(self, project_id: int, ids: list[str]) -> set[str]:
         found: set[str] = set()

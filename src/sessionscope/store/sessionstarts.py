@@ -16,7 +16,9 @@ The answer errs only one way. A session is "known" by two independent 64-bit has
 kind and key; when neither the hashes nor a start is known (not loaded yet, a hash shared by
 two sessions), the insert may hold the start, and the index gets its row as before. A start
 is remembered only once its insert succeeded. Memory is 24 bytes per session (sorted numpy
-arrays) plus a dictionary of the sessions written since the arrays were last rebuilt.
+arrays) plus a dictionary of the sessions written since the arrays were last rebuilt, up to
+``capacity`` sessions: past it the sessions that started first are forgotten (they are then
+"unknown", so an insert of one of them writes a start row again).
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["KEY_SEPARATOR", "SessionStarts", "session_key"]
+__all__ = ["DEFAULT_CAPACITY", "KEY_SEPARATOR", "SessionStarts", "session_key"]
 
 _U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
 _UNKNOWN = np.iinfo(np.int64).max
 
+
+#: Sessions remembered per project at most (24 MB): memory stays bounded as the store grows.
+DEFAULT_CAPACITY = 1_000_000
 
 #: Between a session's kind and its key in ``session_key`` (kinds may share session keys).
 KEY_SEPARATOR = "\x1f"
@@ -55,7 +60,9 @@ def _hashes(keys: Sequence[str]) -> tuple[_U64, _U64]:
 class SessionStarts:
     """The start (epoch ms) of each stored session of one project; safe to share."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        #: The most sessions remembered: past it the earliest-started are forgotten.
+        self.capacity = capacity
         self._lock = threading.Lock()
         self._first: _U64 = np.empty(0, dtype=np.uint64)
         self._second: _U64 = np.empty(0, dtype=np.uint64)
@@ -129,5 +136,12 @@ class SessionStarts:
         first, second, start = first[order], second[order], start[order]
         keep = np.ones(len(first), dtype=bool)
         keep[1:] = (first[1:] != first[:-1]) | (second[1:] != second[:-1])
-        self._first, self._second, self._start = first[keep], second[keep], start[keep]
+        first, second, start = first[keep], second[keep], start[keep]
+        if len(start) > self.capacity:
+            # Forget the sessions that started first (a session that old rarely gets events;
+            # if it does, its block only writes one more index row).
+            cut = np.partition(start, len(start) - self.capacity)[len(start) - self.capacity]
+            newer = start >= cut
+            first, second, start = first[newer], second[newer], start[newer]
+        self._first, self._second, self._start = first, second, start
         self._recent = {}
