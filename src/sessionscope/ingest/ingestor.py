@@ -151,7 +151,12 @@ class Ingestor:
         self.store = store
         self.tuning = tuning or IngestTuning()
         self.journal = Journal(directory)
-        self._cond = threading.Condition()
+        # One lock; the writer, the loader and readers each wait on their own condition, so
+        # an append wakes the loader only when it has something to do.
+        self._lock = threading.Lock()
+        self._to_write = threading.Condition(self._lock)
+        self._to_load = threading.Condition(self._lock)
+        self._loaded_cv = threading.Condition(self._lock)
         self._queue: list[Batch] = []
         #: Ids acknowledged and not yet loaded, per project.
         self._pending: dict[int, set[str]] = {}
@@ -215,9 +220,10 @@ class Ingestor:
         if not last:
             self.barrier(timeout_s)
             return
-        with self._cond:
+        with self._lock:
             self._stopping = True
-            self._cond.notify_all()
+            for cond in (self._to_write, self._to_load, self._loaded_cv):
+                cond.notify_all()
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -279,17 +285,17 @@ class Ingestor:
         return await batch.future
 
     def _enqueue(self, batch: Batch) -> None:
-        with self._cond:
+        with self._lock:
             if self._stopping:
                 raise Overloaded("the server is shutting down", 5)
             self._queue.append(batch)
-            self._cond.notify_all()
+            self._to_write.notify()
 
     def _write_loop(self) -> None:
         while True:
-            with self._cond:
+            with self._lock:
                 while not self._queue and not self._stopping:
-                    self._cond.wait()
+                    self._to_write.wait()
                 if not self._queue:
                     return
                 group, self._queue = self._queue, []
@@ -302,7 +308,7 @@ class Ingestor:
     def _write(self, group: list[Batch]) -> None:
         """Deduplicate the group in queue order, append what is new in one commit, answer."""
         limit = self.tuning.max_pending_events
-        with self._cond:
+        with self._lock:
             room = limit - self._pending_events
         admitted: list[Batch] = []
         for batch in group:
@@ -325,7 +331,7 @@ class Ingestor:
         for project_id in {b.project_id for b in admitted}:
             mine = [b for b in admitted if b.project_id == project_id]
             ids = [i for b in mine for i in b.ids]
-            with self._cond:
+            with self._lock:
                 waiting = self._pending.get(project_id)
                 found = {i for i in ids if i in waiting} if waiting else set()
             hashes = None
@@ -349,14 +355,16 @@ class Ingestor:
                 kept.append((batch, fresh))
         if appends:
             seqs = self.journal.append(appends)  # durable when it returns
-            with self._cond:
+            with self._lock:
                 for (batch, fresh), _seq in zip(kept, seqs, strict=True):
                     self._pending.setdefault(batch.project_id, set()).update(e.id for e in fresh)
                     self._pending_events += len(fresh)
                 self._acked = max(self._acked, seqs[-1])
-                if self._since is None:
+                if self._since is None:  # the loader starts counting its linger
                     self._since = time.monotonic()
-                self._cond.notify_all()
+                    self._to_load.notify()
+                elif self._pending_events >= self.tuning.block_events:
+                    self._to_load.notify()
         for batch in admitted:
             batch.finish()
 
@@ -365,13 +373,13 @@ class Ingestor:
     def _load_loop(self) -> None:
         backoff = 0.5
         while True:
-            with self._cond:
+            with self._lock:
                 while True:
                     if self._pending_events <= 0 or self._acked <= self._loaded:
                         if self._stopping:
                             return
                         self._flush = False
-                        self._cond.wait()
+                        self._to_load.wait()
                         continue
                     waited = time.monotonic() - (self._since or time.monotonic())
                     if (
@@ -381,7 +389,7 @@ class Ingestor:
                         or waited >= self.tuning.linger_s
                     ):
                         break
-                    self._cond.wait(self.tuning.linger_s - waited)
+                    self._to_load.wait(self.tuning.linger_s - waited)
             try:
                 block = self.journal.block()
                 if block is not None:  # a block that failed: the same records again
@@ -395,10 +403,10 @@ class Ingestor:
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
                 log.error("ingest loader: %s (retrying in %.1f s)", self.last_error, backoff)
-                with self._cond:
+                with self._lock:
                     if self._stopping:
                         return  # the journal keeps the block for the next start
-                    self._cond.wait(backoff)
+                    self._to_load.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
     def _load(self, records: list[Record], *, begun: bool) -> None:
@@ -410,7 +418,7 @@ class Ingestor:
         self.store.write_events(batches, f"{self.journal.id}-{first}-{last}")
         self.journal.end_block(last)
         count = sum(len(events) for _, events in batches)
-        with self._cond:
+        with self._lock:
             for project_id, events in batches:
                 waiting = self._pending.get(project_id)
                 if waiting is not None:
@@ -420,7 +428,7 @@ class Ingestor:
             self._pending_events = max(0, self._pending_events - count)
             self._loaded = max(self._loaded, last)
             self._since = time.monotonic() if self._acked > self._loaded else None
-            self._cond.notify_all()
+            self._loaded_cv.notify_all()
         self.blocks_loaded += 1
         self.events_loaded += count
         if self.blocks_loaded % 16 == 0:
@@ -435,13 +443,13 @@ class Ingestor:
     def barrier(self, timeout_s: float | None = None) -> bool:
         """Wait until everything acknowledged before this call is in the store; False when
         that took longer than ``timeout_s`` (default ``read_wait_s``)."""
-        with self._cond:
+        with self._lock:
             target = self._acked
             if self._loaded >= target:
                 return True
             self._flush = True
-            self._cond.notify_all()
-            return self._cond.wait_for(
+            self._to_load.notify()
+            return self._loaded_cv.wait_for(
                 lambda: self._loaded >= target,
                 self.tuning.read_wait_s if timeout_s is None else timeout_s,
             )
@@ -452,7 +460,7 @@ class Ingestor:
 
     def status(self) -> dict[str, Any]:
         """What the journal holds and how far the loader is (for ``/healthz``)."""
-        with self._cond:
+        with self._lock:
             return {
                 "pending_events": self._pending_events,
                 "acknowledged_seq": self._acked,
