@@ -33,6 +33,7 @@ anything is read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -44,11 +45,11 @@ from typing import Any
 import msgspec
 
 from sessionscope.domain.events import Event
-from sessionscope.ingest.journal import Journal, Record
+from sessionscope.ingest.journal import Journal, JournalError, Record
 from sessionscope.store.clickhouse import ClickHouseStore
 from sessionscope.store.idfilter import id_hashes
 
-__all__ = ["Batch", "IngestTuning", "Ingestor", "Overloaded"]
+__all__ = ["Batch", "IngestTuning", "Ingestor", "Overloaded", "StoreUnavailable"]
 
 log = logging.getLogger("sessionscope")
 
@@ -59,6 +60,10 @@ _decode = msgspec.msgpack.Decoder(list[Event]).decode
 #: Journals opened with ``Ingestor.open`` in this process, by directory.
 _OPEN: dict[Path, Ingestor] = {}
 _OPEN_LOCK = threading.Lock()
+
+
+class StoreUnavailable(JournalError):
+    """The store could not be asked which ids it holds (nothing was journaled)."""
 
 
 class Overloaded(Exception):
@@ -126,7 +131,9 @@ class Batch:
         self.done.set()
         future = self.future
         if future is not None:
-            future.get_loop().call_soon_threadsafe(_settle, future, self.result, self.error)
+            # The loop may be gone (a server shutting down): nobody waits for the answer.
+            with contextlib.suppress(RuntimeError):
+                future.get_loop().call_soon_threadsafe(_settle, future, self.result, self.error)
 
 
 def _settle(
@@ -301,9 +308,14 @@ class Ingestor:
                 group, self._queue = self._queue, []
             try:
                 self._write(group)
-            except BaseException as exc:  # each batch of the group fails with the append
+            except (Overloaded, JournalError) as exc:  # each batch of the group fails with it
                 for batch in group:
                     batch.finish(exc)
+            except Exception as exc:  # the store could not be asked for duplicates
+                log.error("ingest: %s: %s", type(exc).__name__, str(exc)[:300])
+                refused = StoreUnavailable(f"the store could not be reached: {str(exc)[:200]}")
+                for batch in group:
+                    batch.finish(refused)
 
     def _write(self, group: list[Batch]) -> None:
         """Deduplicate the group in queue order, append what is new in one commit, answer."""

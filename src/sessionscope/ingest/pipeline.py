@@ -21,7 +21,7 @@ from sessionscope.domain.events import (
     decode_batch,
     validate_batch,
 )
-from sessionscope.ingest.ingestor import Batch, Ingestor, Overloaded
+from sessionscope.ingest.ingestor import Batch, Ingestor, Overloaded, StoreUnavailable
 from sessionscope.ingest.journal import DiskFull, JournalError
 
 __all__ = [
@@ -219,6 +219,8 @@ def _refused(exc: Exception) -> NoReturn:
             "the server's disk is full; nothing of this batch was stored",
             retry_after_s=60,
         )
+    if isinstance(exc, StoreUnavailable):
+        raise IngestError(503, "store_unavailable", str(exc), retry_after_s=5)
     raise IngestError(503, "journal_error", str(exc), retry_after_s=5)
 
 
