@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -152,9 +153,12 @@ def serve_process(data_dir: Path) -> Iterator[str]:
     """``sessionscope serve`` on ``data_dir`` in its own process; yield its URL once healthy."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    # Its output goes to a file: a pipe nobody reads would fill with access-log lines and
+    # block the server.
+    output = tempfile.TemporaryFile()  # noqa: SIM115 - closed once the server has stopped
     proc = subprocess.Popen(
         [*EXE, "serve", "--data-dir", str(data_dir), "--port", str(port)],
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         env=env,
     )
@@ -163,8 +167,8 @@ def serve_process(data_dir: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                assert proc.stdout is not None
-                raise AssertionError(f"server exited: {proc.stdout.read().decode()[-2000:]}")
+                output.seek(0)
+                raise AssertionError(f"server exited: {output.read().decode()[-2000:]}")
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -181,3 +185,4 @@ def serve_process(data_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        output.close()

@@ -154,7 +154,7 @@ def _store(settings: Settings, *, migrate: bool = True) -> Iterator[ClickHouseSt
         # A server on a shared ClickHouse store may hold the journal: it loads it itself.
         if migrate:
             with contextlib.suppress(JournalBusy):
-                open_ingestor(settings, store).close()
+                _replayed(open_ingestor(settings, store)).close()
         yield store
     finally:
         store.close()
@@ -167,7 +167,7 @@ def _writing(settings: Settings) -> Iterator[tuple[ClickHouseStore, Ingestor]]:
     store = _open_store(settings)
     try:
         try:
-            ingestor = open_ingestor(settings, store)
+            ingestor = _replayed(open_ingestor(settings, store))
         except JournalBusy:
             raise _fail(
                 f"the ingest journal of {settings.data_dir} is in use by a running sessionscope "
@@ -180,6 +180,16 @@ def _writing(settings: Settings) -> Iterator[tuple[ClickHouseStore, Ingestor]]:
             ingestor.close()
     finally:
         store.close()
+
+
+def _replayed(ingestor: Ingestor) -> Ingestor:
+    """Say (on standard error) what the journal still held and is now in the store."""
+    if ingestor.replayed_events:
+        err.print(
+            f"loaded {ingestor.replayed_events} events the ingest journal held "
+            "(acknowledged before the last stop)"
+        )
+    return ingestor
 
 
 def _submit(ingestor: Ingestor, project_id: int, events: list[Event]) -> tuple[int, int]:

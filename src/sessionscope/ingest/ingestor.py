@@ -178,6 +178,8 @@ class Ingestor:
         self._threads: list[threading.Thread] = []
         self.last_error: str | None = None
         self._users = 1  # see ``open``
+        #: Events the journal held at the start (loaded by ``start``).
+        self.replayed_events = 0
         self.blocks_loaded = 0
         self.events_loaded = 0
 
@@ -245,13 +247,14 @@ class Ingestor:
 
     def _replay(self) -> None:
         """Write every record the journal holds: first a block cut short, as it was."""
+        replayed = 0
         block = self.journal.block()
         if block is not None:
             records = self.journal.read_range(*block)
             if records:
                 log.info("ingest journal: loading block %s-%s again", *block)
                 self._load(records, begun=True)
-        replayed = 0
+                replayed += sum(r.count for r in records)
         while True:
             records = self.journal.read(self._loaded, self.tuning.block_events)
             if not records:
@@ -260,6 +263,7 @@ class Ingestor:
             replayed += sum(r.count for r in records)
         if replayed:
             log.info("ingest journal: loaded %d events acknowledged before the start", replayed)
+        self.replayed_events = replayed
 
     # ------------------------------------------------------------------ acknowledging
 
@@ -402,12 +406,15 @@ class Ingestor:
                     ):
                         break
                     self._to_load.wait(self.tuning.linger_s - waited)
+                # Only what the writer has counted: a commit it has not registered yet would
+                # be loaded here and then counted as pending for ever.
+                acked = self._acked
             try:
                 block = self.journal.block()
                 if block is not None:  # a block that failed: the same records again
                     self._load(self.journal.read_range(*block), begun=True)
                 else:
-                    records = self.journal.read(self._loaded, self.tuning.block_events)
+                    records = self.journal.read(self._loaded, self.tuning.block_events, acked)
                     if records:
                         self._load(records, begun=False)
                 backoff = 0.5

@@ -147,15 +147,16 @@ class Journal:
             ).fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
-    def read(self, after: int, max_events: int) -> list[Record]:
-        """The records after ``after`` in order, up to about ``max_events`` events (at least
-        one record when any)."""
+    def read(self, after: int, max_events: int, upto: int | None = None) -> list[Record]:
+        """The records after ``after`` (and up to ``upto``) in order, up to about
+        ``max_events`` events (at least one record when any)."""
         out: list[Record] = []
         total = 0
         with self._loader_lock:
             cur = self._loader.execute(
-                "SELECT seq, project_id, count, body FROM records WHERE seq > ? ORDER BY seq",
-                (after,),
+                "SELECT seq, project_id, count, body FROM records WHERE seq > ? AND seq <= ? "
+                "ORDER BY seq",
+                (after, (1 << 62) if upto is None else upto),
             )
             try:
                 for seq, project_id, count, body in cur:

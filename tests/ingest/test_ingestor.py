@@ -1,0 +1,432 @@
+"""The ingestor on the shared store with a private journal: group commit and deduplication,
+a view that fails an insert and the retry, backpressure, and the replay at a start.
+
+Each test makes its own project and its own journal directory (``tmp_path``); the store is the
+session's embedded engine (one per process).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from sessionscope.domain.events import Event, validate_batch
+from sessionscope.ingest import Ingestor, IngestTuning, Overloaded
+from sessionscope.ingest.journal import Journal, Record
+from sessionscope.service import SessionService
+from sessionscope.store.clickhouse import ClickHouseStore, Project
+from tests.factories import BASE, player
+
+pytestmark = pytest.mark.timeout(120)
+
+_names = itertools.count(1)
+
+
+def new_project(store: ClickHouseStore, label: str) -> Project:
+    return store.create_project(f"ingestor-{label}-{next(_names)}-{time.time_ns()}")
+
+
+def events(*raw: dict[str, Any]) -> list[Event]:
+    out, problems = validate_batch(list(raw), now=datetime.now(UTC))
+    assert not problems
+    return out
+
+
+@contextmanager
+def running(
+    store: ClickHouseStore, directory: Path, tuning: IngestTuning | None = None
+) -> Iterator[Ingestor]:
+    ingestor = Ingestor(store, directory, tuning).start()
+    try:
+        yield ingestor
+    finally:
+        ingestor.close()
+
+
+def player_events(prefix: str, n: int, seed: int) -> list[Event]:
+    """``n`` player events with ids ``<prefix>-<i>`` in sessions of 10, with random types and
+    durations (and some without a duration)."""
+    rng = random.Random(seed)
+    raw = []
+    for i in range(n):
+        kind = rng.choice(["playing", "playing", "rebuffering", "startup", "player_start", "error"])
+        extra: dict[str, Any] = {}
+        if rng.random() < 0.9:
+            extra["duration_ms"] = rng.randrange(0, 60_000)
+        raw.append(
+            player(
+                kind,
+                at=BASE + timedelta(seconds=i),
+                session=f"{prefix}-s{i // 10}",
+                id=f"{prefix}-{i}",
+                **extra,
+            )
+        )
+    return events(*raw)
+
+
+def expected_sums(sent: list[Event]) -> dict[str, tuple[int, ...]]:
+    """Per session: (events, playing count, playing ms, rebuffering ms, startup ms, errors)."""
+    out: dict[str, list[int]] = {}
+    for e in sent:
+        s = out.setdefault(e.session, [0] * 6)
+        d = e.duration_ms or 0
+        s[0] += 1
+        s[1] += e.type == "playing"
+        s[2] += d if e.type == "playing" else 0
+        s[3] += d if e.type == "rebuffering" else 0
+        s[4] += d if e.type == "startup" else 0
+        s[5] += e.type == "error"
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def stored_sums(store: ClickHouseStore, project_id: int) -> dict[str, tuple[int, ...]]:
+    """The same sums from the player aggregates as stored (every part summed, no FINAL: a
+    block written twice would count twice here)."""
+    rows = store.query(
+        "SELECT session, sum(events), sum(n_playing), sum(d_playing), sum(d_rebuffering), "
+        "sum(d_startup), sum(n_error) FROM player_sessions WHERE project_id = {p:UInt32} "
+        "GROUP BY session",
+        {"p": project_id},
+    )
+    return {str(r[0]): tuple(int(x) for x in r[1:]) for r in rows}
+
+
+def assert_stored_once(store: ClickHouseStore, project_id: int, sent: list[Event]) -> None:
+    """Every sent event stored exactly once: in the events table, the id index, and the
+    player aggregates (and the session API built on them)."""
+    ids = {e.id for e in sent}
+    assert len(ids) == len(sent)
+    assert store.count_events(project_id) == len(ids)
+    rows, distinct = store.query(
+        "SELECT count(), uniqExact(id) FROM events WHERE project_id = {p:UInt32}",
+        {"p": project_id},
+    )[0]
+    assert (rows, distinct) == (len(ids), len(ids))
+    (id_rows,) = store.query(
+        "SELECT count() FROM event_ids WHERE project_id = {p:UInt32}", {"p": project_id}
+    )[0]
+    assert id_rows == len(ids)
+    assert stored_sums(store, project_id) == expected_sums(sent)
+    project = store.get_project(project_id)
+    assert project is not None
+    listed = SessionService(store).player_sessions(project, limit=None)
+    want = expected_sums(sent)
+    assert {s.session: (s.events, s.metrics.playing_ms, s.metrics.errors) for s in listed} == {
+        k: (v[0], v[2], v[5]) for k, v in want.items()
+    }
+
+
+# ---------------------------------------------------------------------------- group commit
+
+
+def test_overlapping_concurrent_batches_count_every_id_once(
+    store: ClickHouseStore, tmp_path: Path
+) -> None:
+    project = new_project(store, "group")
+    # Batch i holds ids 50*i .. 50*i+99: each overlaps the next by half.
+    every = player_events("gc", 50 * 8 + 50, seed=1)
+    batches = [every[50 * i : 50 * i + 100] for i in range(8)]
+    results: list[tuple[int, int]] = [(0, 0)] * len(batches)
+    start = threading.Barrier(len(batches))
+    with running(store, tmp_path / "journal", IngestTuning(linger_s=0.05)) as ingestor:
+
+        def send(i: int) -> None:
+            start.wait()
+            results[i] = ingestor.submit(project.id, batches[i])
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(batches))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert all(accepted + dupes == 100 for accepted, dupes in results)
+        assert sum(accepted for accepted, _ in results) == 450
+        assert ingestor.barrier()
+        assert store.count_events(project.id) == 450
+        # A resend of everything, now stored or waiting, stores nothing.
+        assert ingestor.submit(project.id, [e for b in batches for e in b]) == (0, 800)
+        # Also while some of it still waits in the journal.
+        more = player_events("gc2", 30, seed=2)
+        assert ingestor.submit(project.id, more) == (30, 0)
+        assert ingestor.submit(project.id, more + more[:5]) == (0, 35)
+        assert ingestor.barrier()
+        status = ingestor.status()
+        assert status["pending_events"] == 0
+        assert status["acknowledged_seq"] == status["loaded_seq"]
+        assert status["last_error"] is None
+    assert_stored_once(store, project.id, every[:450] + more)
+    stored = store.session_events(project.id, "player", ["gc-s0"])["gc-s0"]
+    assert [e.id for e in stored] == [f"gc-{n}" for n in range(10)]
+
+
+def test_repeats_inside_one_batch_and_the_empty_batch(
+    store: ClickHouseStore, tmp_path: Path
+) -> None:
+    project = new_project(store, "repeats")
+    sent = player_events("rp", 20, seed=3)
+    with running(store, tmp_path / "journal") as ingestor:
+        assert ingestor.submit(project.id, []) == (0, 0)
+        assert ingestor.submit(project.id, sent + sent[::-1]) == (20, 20)
+        assert ingestor.journal.pending()[:2] == (1, 20)  # one record: the accepted events
+        assert ingestor.barrier()
+    assert_stored_once(store, project.id, sent)
+
+
+# ---------------------------------------------------------------------------- a failing view
+
+
+@contextmanager
+def failing_view(store: ClickHouseStore, project_id: int) -> Iterator[str]:
+    """A view on ``events`` that fails every insert holding a row of ``project_id`` while its
+    flag table has a row; yields the flag table's name. Dropped afterwards."""
+    suffix = f"{project_id}_{time.time_ns()}"
+    flag, sink, view = f"fail_flag_{suffix}", f"fail_sink_{suffix}", f"fail_mv_{suffix}"
+    try:
+        store.command(f"CREATE TABLE {flag} (x UInt8) ENGINE = MergeTree ORDER BY x")
+        store.command(
+            f"CREATE TABLE {sink} (project_id UInt32) ENGINE = MergeTree ORDER BY project_id"
+        )
+        store.command(
+            f"CREATE MATERIALIZED VIEW {view} TO {sink} AS SELECT project_id FROM events "
+            f"WHERE throwIf(project_id = {project_id} AND (SELECT count() FROM {flag}) > 0, "
+            "'test view failure') = 0"
+        )
+        yield flag
+    finally:
+        for name in (view, sink, flag):
+            store.command(f"DROP TABLE IF EXISTS {name} SYNC")
+
+
+def test_a_view_failing_an_insert_then_the_retry_doubles_nothing(
+    store: ClickHouseStore, tmp_path: Path
+) -> None:
+    project = new_project(store, "failview")
+    before = player_events("fv-a", 40, seed=4)
+    sent = player_events("fv-b", 120, seed=5)
+    with (
+        running(store, tmp_path / "journal", IngestTuning(linger_s=0.01)) as ingestor,
+        failing_view(store, project.id) as flag,
+    ):
+        # Stored before the failure: a failing insert later must not touch these.
+        assert ingestor.submit(project.id, before) == (40, 0)
+        assert ingestor.barrier(timeout_s=30)
+        store.command(f"INSERT INTO {flag} VALUES (1)")
+        # Acknowledged (in the journal) in three batches; the loader's block fails.
+        for chunk in (sent[:50], sent[50:51], sent[51:]):
+            assert ingestor.submit(project.id, chunk) == (len(chunk), 0)
+        assert not ingestor.barrier(timeout_s=2)
+        # What the failed insert left (chDB 26.9: the rows in the events table, none in the
+        # views), so that the retry below has a part of its block to skip, and the rest to add.
+        (partial,) = store.query(
+            "SELECT count() FROM events WHERE project_id = {p:UInt32} AND startsWith(id, 'fv-b')",
+            {"p": project.id},
+        )[0]
+        assert partial in (0, len(sent))
+        status = ingestor.status()
+        assert "test view failure" in (status["last_error"] or "")
+        assert status["pending_events"] == len(sent)
+        assert ingestor.journal.block() is not None  # the block stays marked for the retry
+        # Still acknowledged as such: a resend meanwhile is all duplicates.
+        assert ingestor.submit(project.id, sent[:10]) == (0, 10)
+        # The insert reached the events table and some views before the failing one (or not):
+        # either way the retry must complete it without doubling anything.
+        store.command(f"TRUNCATE TABLE {flag}")
+        assert ingestor.barrier(timeout_s=30)
+        status = ingestor.status()
+        assert status["last_error"] is None
+        assert status["pending_events"] == 0
+        assert ingestor.journal.pending()[0] == 0
+        assert ingestor.journal.block() is None
+        # And the ingestor goes on.
+        after = player_events("fv-c", 15, seed=6)
+        assert ingestor.submit(project.id, after) == (15, 0)
+        assert ingestor.barrier(timeout_s=30)
+    assert_stored_once(store, project.id, before + sent + after)
+
+
+# ---------------------------------------------------------------------------- backpressure
+
+
+def test_backpressure_refuses_past_the_bound_and_journals_nothing_of_it(
+    store: ClickHouseStore, tmp_path: Path
+) -> None:
+    project = new_project(store, "backpressure")
+    first = player_events("bp-a", 800, seed=7)
+    refused = player_events("bp-b", 300, seed=8)
+    tuning = IngestTuning(max_pending_events=1000, linger_s=60, block_events=1_000_000)
+    with running(store, tmp_path / "journal", tuning) as ingestor:
+        assert ingestor.submit(project.id, first) == (800, 0)
+        records, pending_events, last = ingestor.journal.pending()
+        assert (records, pending_events) == (1, 800)
+        with pytest.raises(Overloaded) as exc:
+            ingestor.submit(project.id, refused)
+        assert exc.value.retry_after_s >= 1
+        # Nothing of the refused batch is journaled or remembered.
+        assert ingestor.journal.pending() == (1, 800, last)
+        assert ingestor.status()["pending_events"] == 800
+        # Within the bound still goes in (the loader lingers: 60 s).
+        assert ingestor.submit(project.id, refused[:200]) == (200, 0)
+        with pytest.raises(Overloaded):
+            ingestor.submit(project.id, refused[200:201])
+        assert store.count_events(project.id) == 0
+        t0 = time.monotonic()
+        assert ingestor.barrier()  # a read asks the lingering loader to write at once
+        assert time.monotonic() - t0 < 30
+        assert store.count_events(project.id) == 1000
+        # Once loaded there is room again; the retry of the refused batch is accepted.
+        assert ingestor.submit(project.id, refused) == (100, 200)
+        assert ingestor.barrier()
+    assert_stored_once(store, project.id, first + refused)
+
+
+def test_a_batch_larger_than_the_bound_goes_in_when_nothing_waits(
+    store: ClickHouseStore, tmp_path: Path
+) -> None:
+    project = new_project(store, "large")
+    big = player_events("lg", 1500, seed=9)
+    tuning = IngestTuning(max_pending_events=1000, linger_s=60, block_events=1_000_000)
+    with running(store, tmp_path / "journal", tuning) as ingestor:
+        assert ingestor.submit(project.id, big) == (1500, 0)
+        with pytest.raises(Overloaded):
+            ingestor.submit(project.id, player_events("lg2", 1, seed=10))
+        assert ingestor.barrier()
+    assert_stored_once(store, project.id, big)
+
+
+def test_a_group_loaded_before_the_writer_registers_it_leaves_nothing_behind(
+    store: ClickHouseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = new_project(store, "register-race")
+    first = player_events("rr-a", 100, seed=14)
+    second = player_events("rr-b", 600, seed=15)
+    later = player_events("rr-c", 10, seed=16)
+    tuning = IngestTuning(max_pending_events=1000, linger_s=0.2)
+    with running(store, tmp_path / "journal", tuning) as ingestor:
+        append = ingestor.journal.append
+        committed = threading.Event()
+
+        def descheduled_after_commit(batches: Sequence[tuple[int, int, bytes]]) -> list[int]:
+            seqs = append(batches)  # durable, and visible to the loader's connection
+            if batches[0][1] == len(second):
+                committed.set()
+                time.sleep(0.6)  # the writer thread not scheduled for a while (GIL, CPU)
+            return seqs
+
+        read = ingestor.journal.read
+
+        def read_once_the_second_is_committed(
+            after: int, max_events: int, upto: int | None = None
+        ) -> list[Record]:
+            assert committed.wait(10)
+            return read(after, max_events, upto)
+
+        monkeypatch.setattr(ingestor.journal, "append", descheduled_after_commit)
+        monkeypatch.setattr(ingestor.journal, "read", read_once_the_second_is_committed)
+        # The loader lingers 0.2 s on the first batch, then reads the journal while the
+        # second is committed there and not yet registered by the writer: it must leave it.
+        assert ingestor.submit(project.id, first) == (100, 0)
+        assert ingestor.submit(project.id, second) == (600, 0)
+        monkeypatch.setattr(ingestor.journal, "append", append)
+        monkeypatch.setattr(ingestor.journal, "read", read)
+        deadline = time.monotonic() + 30
+        while ingestor.journal.pending()[0] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ingestor.journal.pending() == (0, 0, 0)
+        assert ingestor.status()["blocks_loaded"] == 2  # the second once it was registered
+        assert store.count_events(project.id) == 700  # stored once: nothing lost or doubled
+        # A batch acknowledged afterwards is loaded once the loader's linger is over, with no
+        # read asking for it ...
+        assert ingestor.submit(project.id, later) == (10, 0)
+        deadline = time.monotonic() + 10 * tuning.linger_s
+        while not ingestor.caught_up() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ingestor.caught_up(), ingestor.status()
+        # ... nothing is counted as waiting once everything is loaded ...
+        assert ingestor.barrier(timeout_s=30)
+        assert ingestor.status()["pending_events"] == 0
+        # ... and a batch within the bound is accepted.
+        assert ingestor.submit(project.id, player_events("rr-d", 500, seed=17)) == (500, 0)
+
+
+# ---------------------------------------------------------------------------- replay
+
+_encode = msgspec.msgpack.Encoder().encode
+
+
+def journal_crashed_during_a_block(
+    directory: Path, project_id: int, sent: list[Event]
+) -> tuple[str, list[int]]:
+    """A journal as a crash leaves it: ``sent`` acknowledged in batches of 40, the first three
+    records marked as the block being loaded. Return the journal id and the sequence numbers."""
+    journal = Journal(directory)
+    try:
+        seqs: list[int] = []
+        for start in range(0, len(sent), 40):
+            batch = sent[start : start + 40]
+            seqs += journal.append([(project_id, len(batch), _encode(batch))])
+        journal.begin_block(seqs[0], seqs[2])
+        return journal.id, seqs
+    finally:
+        journal.close()
+
+
+@pytest.mark.parametrize("block_inserted", [False, True], ids=["before-insert", "after-insert"])
+def test_start_loads_the_journal_and_the_cut_block_once(
+    store: ClickHouseStore, tmp_path: Path, block_inserted: bool
+) -> None:
+    project = new_project(store, "replay")
+    sent = player_events("rl", 400, seed=11)
+    directory = tmp_path / "journal"
+    journal_id, seqs = journal_crashed_during_a_block(directory, project.id, sent)
+    assert len(seqs) == 10
+    if block_inserted:
+        # The crash came after the block's insert and before its records were dropped: the
+        # start writes the same records under the same token again.
+        store.write_events([(project.id, sent[:120])], f"{journal_id}-{seqs[0]}-{seqs[2]}")
+        assert store.count_events(project.id) == 120
+    tuning = IngestTuning(block_events=100)  # the rest in several blocks
+    ingestor = Ingestor(store, directory, tuning)
+    status = ingestor.status()
+    assert status["pending_events"] == 400
+    assert ingestor.caught_up() is False
+    ingestor.start()
+    try:
+        # Loaded before start returns: a read right away sees everything.
+        assert ingestor.caught_up()
+        assert store.count_events(project.id) == 400
+        assert ingestor.journal.pending() == (0, 0, 0)
+        assert ingestor.journal.block() is None
+        # What was acknowledged before the start is still deduplicated after it.
+        assert ingestor.submit(project.id, sent[::7]) == (0, len(sent[::7]))
+        (new,) = player_events("rl-new", 1, seed=12)
+        assert ingestor.submit(project.id, [new]) == (1, 0)
+        assert ingestor.barrier()
+        assert ingestor.status()["acknowledged_seq"] > seqs[-1]
+    finally:
+        ingestor.close()
+    assert_stored_once(store, project.id, [*sent, new])
+
+
+def test_start_again_after_the_block_is_loaded_changes_nothing(
+    store: ClickHouseStore, tmp_path: Path
+) -> None:
+    project = new_project(store, "replay-twice")
+    sent = player_events("rt", 200, seed=13)
+    directory = tmp_path / "journal"
+    journal_crashed_during_a_block(directory, project.id, sent)
+    with running(store, directory):
+        pass
+    with running(store, directory) as ingestor:
+        assert ingestor.journal.pending() == (0, 0, 0)
+    assert_stored_once(store, project.id, sent)
