@@ -257,7 +257,13 @@ def serve(
     # Opened here, not in the app's lifespan: a data directory in use fails in one line.
     with _store(settings) as store:
         asgi = create_app(settings, store=store)
-        uvicorn.run(asgi, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(
+            asgi,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
 
 
 @app.command()
@@ -784,7 +790,12 @@ def demo(
         from sessionscope.app import create_app
 
         with _store(settings) as store:
-            uvicorn.run(create_app(settings, store=store), host=settings.host, port=settings.port)
+            uvicorn.run(
+                create_app(settings, store=store),
+                host=settings.host,
+                port=settings.port,
+                access_log=settings.access_log,
+            )
 
 
 def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:

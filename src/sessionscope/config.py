@@ -43,6 +43,8 @@ class Settings:
     #: Ingest journal: events acknowledged and not yet loaded into the store at most (past it,
     #: ingest answers 503 with Retry-After); the most events per loaded block; how long the
     #: loader lets a small block gather events when no read waits for it.
+    #: One line per request on standard error (uvicorn's access log).
+    access_log: bool = True
     journal_max_events: int = 1_000_000
     journal_block_events: int = 50_000
     journal_linger_ms: int = 500
@@ -132,6 +134,8 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         values["org_prefixes"] = _parse_prefixes(v)
     if v := source.get("SESSIONSCOPE_FSYNC_INSERTS"):
         values["fsync_inserts"] = v.lower() not in ("0", "false", "no")
+    if v := source.get("SESSIONSCOPE_ACCESS_LOG"):
+        values["access_log"] = v.lower() not in ("0", "false", "no")
     for key, lo, hi in _JOURNAL_LIMITS:
         if v := source.get(f"SESSIONSCOPE_{key.upper()}"):
             values[key] = _bounded_int(f"SESSIONSCOPE_{key.upper()}", v, lo, hi)
