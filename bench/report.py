@@ -14,7 +14,14 @@ from typing import Any
 from common import REPO, Figure
 from reads import Read
 
-__all__ = ["machine", "peer_section", "refresh_peer_section", "write_report"]
+__all__ = [
+    "machine",
+    "memory_section",
+    "peer_section",
+    "refresh_memory_section",
+    "refresh_peer_section",
+    "write_report",
+]
 
 
 def _version(package: str) -> str:
@@ -422,6 +429,8 @@ def write_report(
         lines += ["## Findings of this run", "", *findings, ""]
     if result.get("ingest_peer"):
         lines += peer_section(result["ingest_peer"])
+    if result.get("memory"):
+        lines += memory_section(result["memory"])
     lines += _NOTES
     lines += [
         "## How to run",
@@ -439,7 +448,9 @@ def write_report(
         "requests per read, `BENCH_PEER_SECONDS` the sustained ingest against aw-server "
         "(default 60); `python bench/run.py --report PATH` writes the report elsewhere. "
         "`python bench/ingest_peer.py --report docs/performance.md [--seconds N]` runs the "
-        "aw-server phase alone and refreshes its section only. "
+        "aw-server phase alone and refreshes its section only; "
+        "`python bench/memory.py --report docs/performance.md [--sizes 1000000,10000000]` "
+        "does the same for server memory (`BENCH_MEMORY_SIZES` sets its sizes in `make bench`). "
         "The raw figures of the last run are kept in `bench/.data/last-run.json`, the server's "
         "log in `bench/.data/server.log`.",
         "",
@@ -682,11 +693,16 @@ def _event_bytes(side: dict[str, Figure | None]) -> str:
 
 def refresh_peer_section(path: Path, data: dict[str, Any]) -> None:
     """Write (or replace) the aw-server section of the report at ``path``, nothing else."""
-    section = "\n".join(peer_section(data))
+    _refresh_section(path, PEER_HEADING, peer_section(data))
+
+
+def _refresh_section(path: Path, heading: str, lines: list[str]) -> None:
+    """Write (or replace) the section under ``heading`` of the report at ``path``."""
+    section = "\n".join(lines)
     text = path.read_text() if path.exists() else "# Performance\n\n"
-    at = text.find(PEER_HEADING + "\n")
+    at = text.find(heading + "\n")
     if at >= 0:
-        end = text.find("\n## ", at + len(PEER_HEADING))
+        end = text.find("\n## ", at + len(heading))
         text = text[:at] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
     else:
         for anchor in ("## Where the time goes\n", "## How to run\n"):
@@ -697,3 +713,173 @@ def refresh_peer_section(path: Path, data: dict[str, Any]) -> None:
             text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+# ------------------------------------------------------------------- server memory
+
+MEMORY_HEADING = "## Server memory as the store grows"
+#: The issue's targets: RSS serving a 10M-event store, and the growth from 1M to 10M.
+MEMORY_TARGET_MB = 600
+MEMORY_TARGET_RATIO = 1.15
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} MB"
+
+
+def memory_section(data: dict[str, Any]) -> list[str]:
+    """The report section of one run of ``bench/memory.py`` (figures as it saved them)."""
+    lines = [MEMORY_HEADING, ""]
+    if data.get("error"):
+        return [*lines, f"Not measured in this run: {data['error']}", ""]
+    cfg = data["config"]
+    runs = sorted(data.get("runs", []), key=lambda r: r["events"])
+    stores = {s.get("size", s["events"]): s for s in data.get("stores", [])}
+    if not runs:
+        return [*lines, "Not measured in this run.", ""]
+    small, big = runs[0], runs[-1]
+    issue = [r.get("size") for r in runs] == [1_000_000, 10_000_000]
+
+    def size(r: dict[str, Any]) -> str:
+        n = r.get("size") or r["events"]
+        return f"{n / 1e6:.3g}M" if n >= 1_000_000 else f"{n / 1e3:.0f}k"
+
+    rows = [
+        "| Store | after start | after ingest | after reads | steady (idle) | peak (VmHWM) "
+        "| of which anon / file (steady) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        st = r["steps"]
+        rows.append(
+            f"| {r['events']:,} events | {_mb(st['start'].get('rss_mb'))} | "
+            f"{_mb(st['ingest'].get('rss_mb'))} | {_mb(st['read'].get('rss_mb'))} | "
+            f"**{_mb(r['steady_mb'])}** | {_mb(r['peak_mb'])} | "
+            f"{_mb(st['idle'].get('anon_mb'))} / {_mb(st['idle'].get('file_mb'))} |"
+        )
+    ratio = big["steady_mb"] / small["steady_mb"] if small["steady_mb"] else None
+    peak_ratio = big["peak_mb"] / small["peak_mb"] if small["peak_mb"] else None
+    targets = [
+        "",
+        "| Target | measured | met? |",
+        "|---|---|---|",
+        f"| Steady RSS serving {big['events']:,} events ≤ {MEMORY_TARGET_MB} MB | "
+        f"{_mb(big['steady_mb'])} (peak {_mb(big['peak_mb'])}) | "
+        f"{_met(big['steady_mb'] <= MEMORY_TARGET_MB)} |",
+        f"| Steady RSS {size(big)} / {size(small)} ≤ "
+        f"{MEMORY_TARGET_RATIO:.2f} | "
+        + (f"×{ratio:.2f} (peak ×{peak_ratio:.2f})" if ratio and peak_ratio else "-")
+        + f" | {_met(None if ratio is None else ratio <= MEMORY_TARGET_RATIO)} |",
+    ]
+    lines += [
+        f"Run {data['date']} ({data['seconds'] / 60:.1f} min, store builds included; a fixed "
+        f"Python loop took {data['cpu_probe_ms'][0]:.0f} ms at the start and "
+        f"{data['cpu_probe_ms'][1]:.0f} ms at the end). RSS of the `sessionscope serve` process "
+        "(`VmRSS`), in MB of 2^20 bytes, at the end of each step (median of its last 3 s of "
+        "samples).",
+        "",
+    ]
+    if not issue:
+        lines += [
+            f"> Sizes {', '.join(f'{n:,}' for n in (r['events'] for r in runs))} events: "
+            "the issue's figures are for 1,000,000 and 10,000,000 events.",
+            "",
+        ]
+    lines += [*rows, *targets, ""]
+    notes = ["Method:", ""]
+    built = []
+    for r in runs:
+        s = stores.get(r.get("size", r["events"]))
+        if s is None:
+            continue
+        by_kind = s.get("events_by_kind", {})
+        sessions = s.get("sessions", {})
+        built.append(
+            f"{s['events']:,} events ({', '.join(f'{k} {v:,}' for k, v in by_kind.items())}; "
+            f"{sessions.get('player', 0):,} player, {sessions.get('desktop', 0):,} desktop, "
+            f"{sessions.get('endpoint', 0):,} endpoint sessions; "
+            f"{s['disk_bytes'] / 1e6:,.0f} MB on disk; built in {s['build_seconds'] / 60:.1f} min)"
+        )
+    notes += [
+        "- **Stores** (built once, cached under `bench/.data`): one project, "
+        f"{cfg['days']} days ending at the build, written in time order in "
+        f"{cfg['block_events']:,}-event blocks with `store.write_events` (as the journal's "
+        "loader writes them), every kind interleaved: player sessions of 18 to 40 events "
+        "(`player_start`, `startup`, a `playing` every minute, some `rebuffering` and "
+        "`paused`, `ended`; random UUID session and user ids, more in the evening), desktop "
+        "work days (login, activity every 1-5 minutes, logout) and endpoint page visits. "
+        + "; ".join(built)
+        + ".",
+        f"- **Work**, on a fresh copy of the store, `sessionscope serve` as a process: "
+        f"{cfg['single_events'] + cfg['batch_events']:,} new events posted "
+        f"({cfg['single_events']:,} single-event requests and {cfg['batch_size']}-event "
+        f"batches, {cfg['clients']} clients; each posted event has a new id), then until "
+        "`/healthz` showed the journal empty and the server's CPU idle (the filter of stored "
+        "ids and the session starts load from the store in the background at first ingest); "
+        f"then {cfg['read_rounds']} rounds of reads: {cfg['pages']} pages of player sessions "
+        "following `next`, a page of desktop and of endpoint sessions, one player session's "
+        "detail, the player `sessions` series over the last 7 and 30 days, and the "
+        f"dashboard's overview and explorer; then {cfg['idle_s']:g} s idle.",
+        "- **Sampling**: `/proc/PID/status` every 0.5 s: `VmRSS` (resident), `VmHWM` (its "
+        "peak since start), and its parts `RssAnon` (heap: Python objects, the engine's "
+        "allocations and caches) and `RssFile` (mapped files, mostly the engine's library, "
+        "which is as large at any store size).",
+    ]
+    facts = []
+    for r in runs:
+        st = r["steps"]
+        growth = [
+            f"{name} {st[step]['rss_mb'] - st[prev]['rss_mb']:+,.0f} MB"
+            for name, prev, step in (
+                ("ingest", "start", "ingest"),
+                ("reads", "ingest", "read"),
+                ("idle", "read", "idle"),
+            )
+            if st.get(step) and st.get(prev)
+        ]
+        ing = r.get("ingest", {})
+        idle = st.get("idle", {})
+        if idle.get("first_rss_mb") is not None:
+            growth.append(f"{idle['first_rss_mb']:,.0f} MB at the start of the idle step")
+        facts.append(
+            f"- {r['events']:,} events: {', '.join(growth)}; ingest "
+            f"{ing.get('seconds', 0):g} s, journal empty {ing.get('drain_s', 0):g} s later, "
+            f"idle {ing.get('idle_after_s', 0):g} s after that; {r['reads']['requests']} "
+            f"reads in {r['reads']['seconds']:g} s."
+        )
+    if len(runs) > 1:
+        for name, step in (("start", "start"), ("ingest", "ingest"), ("reads", "read")):
+            a, b = small["steps"].get(step), big["steps"].get(step)
+            if a and b:
+                facts.append(
+                    f"- {size(big)} − {size(small)} after {name}: "
+                    f"{b['rss_mb'] - a['rss_mb']:+,.0f} MB (anon "
+                    f"{b['anon_mb'] - a['anon_mb']:+,.0f}, "
+                    f"file {b['file_mb'] - a['file_mb']:+,.0f})."
+                )
+    notes += ["", "This run:", "", *facts, "", *_MEMORY_NOTES]
+    return [*lines, *notes, ""]
+
+
+#: What grows, found by hand (not by the runner; dated).
+_MEMORY_NOTES = [
+    "What grows (by hand, 2026-12-02, on copies of the same two stores: the store code and "
+    "the app in one process, the engine's `system.metrics` read between steps; chDB has no "
+    "`system.asynchronous_metrics`). The engine's own tracked memory (`MemoryTracking`) stayed "
+    "at 21-32 MB at 10M events (7-18 MB at 1M) and its mark cache under 1 MB: its caches are "
+    "not what grows. What does is the process heap. About 345 MB right after start at any "
+    "size (about 225 MB of it the engine's library mapped, the rest Python, the app and the "
+    "engine's startup). The first ingest adds about 190 MB at any size, the 32 MB filter of "
+    "stored ids and its load among it. Then two steps that scale with the store: loading "
+    "the session starts (436,175 sessions at 10M: 10 MB of arrays once built, but about "
+    "150 MB while the blocks are read into Python lists and a dictionary, of which about "
+    "30 MB more than at 1M stays resident after it is freed), and reads over the whole "
+    "range (the 30-day player series over 9 million events: about 90 MB more while it runs "
+    "at 10M, 13 MB at 1M, mostly handed back within 10 s). The peak (`VmHWM`) is set by "
+    "these two transients.",
+]
+
+
+def refresh_memory_section(path: Path, data: dict[str, Any]) -> None:
+    """Write (or replace) the server memory section of the report at ``path``, nothing else."""
+    _refresh_section(path, MEMORY_HEADING, memory_section(data))

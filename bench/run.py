@@ -10,11 +10,14 @@ Phases (each engine user in a process of its own; chDB allows one engine per pro
    concurrent clients (see ``against_server.py``);
 4. ingest against ActivityWatch's aw-server: both servers as processes, the same client (see
    ``ingest_peer.py``, which also runs alone);
-5. the report: figures, ratios (ours / raw, ours / aw-server) and targets.
+5. server memory as the store grows: ``sessionscope serve``'s RSS on a 1M- and a 10M-event
+   store, each built once under ``bench/.data`` (see ``memory.py``, which also runs alone);
+6. the report: figures, ratios (ours / raw, ours / aw-server), memory, and targets.
 
 Environment: ``BENCH_EVENTS`` (store size), ``BENCH_CLIENTS`` (concurrent clients, default 4),
 ``BENCH_SAMPLES`` (timed requests per read), ``BENCH_PEER_SECONDS`` (sustained ingest of phase
-4, default 60). ``--report PATH`` writes elsewhere.
+4, default 60), ``BENCH_MEMORY_SIZES`` (store sizes of phase 5, default ``1000000,10000000``).
+``--report PATH`` writes elsewhere.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ours.update(measure_http_floor(cfg, store.end))
     log("ingest against aw-server: both servers as processes, the same client")
     peer = _measure_peer()
+    log("server memory as the store grows")
+    memory = _measure_memory()
 
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "ours": ours,
         "raw": raw,
         "ingest_peer": peer,
+        "memory": memory,
     }
     (DATA_DIR / "last-run.json").write_text(json.dumps(result, indent=2))
     render(result, args.report)
@@ -129,6 +135,19 @@ def _measure_peer() -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"}
     save(peer)
     return peer
+
+
+def _measure_memory() -> dict[str, Any]:
+    """Run ``memory.py``'s phase; a failure is recorded, not fatal to the other phases."""
+    from memory import MemoryConfig, measure_memory, save
+
+    try:
+        memory = measure_memory(MemoryConfig.from_env())
+    except Exception as exc:  # reported in the section
+        log(f"  server memory failed: {type(exc).__name__}: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    save(memory)
+    return memory
 
 
 def render(result: dict[str, Any], path: Path) -> None:

@@ -94,10 +94,21 @@ class SessionStarts:
                 self._rebuild()
 
     def load(self, blocks: Iterable[tuple[Sequence[str], Sequence[int]]]) -> None:
-        """Remember every stored session (in blocks of keys and starts), then answer."""
-        for keys, starts in blocks:
-            self.record(keys, starts)
+        """Remember every stored session (in blocks of keys and starts), then answer.
+
+        Each block is hashed into arrays straight away (no dictionary of every session: the
+        load of a large store would hold one entry object per session at once)."""
+        firsts: list[_U64] = []
+        seconds: list[_U64] = []
+        starts: list[_I64] = []
+        for keys, block_starts in blocks:
+            first, second = _hashes(keys)
+            firsts.append(first)
+            seconds.append(second)
+            starts.append(np.asarray(block_starts, dtype=np.int64))
         with self._lock:
+            if firsts:
+                self._merge(np.concatenate(firsts), np.concatenate(seconds), np.concatenate(starts))
             self._rebuild()
         self.ready = True
 
@@ -129,9 +140,15 @@ class SessionStarts:
             return
         pairs = np.array(list(self._recent), dtype=np.uint64).reshape(-1, 2)
         starts = np.fromiter(self._recent.values(), dtype=np.int64, count=len(self._recent))
-        first = np.concatenate((self._first, pairs[:, 0]))
-        second = np.concatenate((self._second, pairs[:, 1]))
-        start = np.concatenate((self._start, starts))
+        self._recent = {}
+        self._merge(pairs[:, 0], pairs[:, 1], starts)
+
+    def _merge(self, first: _U64, second: _U64, start: _I64) -> None:
+        """Fold sessions into the sorted arrays, keeping each one's least start and at most
+        ``capacity`` sessions (the lock is held)."""
+        first = np.concatenate((self._first, first))
+        second = np.concatenate((self._second, second))
+        start = np.concatenate((self._start, start))
         order = np.lexsort((start, second, first))  # by first, second, then least start
         first, second, start = first[order], second[order], start[order]
         keep = np.ones(len(first), dtype=bool)
@@ -144,4 +161,3 @@ class SessionStarts:
             newer = start >= cut
             first, second, start = first[newer], second[newer], start[newer]
         self._first, self._second, self._start = first, second, start
-        self._recent = {}
