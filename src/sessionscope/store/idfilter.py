@@ -7,10 +7,10 @@ engine locks its data directory), it can remember what it wrote instead: a Bloom
 "surely new" for most new ids, and only ids it cannot rule out ("maybe stored": real
 duplicates, and false positives) are looked up in the engine. The answer stays exact.
 
-The filter has a fixed size (``bits``, default 2^28 bits = 32 MB, one for every project), so
-memory does not grow with the store; with 7 probes per id about 1 new id in 5,000 is a false
-positive at 10 million stored ids and 1 in 500 at 20 million; beyond that lookups grow, the
-answers stay exact.
+The filter has a fixed size (``bits``, default 2^27 bits = 16 MB, one for every project), so
+memory does not grow with the store; with 7 probes per id about 1 new id in 500 is a false
+positive at 10 million stored ids and 1 in 20 at 20 million (each costs a lookup in the
+engine); beyond that lookups grow, the answers stay exact.
 
 It is filled from the store once (``load``) and by the writer, which adds every id before it
 inserts it: a failed insert only makes its ids "maybe stored", never "surely new".
@@ -29,8 +29,8 @@ __all__ = ["DEFAULT_BITS", "Hashes", "IdFilter", "id_hashes"]
 Hashes = npt.NDArray[np.uint64]
 Mask = npt.NDArray[np.bool_]
 
-#: The filter's size in bits (a power of two): 32 MB.
-DEFAULT_BITS = 1 << 28
+#: The filter's size in bits (a power of two): 16 MB.
+DEFAULT_BITS = 1 << 27
 #: Probes per id.
 _PROBES = 7
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
