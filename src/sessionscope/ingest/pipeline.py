@@ -28,7 +28,6 @@ __all__ = [
     "IngestError",
     "IngestResult",
     "decode_body",
-    "ingest",
     "ingest_async",
     "parse_events",
     "parse_objects",
@@ -188,8 +187,10 @@ async def ingest_async(
     content_encoding: str | None,
     max_bytes: int,
 ) -> IngestResult:
-    """``ingest`` for the event loop: a small body is decoded in place, a large one in a
-    worker thread, and the journal is awaited without holding a thread."""
+    """Run every step; return what was accepted once it is durably journaled.
+
+    For the event loop: a small body is decoded in place, a large one in a worker thread,
+    and the journal is awaited without holding a thread."""
 
     def prepare() -> Batch:
         events = parse_events(decode_body(body, content_encoding, max_bytes), content_type)
@@ -222,18 +223,3 @@ def _refused(exc: Exception) -> NoReturn:
     if isinstance(exc, StoreUnavailable):
         raise IngestError(503, "store_unavailable", str(exc), retry_after_s=5)
     raise IngestError(503, "journal_error", str(exc), retry_after_s=5)
-
-
-def ingest(
-    ingestor: Ingestor,
-    project_id: int,
-    body: bytes,
-    *,
-    content_type: str | None,
-    content_encoding: str | None,
-    max_bytes: int,
-) -> IngestResult:
-    """Run every step; return what was accepted once it is durably journaled."""
-    data = decode_body(body, content_encoding, max_bytes)
-    events = parse_events(data, content_type)
-    return submit(ingestor, project_id, events)
