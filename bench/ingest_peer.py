@@ -124,6 +124,8 @@ class LoadResult:
     sent_requests: int = 0
     sent_events: int = 0
     client_cpu_s: float = 0.0
+    #: Answers 503 (the server's journal full: the client waits Retry-After and resends).
+    refused: int = 0
     error: str = ""
 
 
@@ -134,6 +136,8 @@ class _Conn:
         self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        #: The last answer's Retry-After (seconds; 1 when it had none).
+        self.retry_after = 1.0
 
     async def request(self, data: bytes) -> tuple[int, bytes]:
         if self.writer is None:
@@ -144,6 +148,11 @@ class _Conn:
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         lower = head.lower()
+        self.retry_after = 1.0
+        at = lower.find(b"\r\nretry-after:")
+        if at >= 0:
+            with contextlib.suppress(ValueError):
+                self.retry_after = float(lower[at + 14 : lower.index(b"\r\n", at + 2)])
         at = lower.find(b"\r\ncontent-length:")
         if at >= 0:
             length = int(lower[at + 17 : lower.index(b"\r\n", at + 2)])
@@ -186,6 +195,11 @@ async def _drive(load: Load) -> LoadResult:
         counters[i] += 1
         start = time.perf_counter()
         status, body = await conns[i].request(data)
+        while status == 503:  # as a real client does: wait as told, send the same batch
+            out.refused += 1
+            await asyncio.sleep(min(conns[i].retry_after, 10.0))
+            start = time.perf_counter()
+            status, body = await conns[i].request(data)
         took = time.perf_counter() - start
         out.sent_requests += 1
         out.sent_events += load.events_per_request
@@ -355,10 +369,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+def _get(
+    port: int, path: str, timeout: float = 10, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         r = conn.getresponse()
         return r.status, r.read()
     finally:
@@ -517,8 +533,12 @@ def null_server() -> Iterator[NullServer]:
 class JournalSampler:
     """Sample ``/healthz`` ``journal.pending_events`` every second (null while absent)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, read: tuple[str, dict[str, str]] | None = None) -> None:
         self.port = port
+        #: A read (path, headers) timed after each sample: how long a read waits for the
+        #: loader (read-after-write) while the load goes on.
+        self.read = read
+        self.read_ms: list[float] = []
         self.samples: list[tuple[float, int | None, float]] = []
         self.journal_seen: dict[str, Any] | None = None
         self._stop = threading.Event()
@@ -548,6 +568,15 @@ class JournalSampler:
         except (OSError, http.client.HTTPException, ValueError):
             took = time.monotonic() - at
         self.samples.append((round(at - self._start, 2), pending, round(took * 1000, 1)))
+        if self.read is not None:
+            path, headers = self.read
+            begun = time.monotonic()
+            try:
+                status, _ = _get(self.port, path, timeout=60, headers=headers)
+                if status == 200:
+                    self.read_ms.append(round((time.monotonic() - begun) * 1000, 1))
+            except (OSError, http.client.HTTPException):
+                pass
         return pending
 
     def _run(self) -> None:
@@ -592,8 +621,10 @@ def _run_load(peer: Peer, load: Load, name: str) -> tuple[Figure, LoadResult]:
         server_cpu_s=round(server_cpu, 2),
         server_cpu_share=round(server_cpu / result.wall_s, 3) if result.wall_s else None,
         sent_events=result.sent_events,
+        refused=result.refused,
     )
-    log(f"  {peer.name} {name}: {brief(figure)}; {result.requests} requests")
+    refused = f", {result.refused} answered 503 and sent again" if result.refused else ""
+    log(f"  {peer.name} {name}: {brief(figure)}; {result.requests} requests{refused}")
     return figure, result
 
 
@@ -640,7 +671,10 @@ def _sustained(peer: Peer, cfg: PeerConfig, seconds: float, journal: bool) -> Fi
     )
     if not journal:
         return _run_load(peer, load, f"sustained {seconds:g} s")[0]
-    with JournalSampler(peer.port) as sampler:
+    read = None
+    if isinstance(peer, Sessionscope):
+        read = ("/api/v1/sessions?kind=desktop&limit=10", peer.headers)
+    with JournalSampler(peer.port, read) as sampler:
         figure, result = _run_load(peer, load, f"sustained {seconds:g} s")
         drain = sampler.drain(max(60.0, seconds))
     pending = [p for _, p, _ in sampler.samples if p is not None]
@@ -654,6 +688,7 @@ def _sustained(peer: Peer, cfg: PeerConfig, seconds: float, journal: bool) -> Fi
         "pending_max": max(pending) if pending else None,
         "drain_s": drain,
         "stored_events_per_s": figure.count / stored_s if stored_s else None,
+        "read_ms": sampler.read_ms,
         "healthz_p99_ms": (
             sorted(s[2] for s in sampler.samples)[int(0.99 * (len(sampler.samples) - 1))]
             if sampler.samples

@@ -578,11 +578,24 @@ def peer_section(data: dict[str, Any]) -> list[str]:
             ]
             if series:
                 journal += "<br>every 10 s: " + ", ".join(series)
+            if o.extra.get("refused"):
+                journal += (
+                    f"<br>{o.extra['refused']:,} requests answered 503 (journal at its bound) "
+                    "and sent again after Retry-After"
+                )
         else:
             journal = "not in `/healthz` (no journal): every ack waited for the store"
         rows.append(
             f"| 4. Journal depth (`pending_events`, each second) | {journal} | - | - | - | - |"
         )
+        reads = sorted(o.extra.get("read_ms") or [])
+        if reads:
+            rows.append(
+                "| 4. A read during the load (`GET /api/v1/sessions`, each second: it waits "
+                "for everything acknowledged before it) | "
+                f"p50 {reads[len(reads) // 2]:,.0f} ms, max {reads[-1]:,.0f} ms "
+                f"({len(reads)} reads) | - | - | - | - |"
+            )
     lines += [
         f"Run {data['date']} ({data['seconds'] / 60:.1f} min; aw-server "
         f"{data.get('aw_server_version') or 'not installed'}; a fixed Python loop took "

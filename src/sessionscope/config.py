@@ -42,12 +42,14 @@ class Settings:
     fsync_inserts: bool = True
     #: Ingest journal: events acknowledged and not yet loaded into the store at most (past it,
     #: ingest answers 503 with Retry-After); the most events per loaded block; how long the
-    #: loader lets a small block gather events when no read waits for it.
+    #: loader lets a small block gather events when no read waits for it; the most loading
+    #: (time at the loader's speed) the journal may hold, which bounds a read's wait.
     #: One line per request on standard error (uvicorn's access log).
     access_log: bool = True
     journal_max_events: int = 1_000_000
     journal_block_events: int = 50_000
     journal_linger_ms: int = 500
+    journal_max_lag_ms: int = 3_000
 
     @property
     def embedded(self) -> bool:
@@ -96,6 +98,7 @@ _JOURNAL_LIMITS = (
     ("journal_max_events", 1_000, 100_000_000),
     ("journal_block_events", 1, 1_000_000),
     ("journal_linger_ms", 0, 60_000),
+    ("journal_max_lag_ms", 100, 600_000),
 )
 
 

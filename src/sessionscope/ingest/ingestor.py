@@ -86,6 +86,9 @@ class IngestTuning:
     linger_s: float = 0.5
     #: How long a read waits at most for the loader before it is refused (503).
     read_wait_s: float = 30.0
+    #: The most loading the journal may hold, in seconds at the loader's recent speed: past
+    #: it ``submit`` refuses (503), so reads wait about this long at most under overload.
+    max_lag_s: float = 3.0
 
 
 class Batch:
@@ -180,6 +183,8 @@ class Ingestor:
         self._users = 1  # see ``open``
         #: Events the journal held at the start (loaded by ``start``).
         self.replayed_events = 0
+        #: Events per second the loader writes (a moving average over its blocks).
+        self._load_rate = 0.0
         self.blocks_loaded = 0
         self.events_loaded = 0
 
@@ -323,22 +328,25 @@ class Ingestor:
 
     def _write(self, group: list[Batch]) -> None:
         """Deduplicate the group in queue order, append what is new in one commit, answer."""
-        limit = self.tuning.max_pending_events
+        limit = self._bound()
         with self._lock:
-            room = limit - self._pending_events
+            pending = self._pending_events
+        room = limit - pending
         admitted: list[Batch] = []
         for batch in group:
             # A batch larger than the whole bound still goes in when nothing waits.
-            if len(batch.ids) > room and room < limit:
+            if len(batch.ids) > room and pending > 0:
+                rate = self._load_rate or 1.0
                 batch.finish(
                     Overloaded(
-                        f"the ingest journal holds {limit - room:,} events not yet loaded; "
-                        "retry shortly",
-                        1 + int(self._lag_s()),
+                        f"the ingest journal holds {pending:,} events not yet loaded (about "
+                        f"{pending / rate:.0f} s of loading); retry shortly",
+                        max(1, int(pending / rate - self.tuning.max_lag_s) + 1),
                     )
                 )
                 continue
             room -= len(batch.ids)
+            pending += len(batch.ids)
             admitted.append(batch)
         # The group's ids already acknowledged: waiting in the journal, or stored (one look
         # per project). An id leaves the pending ids only once it is stored, so checking
@@ -431,6 +439,7 @@ class Ingestor:
     def _load(self, records: list[Record], *, begun: bool) -> None:
         """Write records as one block (``begun``: their range is recorded already)."""
         first, last = records[0].seq, records[-1].seq
+        began = time.monotonic()
         if not begun:
             self.journal.begin_block(first, last)
         batches = [(r.project_id, _decode(r.body)) for r in records]
@@ -450,6 +459,9 @@ class Ingestor:
             self._loaded_cv.notify_all()
         self.blocks_loaded += 1
         self.events_loaded += count
+        if count >= 1000:  # the loader's speed, from blocks large enough to say it
+            rate = count / max(time.monotonic() - began, 1e-3)
+            self._load_rate = rate if not self._load_rate else 0.7 * self._load_rate + 0.3 * rate
         if self.blocks_loaded % 16 == 0:
             self.journal.checkpoint()
 
@@ -473,6 +485,17 @@ class Ingestor:
                 self.tuning.read_wait_s if timeout_s is None else timeout_s,
             )
 
+    def _bound(self) -> int:
+        """How many events may wait in the journal: ``max_pending_events``, and no more than
+        the loader writes in ``max_lag_s`` at its recent speed (a read waits for what is
+        pending, so this bounds how long a read waits under a load the store cannot keep up
+        with), but never under two blocks."""
+        limit = self.tuning.max_pending_events
+        if self._load_rate:
+            by_time = int(self._load_rate * self.tuning.max_lag_s)
+            limit = min(limit, max(by_time, 2 * self.tuning.block_events))
+        return limit
+
     def _lag_s(self) -> float:
         since = self._since
         return 0.0 if since is None else max(0.0, time.monotonic() - since)
@@ -485,6 +508,8 @@ class Ingestor:
                 "acknowledged_seq": self._acked,
                 "loaded_seq": self._loaded,
                 "loader_lag_s": round(self._lag_s(), 3),
+                "loader_events_per_s": round(self._load_rate),
+                "bound_events": self._bound(),
                 "blocks_loaded": self.blocks_loaded,
                 "events_loaded": self.events_loaded,
                 "last_error": self.last_error,
