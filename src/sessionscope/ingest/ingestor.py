@@ -368,10 +368,14 @@ class Ingestor:
         for batch in admitted:
             seen = stored[batch.project_id]
             fresh: list[Event] = []
-            for event in batch.events:
-                if event.id not in seen:
-                    seen.add(event.id)
-                    fresh.append(event)
+            if seen.isdisjoint(batch.ids) and len(set(batch.ids)) == len(batch.ids):
+                fresh = list(batch.events)  # the usual case: all new, in sets not loops
+                seen.update(batch.ids)
+            else:
+                for event in batch.events:
+                    if event.id not in seen:
+                        seen.add(event.id)
+                        fresh.append(event)
             batch.result = (len(fresh), len(batch.events) - len(fresh))
             if fresh:
                 body = batch.body if len(fresh) == len(batch.events) else _encode(fresh)
