@@ -336,14 +336,7 @@ class Ingestor:
         for batch in group:
             # A batch larger than the whole bound still goes in when nothing waits.
             if len(batch.ids) > room and pending > 0:
-                rate = self._load_rate or 1.0
-                batch.finish(
-                    Overloaded(
-                        f"the ingest journal holds {pending:,} events not yet loaded (about "
-                        f"{pending / rate:.0f} s of loading); retry shortly",
-                        max(1, int(pending / rate - self.tuning.max_lag_s) + 1),
-                    )
-                )
+                batch.finish(self._overloaded(pending))
                 continue
             room -= len(batch.ids)
             pending += len(batch.ids)
@@ -488,6 +481,22 @@ class Ingestor:
                 lambda: self._loaded >= target,
                 self.tuning.read_wait_s if timeout_s is None else timeout_s,
             )
+
+    def _overloaded(self, pending: int) -> Overloaded:
+        # Retry after a second: room opens as soon as the block being written is in.
+        rate = self._load_rate or 1.0
+        return Overloaded(
+            f"the ingest journal holds {pending:,} events not yet loaded (about "
+            f"{pending / rate:.0f} s of loading); retry shortly",
+            1,
+        )
+
+    def refuse_if_full(self) -> None:
+        """Raise :class:`Overloaded` when the journal is at its bound already, before the
+        caller spends work decoding a batch that would be refused."""
+        pending = self._pending_events
+        if pending and pending >= self._bound():
+            raise self._overloaded(pending)
 
     def _bound(self) -> int:
         """How many events may wait in the journal: ``max_pending_events``, and no more than

@@ -196,6 +196,10 @@ async def ingest_async(
         events = parse_events(decode_body(body, content_encoding, max_bytes), content_type)
         return ingestor.prepare(project_id, events)
 
+    try:
+        ingestor.refuse_if_full()  # under overload, refuse before decoding
+    except Overloaded as exc:
+        _refused(exc)
     if len(body) <= INLINE_BODY_BYTES and not content_encoding:
         batch = prepare()
     else:
