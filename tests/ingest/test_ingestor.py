@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from sessionscope.domain.events import Event, validate_batch
 from sessionscope.ingest import Ingestor, IngestTuning, Overloaded
+from sessionscope.ingest import ingestor as ingestor_module
 from sessionscope.ingest.journal import Journal, Record
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, Project
@@ -361,7 +361,10 @@ def test_a_group_loaded_before_the_writer_registers_it_leaves_nothing_behind(
 
 # ---------------------------------------------------------------------------- replay
 
-_encode = msgspec.msgpack.Encoder().encode
+
+def _encode(project_id: int, events: Sequence[Event]) -> bytes:
+    """A record's body as the ingestor writes it (msgpack under 64 events, Arrow from 64)."""
+    return ingestor_module._encode(project_id, events)
 
 
 def journal_crashed_during_a_block(
@@ -374,7 +377,7 @@ def journal_crashed_during_a_block(
         seqs: list[int] = []
         for start in range(0, len(sent), 40):
             batch = sent[start : start + 40]
-            seqs += journal.append([(project_id, len(batch), _encode(batch))])
+            seqs += journal.append([(project_id, len(batch), _encode(project_id, batch))])
         journal.begin_block(seqs[0], seqs[2])
         return journal.id, seqs
     finally:

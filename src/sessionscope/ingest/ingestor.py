@@ -43,18 +43,44 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pyarrow as pa
 
 from sessionscope.domain.events import Event
 from sessionscope.ingest.journal import Journal, JournalError, Record
-from sessionscope.store.clickhouse import ClickHouseStore
+from sessionscope.store.clickhouse import ClickHouseStore, event_table
 from sessionscope.store.idfilter import id_hashes
 
 __all__ = ["Batch", "IngestTuning", "Ingestor", "Overloaded", "StoreUnavailable"]
 
 log = logging.getLogger("sessionscope")
 
-_encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(list[Event]).decode
+_encode_events = msgspec.msgpack.Encoder().encode
+_decode_events = msgspec.msgpack.Decoder(list[Event]).decode
+
+#: Batches of at least this many events are journaled as the events table's Arrow columns
+#: (built by the acknowledging thread), smaller ones as msgpack (cheaper for one event): the
+#: loader then turns a large batch into its block without work per event in Python, where it
+#: would compete for the interpreter with the requests.
+ARROW_MIN_EVENTS = 64
+
+
+def _encode(project_id: int, events: Sequence[Event]) -> bytes:
+    """A journal record's body: ``A`` + an Arrow IPC stream, or ``M`` + msgpack events."""
+    if len(events) < ARROW_MIN_EVENTS:
+        return b"M" + _encode_events(events)
+    table = event_table(project_id, events)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    body: bytes = b"A" + sink.getvalue().to_pybytes()
+    return body
+
+
+def _table(record: Record) -> pa.Table:
+    """The events of a journal record as ``event_table`` columns."""
+    if record.body[:1] == b"A":
+        return pa.ipc.open_stream(pa.py_buffer(record.body).slice(1)).read_all()
+    return event_table(record.project_id, _decode_events(record.body[1:]))
 
 
 #: Journals opened with ``Ingestor.open`` in this process, by directory.
@@ -120,7 +146,7 @@ class Batch:
         self.ids = [e.id for e in events]
         self.hashes = id_hashes(self.ids) if hashed else None
         # Encoded by the caller's thread; encoded again by the writer only if it drops some.
-        self.body = _encode(events)
+        self.body = _encode(project_id, events)
         self.done = threading.Event()
         self.result = (0, 0)
         self.error: BaseException | None = None
@@ -171,6 +197,8 @@ class Ingestor:
         #: Ids acknowledged and not yet loaded, per project.
         self._pending: dict[int, set[str]] = {}
         self._pending_events = 0
+        #: The ids of each record acknowledged by this process, by seq, until it is loaded.
+        self._record_ids: dict[int, list[str]] = {}
         records, events, last = self.journal.pending()
         self._pending_events = events
         self._acked = last
@@ -183,6 +211,8 @@ class Ingestor:
         self._users = 1  # see ``open``
         #: Events the journal held at the start (loaded by ``start``).
         self.replayed_events = 0
+        #: What the last block cost: events, decoding, writing (columns and insert), in all.
+        self.last_block: dict[str, int] = {}
         #: Events per second the loader writes (a moving average over its blocks).
         self._load_rate = 0.0
         self.blocks_loaded = 0
@@ -357,7 +387,7 @@ class Ingestor:
             found |= self.store.stored_among(project_id, ids, hashes)
             stored[project_id] = found
         appends: list[tuple[int, int, bytes]] = []
-        kept: list[tuple[Batch, list[Event]]] = []
+        kept: list[tuple[Batch, list[str]]] = []
         for batch in admitted:
             seen = stored[batch.project_id]
             fresh: list[Event] = []
@@ -371,15 +401,24 @@ class Ingestor:
                         fresh.append(event)
             batch.result = (len(fresh), len(batch.events) - len(fresh))
             if fresh:
-                body = batch.body if len(fresh) == len(batch.events) else _encode(fresh)
+                whole = len(fresh) == len(batch.events)
+                body = batch.body if whole else _encode(batch.project_id, fresh)
                 appends.append((batch.project_id, len(fresh), body))
-                kept.append((batch, fresh))
+                kept.append((batch, [e.id for e in fresh] if not whole else batch.ids))
         if appends:
             seqs = self.journal.append(appends)  # durable when it returns
+            known = self.store.id_filter()
+            if known is not None:
+                # Before they can leave the pending ids (once loaded): a resend then finds
+                # them "maybe stored" and asks the store.
+                for batch, ids in kept:
+                    hashes = batch.hashes if ids is batch.ids else None
+                    known.add(batch.project_id, id_hashes(ids) if hashes is None else hashes)
             with self._lock:
-                for (batch, fresh), _seq in zip(kept, seqs, strict=True):
-                    self._pending.setdefault(batch.project_id, set()).update(e.id for e in fresh)
-                    self._pending_events += len(fresh)
+                for (batch, ids), seq in zip(kept, seqs, strict=True):
+                    self._pending.setdefault(batch.project_id, set()).update(ids)
+                    self._record_ids[seq] = ids
+                    self._pending_events += len(ids)
                 self._acked = max(self._acked, seqs[-1])
                 if self._since is None:  # the loader starts counting its linger
                     self._since = time.monotonic()
@@ -439,23 +478,38 @@ class Ingestor:
         began = time.monotonic()
         if not begun:
             self.journal.begin_block(first, last)
-        batches = [(r.project_id, _decode(r.body)) for r in records]
-        self.store.write_events(batches, f"{self.journal.id}-{first}-{last}")
+        tables = [(r.project_id, _table(r)) for r in records]
+        decoded = time.monotonic()
+        # The writer put acknowledged ids in the id filter; records from before this start
+        # are loaded before anything is acknowledged (their ids are added here).
+        replay = any(r.seq not in self._record_ids for r in records)
+        token = f"{self.journal.id}-{first}-{last}"
+        self.store.write_tables(tables, token, remember_ids=replay)
+        written = time.monotonic()
         self.journal.end_block(last)
-        count = sum(len(events) for _, events in batches)
+        count = sum(r.count for r in records)
         with self._lock:
-            for project_id, events in batches:
-                waiting = self._pending.get(project_id)
-                if waiting is not None:
-                    waiting.difference_update(e.id for e in events)
+            for r in records:
+                ids = self._record_ids.pop(r.seq, None)
+                waiting = self._pending.get(r.project_id)
+                if ids is not None and waiting is not None:
+                    waiting.difference_update(ids)
                     if not waiting:
-                        del self._pending[project_id]
+                        del self._pending[r.project_id]
             self._pending_events = max(0, self._pending_events - count)
             self._loaded = max(self._loaded, last)
             self._since = time.monotonic() if self._acked > self._loaded else None
             self._loaded_cv.notify_all()
         self.blocks_loaded += 1
         self.events_loaded += count
+        self.last_block = {
+            "events": count,
+            "decode_ms": round((decoded - began) * 1000),
+            "columns_ms": round(self.store.last_write[0] * 1000),
+            "insert_ms": round(self.store.last_write[1] * 1000),
+            "write_ms": round((written - decoded) * 1000),
+            "total_ms": round((time.monotonic() - began) * 1000),
+        }
         if count >= 1000:  # the loader's speed, from blocks large enough to say it
             rate = count / max(time.monotonic() - began, 1e-3)
             self._load_rate = rate if not self._load_rate else 0.7 * self._load_rate + 0.3 * rate
@@ -523,6 +577,7 @@ class Ingestor:
                 "loader_lag_s": round(self._lag_s(), 3),
                 "loader_events_per_s": round(self._load_rate),
                 "bound_events": self._bound(),
+                "last_block": self.last_block,
                 "blocks_loaded": self.blocks_loaded,
                 "events_loaded": self.events_loaded,
                 "last_error": self.last_error,

@@ -58,6 +58,7 @@ __all__ = [
     "Project",
     "StoreError",
     "User",
+    "event_table",
     "ms",
     "open_store",
     "to_dt",
@@ -139,7 +140,7 @@ _READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store-read")
 _TS_MS = pa.timestamp("ms", tz="UTC")
 
 
-def _event_table(project_id: int, events: Sequence[Event]) -> pa.Table:
+def event_table(project_id: int, events: Sequence[Event]) -> pa.Table:
     """The rows of ``events`` as the columns of the events table (``seq`` is added later).
 
     One pass per column (comprehensions, and Arrow converting the datetimes): the loader
@@ -222,6 +223,7 @@ class ClickHouseStore:
         #: project has this many rows in the kind's aggregate; below, aggregating all is as fast.
         self.bounded_page_min_rows = 5_000
         self._row_counts: dict[tuple[str, int], tuple[float, int]] = {}
+        self.last_write = (0.0, 0.0)
         self._key_cache: dict[str, tuple[float, int]] = {}
         self._key_id_cache: dict[str, tuple[float, int | None]] = {}
         #: Projects by id, kept for ``_cache_s``: every request looks its project up. An
@@ -608,7 +610,19 @@ class ClickHouseStore:
         return self._existing_ids(project_id, list(candidates))
 
     def write_events(self, batches: Sequence[tuple[int, Sequence[Event]]], token: str) -> None:
-        """Insert deduplicated events of one or more projects as one block.
+        """Insert deduplicated events of one or more projects as one block (see
+        ``write_tables``), remembering their ids in the id filter first."""
+        by_project: dict[int, list[Event]] = {}
+        for project_id, events in batches:
+            by_project.setdefault(project_id, []).extend(events)
+        tables = [(p, event_table(p, events)) for p, events in by_project.items() if events]
+        self.write_tables(tables, token, remember_ids=True)
+
+    def write_tables(
+        self, tables: Sequence[tuple[int, pa.Table]], token: str, *, remember_ids: bool
+    ) -> None:
+        """Insert deduplicated events (``event_table`` columns) of one or more projects as one
+        block.
 
         ``token`` is the block's deduplication token (``insert_deduplication_token``): the
         events table and every view's table remember the tokens of their last blocks
@@ -616,16 +630,18 @@ class ClickHouseStore:
         of the insert, adds nothing where the block arrived and the rest where it did not.
         On an exclusive store the rows of sessions the block cannot start are marked
         (``events.starts = 0``, see :mod:`sessionscope.store.sessionstarts`).
+        ``remember_ids``: add the ids to the id filter before the insert (the ingest journal's
+        writer does so itself when it acknowledges them).
         """
-        by_project: dict[int, list[Event]] = {}
-        for project_id, events in batches:
-            by_project.setdefault(project_id, []).extend(events)
-        tables: list[pa.Table] = []
+        began = _time.monotonic()
+        by_project: dict[int, list[pa.Table]] = {}
+        for project_id, part in tables:
+            if part.num_rows:
+                by_project.setdefault(project_id, []).append(part)
+        parts: list[pa.Table] = []
         recorded: list[tuple[SessionStarts, list[str], list[int]]] = []
-        for project_id, events in by_project.items():
-            if not events:
-                continue
-            table = _event_table(project_id, events)
+        for project_id, mine in by_project.items():
+            table = pa.concat_tables(mine) if len(mine) > 1 else mine[0]
             starts = self._session_starts(project_id)
             if starts is not None:
                 rows = _session_keys(table)
@@ -634,16 +650,19 @@ class ClickHouseStore:
                     "starts", _starts_column(rows, keys, starts.may_start(keys, earliest))
                 )
                 recorded.append((starts, keys, earliest))
-            known = self.id_filter()
+            known = self.id_filter() if remember_ids else None
             if known is not None:
                 # Before the insert: should it fail halfway, its ids are "maybe stored"
                 # (looked up next time), never "surely new".
-                known.add(project_id, id_hashes([e.id for e in events]))
-            tables.append(table)
-        if not tables:
+                known.add(project_id, id_hashes(table.column("id").to_pylist()))
+            parts.append(table)
+        if not parts:
             return
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         table = table.append_column("seq", pa.array(np.arange(table.num_rows, dtype=np.uint32)))
+        # One Arrow chunk, so one block for the engine: a block written again is cut into
+        # parts (and so into deduplication tokens) the same way however its events arrived.
+        table = table.combine_chunks()
         settings = {
             **self.insert_settings,
             # The views of the events table run side by side (one insert feeds six of them).
@@ -652,7 +671,10 @@ class ClickHouseStore:
             "insert_deduplication_token": token,
             "deduplicate_blocks_in_dependent_materialized_views": 1,
         }
+        built = _time.monotonic()
         self.client.insert_arrow("events", table, settings=settings)
+        #: How long the last block took to build (columns) and to insert (seconds).
+        self.last_write = (built - began, _time.monotonic() - built)
         for project_id in by_project:
             self._stored_kinds(project_id, table)
         for starts, keys, earliest in recorded:  # once stored: a failed insert starts nothing
