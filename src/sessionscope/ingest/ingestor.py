@@ -64,22 +64,27 @@ _decode_events = msgspec.msgpack.Decoder(list[Event]).decode
 ARROW_MIN_EVENTS = 64
 
 
+#: Before an Arrow IPC stream in a record: 8 bytes, so that the stream's buffers keep the
+#: 8-byte alignment Arrow expects when read in place.
+_ARROW = b"ARROWIPC"
+
+
 def _encode(project_id: int, events: Sequence[Event]) -> bytes:
-    """A journal record's body: ``A`` + an Arrow IPC stream, or ``M`` + msgpack events."""
+    """A journal record's body: ``ARROWIPC`` + an Arrow IPC stream, or ``M`` + msgpack."""
     if len(events) < ARROW_MIN_EVENTS:
         return b"M" + _encode_events(events)
     table = event_table(project_id, events)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    body: bytes = b"A" + sink.getvalue().to_pybytes()
+    body: bytes = _ARROW + sink.getvalue().to_pybytes()
     return body
 
 
 def _table(record: Record) -> pa.Table:
     """The events of a journal record as ``event_table`` columns."""
-    if record.body[:1] == b"A":
-        return pa.ipc.open_stream(pa.py_buffer(record.body).slice(1)).read_all()
+    if record.body[: len(_ARROW)] == _ARROW:
+        return pa.ipc.open_stream(pa.py_buffer(record.body).slice(len(_ARROW))).read_all()
     return event_table(record.project_id, _decode_events(record.body[1:]))
 
 
