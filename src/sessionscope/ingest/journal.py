@@ -5,8 +5,8 @@ One SQLite database in WAL mode (``<data dir>/journal/journal.db``, standard lib
 checksummed WAL framing discards a torn or truncated tail at the next open, so a commit is
 either whole after a crash or absent. Each acknowledged batch is one row of ``records``:
 ``seq`` (increasing and never reused: it names blocks), its project, its event count and its
-events (msgpack). The loader reads records in ``seq`` order, loads a range of them into the
-store as one block, then deletes them.
+events (see ``ingestor._encode``: Arrow columns or msgpack). The loader reads records in
+``seq`` order, loads a range of them into the store as one block, then deletes them.
 
 Before it inserts a block the loader records the block's range (``meta.block``), so that a
 block cut short by a crash is retried after it as the very same records under the same
@@ -45,7 +45,7 @@ class DiskFull(JournalError):
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One acknowledged batch: ``count`` events of one project, msgpack in ``body``."""
+    """One acknowledged batch: ``count`` events of one project, encoded in ``body``."""
 
     seq: int
     project_id: int
