@@ -81,11 +81,27 @@ def _encode(project_id: int, events: Sequence[Event]) -> bytes:
     return body
 
 
-def _table(record: Record) -> pa.Table:
-    """The events of a journal record as ``event_table`` columns."""
-    if record.body[: len(_ARROW)] == _ARROW:
-        return pa.ipc.open_stream(pa.py_buffer(record.body).slice(len(_ARROW))).read_all()
-    return event_table(record.project_id, _decode_events(record.body[1:]))
+def _tables(records: Sequence[Record]) -> list[tuple[int, pa.Table]]:
+    """The events of journal records as ``event_table`` columns, in order: an Arrow record is
+    read in place; a run of small (msgpack) records of one project becomes one table (a table
+    per single event would cost the loader more than the events)."""
+    out: list[tuple[int, pa.Table]] = []
+    run: list[Event] = []
+    run_project = 0
+    for record in records:
+        arrow = record.body[: len(_ARROW)] == _ARROW
+        if run and (arrow or record.project_id != run_project):
+            out.append((run_project, event_table(run_project, run)))
+            run = []
+        if arrow:
+            stream = pa.py_buffer(record.body).slice(len(_ARROW))
+            out.append((record.project_id, pa.ipc.open_stream(stream).read_all()))
+        else:
+            run_project = record.project_id
+            run.extend(_decode_events(record.body[1:]))
+    if run:
+        out.append((run_project, event_table(run_project, run)))
+    return out
 
 
 #: Journals opened with ``Ingestor.open`` in this process, by directory.
@@ -483,7 +499,7 @@ class Ingestor:
         began = time.monotonic()
         if not begun:
             self.journal.begin_block(first, last)
-        tables = [(r.project_id, _table(r)) for r in records]
+        tables = _tables(records)
         decoded = time.monotonic()
         # The writer put acknowledged ids in the id filter; records from before this start
         # are loaded before anything is acknowledged (their ids are added here).

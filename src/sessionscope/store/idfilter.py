@@ -83,6 +83,10 @@ class IdFilter:
         bits = self._probes(project_id, hashes).ravel()
         index = (bits >> np.uint64(6)).astype(np.intp)
         values = np.left_shift(np.uint64(1), bits & np.uint64(63))
+        if len(index) <= 256:  # a few ids (single events): an unbuffered OR is cheapest
+            with self._lock:
+                np.bitwise_or.at(self._words, index, values)
+            return
         # Several bits of one word: OR them together first (a fancy ``|=`` keeps only one).
         order = np.argsort(index, kind="stable")
         index, values = index[order], values[order]
