@@ -74,6 +74,9 @@ CALLBACK_ID_PREFIX = "livestation-"
 _TIMESTAMP = "x-ncp-apigw-timestamp"
 _ACCESS_KEY = "x-ncp-iam-access-key"
 _SIGNATURE = "x-ncp-apigw-signature-v2"
+#: NAVER's own SDKs (the ``ncloud-*`` packages' ``ApiClient``) send the same signature, of the
+#: same string, under this name.
+_SIGNATURE_V1 = "x-ncp-apigw-signature-v1"
 _CALLBACK_KEY_PARAM = "apiKey"
 
 _DEFAULT_PAGE_SIZE = 20
@@ -222,7 +225,12 @@ def signed_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Proj
     """
     timestamp = _header(request, _TIMESTAMP)
     access_key = _header(request, _ACCESS_KEY)
-    given = _header(request, _SIGNATURE)
+    given = (
+        request.headers.get(_SIGNATURE, "").strip()
+        or request.headers.get(_SIGNATURE_V1, "").strip()
+    )
+    if not given:
+        raise _unauthorized(f"header {_SIGNATURE} (or {_SIGNATURE_V1}) is required")
     if not _DIGITS.fullmatch(timestamp) or len(timestamp) > 15:
         raise _unauthorized(f"header {_TIMESTAMP} must be epoch milliseconds")
     if abs(time.time_ns() // 1_000_000 - int(timestamp)) > SIGNATURE_WINDOW_MS:
@@ -273,7 +281,9 @@ def callback_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Pr
         if project is None:
             raise _unauthorized(f"parameter {_CALLBACK_KEY_PARAM} is not a valid API key")
         return project
-    if not any(request.headers.get(h) for h in (_TIMESTAMP, _ACCESS_KEY, _SIGNATURE)):
+    if not any(
+        request.headers.get(h) for h in (_TIMESTAMP, _ACCESS_KEY, _SIGNATURE, _SIGNATURE_V1)
+    ):
         raise _unauthorized(
             f"sign the request ({_TIMESTAMP}, {_ACCESS_KEY}, {_SIGNATURE}) or send a project "
             f"API key (Authorization: Bearer, or the {_CALLBACK_KEY_PARAM} parameter)"
