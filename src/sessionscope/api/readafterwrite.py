@@ -12,6 +12,7 @@ Retry-After, in its API family's error shape.
 
 from __future__ import annotations
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -32,24 +33,25 @@ class ReadAfterWrite:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _may_read(scope):
-            ctx = getattr(scope["app"].state, "ctx", None)
-            ingestor = getattr(ctx, "ingestor", None)
-            if ingestor is not None and not ingestor.caught_up():
-                from anyio import to_thread
-
-                if not await to_thread.run_sync(ingestor.barrier):
-                    request = Request(scope)
-                    err = ApiError(
-                        503,
-                        "loading",
-                        "events acknowledged before this request are still being loaded; "
-                        "retry shortly",
-                        headers={"Retry-After": "2"},
-                    )
-                    await error_response(err, request)(scope, receive, send)
-                    return
+        if scope["type"] == "http" and _may_read(scope) and not await _caught_up(scope):
+            err = ApiError(
+                503,
+                "loading",
+                "events acknowledged before this request are still being loaded; retry shortly",
+                headers={"Retry-After": "2"},
+            )
+            await error_response(err, Request(scope))(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+
+async def _caught_up(scope: Scope) -> bool:
+    """Wait (in a worker thread) for the loader to pass what was acknowledged; False when
+    that took longer than the ingestor's read wait."""
+    ingestor = getattr(getattr(scope["app"].state, "ctx", None), "ingestor", None)
+    if ingestor is None or ingestor.caught_up():
+        return True
+    return bool(await to_thread.run_sync(ingestor.barrier))
 
 
 def _may_read(scope: Scope) -> bool:

@@ -4,7 +4,7 @@ The write path of every server and command (native ingest, receivers, ``ingest F
 ``simulate``, ``demo``)::
 
     submit(project, events)  -> deduplicate -> journal append (group commit, fsync) -> answer
-    loader thread            -> journal records, in order, as blocks -> store.write_events
+    loader thread            -> journal records, in order, as blocks -> store.write_tables
 
 **Acknowledgement.** ``submit`` returns ``(accepted, duplicates)`` once the accepted events are
 in the journal and fsynced. One writer thread appends every batch queued meanwhile in one
@@ -24,7 +24,8 @@ at any moment an acknowledged id is pending, stored, or both.
 
 **Reads** call ``barrier()`` first: it waits until everything acknowledged before it is loaded
 (asking an idle loader to write at once). **Backpressure**: past ``max_pending_events``
-waiting in the journal, ``submit`` refuses with :class:`Overloaded` (HTTP 503, Retry-After);
+waiting in the journal, or more than ``max_lag_s`` of loading at the loader's speed, ``submit``
+refuses with :class:`Overloaded` (HTTP 503, Retry-After);
 a full disk refuses with :class:`~sessionscope.ingest.journal.DiskFull`. Nothing acknowledged
 is dropped: what the loader has not written at exit is written at the next start, before
 anything is read.
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
 from sessionscope.domain.events import Event
@@ -161,7 +163,7 @@ class Batch:
         future: asyncio.Future[tuple[int, int]] | None = None,
     ) -> None:
         self.project_id = project_id
-        #: Set for a batch submitted from the event loop (``submit_async``).
+        #: Set for a batch submitted from the event loop (``submit_prepared``).
         self.future = future
         self.events = events
         self.ids = [e.id for e in events]
@@ -295,12 +297,6 @@ class Ingestor:
         self._threads.clear()
         self.journal.close()
 
-    def __enter__(self) -> Ingestor:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _replay(self) -> None:
         """Write every record the journal holds: first a block cut short, as it was."""
         replayed = 0
@@ -331,7 +327,7 @@ class Ingestor:
         """
         if not events:
             return 0, 0
-        batch = Batch(project_id, events, hashed=self.store.exclusive)
+        batch = self.prepare(project_id, events)
         self._enqueue(batch)
         batch.done.wait()
         if batch.error is not None:
@@ -404,7 +400,9 @@ class Ingestor:
                 found = {i for i in ids if i in waiting} if waiting else set()
             hashes = None
             if all(b.hashes is not None for b in mine):
-                hashes = mine[0].hashes if len(mine) == 1 else _concat([b.hashes for b in mine])
+                hashes = (
+                    mine[0].hashes if len(mine) == 1 else np.concatenate([b.hashes for b in mine])
+                )
             found |= self.store.stored_among(project_id, ids, hashes)
             stored[project_id] = found
         appends: list[tuple[int, int, bytes]] = []
@@ -505,7 +503,7 @@ class Ingestor:
         # are loaded before anything is acknowledged (their ids are added here).
         replay = any(r.seq not in self._record_ids for r in records)
         token = f"{self.journal.id}-{first}-{last}"
-        self.store.write_tables(tables, token, remember_ids=replay)
+        columns_s, insert_s = self.store.write_tables(tables, token, remember_ids=replay)
         written = time.monotonic()
         self.journal.end_block(last)
         count = sum(r.count for r in records)
@@ -526,8 +524,8 @@ class Ingestor:
         self.last_block = {
             "events": count,
             "decode_ms": round((decoded - began) * 1000),
-            "columns_ms": round(self.store.last_write[0] * 1000),
-            "insert_ms": round(self.store.last_write[1] * 1000),
+            "columns_ms": round(columns_s * 1000),
+            "insert_ms": round(insert_s * 1000),
             "write_ms": round((written - decoded) * 1000),
             "total_ms": round((time.monotonic() - began) * 1000),
         }
@@ -603,9 +601,3 @@ class Ingestor:
                 "events_loaded": self.events_loaded,
                 "last_error": self.last_error,
             }
-
-
-def _concat(parts: list[Any]) -> Any:
-    import numpy as np
-
-    return np.concatenate(parts)

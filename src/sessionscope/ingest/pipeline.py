@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 import orjson
+from anyio import to_thread
 
 from sessionscope.domain.events import (
     BatchSyntaxError,
@@ -203,8 +204,6 @@ async def ingest_async(
     if len(body) <= INLINE_BODY_BYTES and not content_encoding:
         batch = prepare()
     else:
-        from anyio import to_thread
-
         batch = await to_thread.run_sync(prepare)
     try:
         accepted, duplicates = await ingestor.submit_prepared(batch)

@@ -223,7 +223,6 @@ class ClickHouseStore:
         #: project has this many rows in the kind's aggregate; below, aggregating all is as fast.
         self.bounded_page_min_rows = 5_000
         self._row_counts: dict[tuple[str, int], tuple[float, int]] = {}
-        self.last_write = (0.0, 0.0)
         self._key_cache: dict[str, tuple[float, int]] = {}
         self._key_id_cache: dict[str, tuple[float, int | None]] = {}
         #: Projects by id, kept for ``_cache_s``: every request looks its project up. An
@@ -620,7 +619,7 @@ class ClickHouseStore:
 
     def write_tables(
         self, tables: Sequence[tuple[int, pa.Table]], token: str, *, remember_ids: bool
-    ) -> None:
+    ) -> tuple[float, float]:
         """Insert deduplicated events (``event_table`` columns) of one or more projects as one
         block.
 
@@ -631,7 +630,8 @@ class ClickHouseStore:
         On an exclusive store the rows of sessions the block cannot start are marked
         (``events.starts = 0``, see :mod:`sessionscope.store.sessionstarts`).
         ``remember_ids``: add the ids to the id filter before the insert (the ingest journal's
-        writer does so itself when it acknowledges them).
+        writer does so itself when it acknowledges them). Returns the seconds spent building
+        the block's columns and inserting it.
         """
         began = _time.monotonic()
         by_project: dict[int, list[pa.Table]] = {}
@@ -657,7 +657,7 @@ class ClickHouseStore:
                 known.add(project_id, id_hashes(table.column("id").to_pylist()))
             parts.append(table)
         if not parts:
-            return
+            return 0.0, 0.0
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         table = table.append_column("seq", pa.array(np.arange(table.num_rows, dtype=np.uint32)))
         # One Arrow chunk, so one block for the engine: a block written again is cut into
@@ -673,12 +673,12 @@ class ClickHouseStore:
         }
         built = _time.monotonic()
         self.client.insert_arrow("events", table, settings=settings)
-        #: How long the last block took to build (columns) and to insert (seconds).
-        self.last_write = (built - began, _time.monotonic() - built)
+        inserted = _time.monotonic()
         for project_id in by_project:
             self._stored_kinds(project_id, table)
         for starts, keys, earliest in recorded:  # once stored: a failed insert starts nothing
             starts.record(keys, earliest)
+        return built - began, inserted - built
 
     def _stored_kinds(self, project_id: int, table: pa.Table) -> None:
         """Remember the kinds of an insert (see ``event_kinds``): on an exclusive store this
