@@ -62,7 +62,7 @@ def create_app(
         app.state.ctx = AppContext(settings, store, SessionService(store), ingestor)
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
-    app.include_router(native.router)
+    native.install(app)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.
     ekran.install(app)

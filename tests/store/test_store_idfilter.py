@@ -25,6 +25,24 @@ def test_an_added_id_is_always_maybe_stored(ids: list[str], project_id: int) -> 
     assert known.maybe_stored(project_id, id_hashes(ids)).all()
 
 
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=8, unique=True),
+    st.integers(min_value=1, max_value=2**32 - 1),
+)
+def test_a_few_ids_set_the_same_bits_as_many(ids: list[str], project_id: int) -> None:
+    """A few ids take a path of Python integers, more take numpy's: the same bits either way."""
+    few, many = IdFilter(bits=1 << 12), IdFilter(bits=1 << 12)
+    few.add(project_id, id_hashes(ids))
+    padding = [f"{i}-pad-{n}" for i in ids for n in range(9)]  # past the small path
+    many.add(project_id, id_hashes(ids + padding))
+    only = IdFilter(bits=1 << 12)
+    only.add(project_id, id_hashes(padding))
+    assert ((few._words | only._words) == many._words).all()
+    assert few.maybe_stored(project_id, id_hashes(ids)).all()
+    assert many.maybe_stored(project_id, id_hashes(ids + padding)).all()
+
+
 def test_new_ids_are_ruled_out_and_memory_is_fixed() -> None:
     known = IdFilter(bits=1 << 24)  # 2 MB: 200,000 ids at 84 bits each
     size = known.nbytes

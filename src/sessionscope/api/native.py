@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from starlette.routing import Route
 
 from sessionscope.api.auth import bearer_project
 from sessionscope.api.context import AppContext, get_ctx
@@ -27,9 +28,16 @@ from sessionscope.service import (
 )
 from sessionscope.store.clickhouse import Project
 
-__all__ = ["router"]
+__all__ = ["install", "router"]
 
 router = APIRouter()
+
+
+def install(app: FastAPI) -> None:
+    """Add the native routes; ingest is served by :func:`serve_events` in front of them."""
+    app.include_router(router)
+    app.router.routes.insert(0, Route("/api/v1/events", serve_events, methods=["POST"]))
+
 
 _RESERVED = {"kind", "from", "to", "limit", "cursor", "clip"}
 
@@ -77,10 +85,23 @@ async def post_events(
     behind it and every read waits for what was acknowledged before it). Resending a batch
     stores nothing twice. 503 with Retry-After when the journal is full or its disk is.
     """
+    return await _ingest(request, project, ctx)
+
+
+async def serve_events(request: Request) -> JSON:
+    """``POST /api/v1/events`` as served: :func:`post_events` without FastAPI's dependency
+    solving, which cost more than the rest of a single event's acknowledgement on the event
+    loop (see docs/performance.md). ``post_events`` stays the route's documentation."""
+    ctx = request.app.state.ctx
+    return await _ingest(request, await bearer_project(request, ctx), ctx)
+
+
+async def _ingest(request: Request, project: Project, ctx: AppContext) -> JSON:
     limit = ctx.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    plain = request.headers.get("content-encoding") is None
-    if plain and declared and declared.isdigit() and int(declared) > limit:
+    headers = request.headers
+    declared = headers.get("content-length")
+    encoding = headers.get("content-encoding")
+    if encoding is None and declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "too_large", f"body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -90,14 +111,14 @@ async def post_events(
         if size > limit * 2 + 1024:
             raise ApiError(413, "too_large", f"body is larger than {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     try:
         result = await ingest_async(
             ctx.ingestor,
             project.id,
             body,
-            content_type=request.headers.get("content-type"),
-            content_encoding=request.headers.get("content-encoding"),
+            content_type=headers.get("content-type"),
+            content_encoding=encoding,
             max_bytes=limit,
         )
     except IngestError as exc:

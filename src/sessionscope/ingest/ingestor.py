@@ -148,6 +148,7 @@ class Batch:
         "done",
         "error",
         "events",
+        "finished",
         "future",
         "hashes",
         "ids",
@@ -170,17 +171,21 @@ class Batch:
         self.hashes = id_hashes(self.ids) if hashed else None
         # Encoded by the caller's thread; encoded again by the writer only if it drops some.
         self.body = _encode(project_id, events)
-        self.done = threading.Event()
+        self.finished = False
+        #: Set for a batch submitted from a thread (``submit``), which waits on it.
+        self.done: threading.Event | None = None
         self.result = (0, 0)
         self.error: BaseException | None = None
 
     def finish(self, error: BaseException | None = None) -> None:
         """Record the outcome (``result`` or ``error``) and wake the submitter."""
-        if self.done.is_set():
+        if self.finished:
             return
+        self.finished = True
         if error is not None:
             self.error = error
-        self.done.set()
+        if self.done is not None:
+            self.done.set()
         future = self.future
         if future is not None:
             # The loop may be gone (a server shutting down): nobody waits for the answer.
@@ -328,8 +333,9 @@ class Ingestor:
         if not events:
             return 0, 0
         batch = self.prepare(project_id, events)
+        batch.done = done = threading.Event()
         self._enqueue(batch)
-        batch.done.wait()
+        done.wait()
         if batch.error is not None:
             raise batch.error
         return batch.result

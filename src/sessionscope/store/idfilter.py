@@ -18,6 +18,7 @@ inserts it: a failed insert only makes its ids "maybe stored", never "surely new
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -34,11 +35,24 @@ DEFAULT_BITS = 1 << 27
 #: Probes per id.
 _PROBES = 7
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M64 = (1 << 64) - 1
+#: Up to this many ids, probes are computed with Python integers: numpy's per-call overhead
+#: (tens of microseconds) is most of a single event's deduplication otherwise.
+_SMALL = 8
 
 
 def id_hashes(ids: Sequence[str]) -> Hashes:
     """64-bit hashes of event ids (Python's string hash: stable within this process only)."""
     return np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)).view(np.uint64)
+
+
+def _mix_int(x: int) -> int:
+    """:func:`_mix` of one 64-bit value, with Python integers (the same bits)."""
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
 
 
 def _mix(x: Hashes) -> Hashes:
@@ -58,6 +72,9 @@ class IdFilter:
             raise ValueError("bits must be a power of two, at least 64")
         self._mask = np.uint64(bits - 1)
         self._words = np.zeros(bits // 64, dtype=np.uint64)
+        #: The same bits as bytes (bit ``b`` is bit ``b % 8`` of byte ``b // 8`` on a
+        #: little-endian machine): what the path of Python integers reads and writes.
+        self._bytes = self._words.data.cast("B") if sys.byteorder == "little" else None
         self._lock = threading.Lock()
         self.ready = False
 
@@ -69,8 +86,29 @@ class IdFilter:
             rounds = np.arange(_PROBES, dtype=np.uint64)[:, None]
             return (first[None, :] + rounds * step[None, :]) & self._mask
 
+    def _small_probes(self, project_id: int, hashes: Hashes) -> list[list[int]]:
+        """:meth:`_probes` for a few ids, with Python integers: each id's bit positions."""
+        mask = int(self._mask)
+        salt = (project_id * int(_GOLDEN)) & _M64
+        golden = int(_GOLDEN)
+        out = []
+        for h in hashes.tolist():
+            first = _mix_int(h ^ salt)
+            step = _mix_int((first + golden) & _M64) | 1
+            out.append([(first + r * step) & mask for r in range(_PROBES)])
+        return out
+
     def maybe_stored(self, project_id: int, hashes: Hashes) -> Mask:
         """True where an id of the project may be stored; False where it surely is not."""
+        if len(hashes) <= _SMALL and self._bytes is not None:
+            data = self._bytes
+            return np.array(
+                [
+                    all(data[b >> 3] >> (b & 7) & 1 for b in bits)
+                    for bits in self._small_probes(project_id, hashes)
+                ],
+                dtype=bool,
+            )
         bits = self._probes(project_id, hashes)
         words = self._words[(bits >> np.uint64(6)).astype(np.intp)]
         found = (words >> (bits & np.uint64(63))) & np.uint64(1)
@@ -79,6 +117,14 @@ class IdFilter:
     def add(self, project_id: int, hashes: Hashes) -> None:
         """Remember ids of the project as (maybe) stored."""
         if len(hashes) == 0:
+            return
+        if len(hashes) <= _SMALL and self._bytes is not None:
+            positions = self._small_probes(project_id, hashes)
+            data = self._bytes
+            with self._lock:
+                for probes in positions:
+                    for b in probes:
+                        data[b >> 3] |= 1 << (b & 7)
             return
         bits = self._probes(project_id, hashes).ravel()
         index = (bits >> np.uint64(6)).astype(np.intp)
