@@ -117,6 +117,13 @@ def test_invalid_batch_lists_every_problem_and_stores_nothing(
     assert loaded_store.count_events(tenant.project.id) == 0
 
 
+def test_every_problem_of_one_event_is_listed(http: httpx.Client, tenant: Tenant) -> None:
+    r = post(http, tenant, [player(type="jumping", duration_ms=-5, user="someone")])
+    assert r.status_code == 400
+    fields = sorted(p["field"] for p in r.json()["error"]["problems"])
+    assert fields == ["duration_ms", "type", "user"]
+
+
 @pytest.mark.parametrize(
     ("body", "ctype", "code"),
     [

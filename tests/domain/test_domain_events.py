@@ -233,6 +233,32 @@ def test_invalid_field_is_named(kind: str, name: str, value: object) -> None:
     assert p.message
 
 
+@PROPS
+@given(st.data())
+def test_every_problem_of_an_event_is_named(data: st.DataObject) -> None:
+    """Several fields wrong at once, of the type (msgspec) and of the rules: each is named,
+    whether the batch comes as bytes or as objects."""
+    kind = data.draw(st.sampled_from(sorted(BUILDERS)))
+    choices: dict[str, list[object]] = {}
+    for k, name, value in INVALID:
+        if k == kind and name != "kind":
+            choices.setdefault(name, []).append(value)
+    names = data.draw(st.sets(st.sampled_from(sorted(choices)), min_size=1))
+    broken = BUILDERS[kind](**{n: data.draw(st.sampled_from(choices[n])) for n in names})
+    for events, problems in (
+        validate_batch([broken], now=NOW),
+        decode_batch(orjson.dumps([broken]), ndjson=False, now=NOW),
+    ):
+        assert events == []
+        assert {p.field for p in problems} == names
+        assert all(p.index == 0 and p.message for p in problems)
+
+
+def test_the_issue_example_lists_all_three_problems() -> None:
+    _, problems = validate_batch([player(type="jumping", duration_ms=-5, user="someone")], now=NOW)
+    assert sorted(p.field for p in problems) == ["duration_ms", "type", "user"]
+
+
 @pytest.mark.parametrize("name", ["app", "title", "url"])
 @pytest.mark.parametrize("etype", ["login", "logout"])
 def test_desktop_details_only_on_activity(name: str, etype: str) -> None:

@@ -266,6 +266,14 @@ class _Invalid(Exception):
         self.message = message
 
 
+class _Invalids(Exception):
+    """Every problem of one event."""
+
+    def __init__(self, problems: list[_Invalid]) -> None:
+        super().__init__(problems[0].message if problems else "")
+        self.problems = problems
+
+
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?:\[\d+\])?(?:\.(?P<field>\w+))?`)?$", re.S)
 _NAMED = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<field>\w+)`")
 _EXPECTED = re.compile(r"^Expected `(?P<type>[^`]+)`(?:, got `(?P<got>\w+)`)?(?P<rest>.*)$", re.S)
@@ -335,9 +343,9 @@ def _time(value: datetime | float, field: str = "time") -> datetime:
     return _EPOCH + timedelta(milliseconds=value)
 
 
-def _required(value: str, name: str) -> str:
+def _required(value: str, name: str, bad: list[_Invalid]) -> str:
     if not value.strip():
-        raise _Invalid(name, "must not be empty")
+        bad.append(_Invalid(name, "must not be empty"))
     return value
 
 
@@ -361,11 +369,11 @@ _VIDEO_TIME = re.compile(
 )
 
 
-def _check_ip(value: str, name: str) -> None:
+def _check_ip(value: str, name: str, bad: list[_Invalid]) -> None:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise _Invalid(name, "must be an IPv4 or IPv6 address") from None
+        bad.append(_Invalid(name, "must be an IPv4 or IPv6 address"))
 
 
 #: Optional player fields kept as sent when present (absent ones are left out of ``attrs``, so
@@ -387,26 +395,37 @@ _PLAYER_DETAIL = (
 )
 
 
-def _player(e: _PlayerIn) -> tuple[str, str, dict[str, Any]]:
+def _player(e: _PlayerIn, bad: list[_Invalid]) -> tuple[str, str, dict[str, Any]]:
     if e.type not in PLAYER_TYPES:
-        raise _Invalid("type", f"unknown player action type {e.type!r}")
+        bad.append(_Invalid("type", f"unknown player action type {e.type!r}"))
     video_type = e.video_type.upper()
     if video_type not in VIDEO_TYPES:
-        raise _Invalid("video_type", "must be VOD or LIVE")
+        bad.append(_Invalid("video_type", "must be VOD or LIVE"))
+    try:
+        video_time = _video_time(e.video_time)
+    except _Invalid as exc:
+        bad.append(exc)
+        video_time = 0.0
     attrs: dict[str, Any] = {
         "origin": e.origin or "",
         "os": e.os or "",
-        "device": _required(e.device, "device"),
+        "device": _required(e.device, "device", bad),
         "video_type": video_type,
-        "video_time": _video_time(e.video_time),
+        "video_time": video_time,
     }
     for name in _PLAYER_DETAIL:
         value = getattr(e, name)
         if value is not None:
             attrs[name] = value
     if attrs.get("ip"):
-        _check_ip(attrs["ip"], "ip")
-    return _required(e.session, "session"), _uuid_text(e.user), attrs
+        _check_ip(attrs["ip"], "ip", bad)
+    session = _required(e.session, "session", bad)
+    try:
+        user = _uuid_text(e.user)
+    except _Invalid as exc:
+        bad.append(exc)
+        user = e.user
+    return session, user, attrs
 
 
 @functools.lru_cache(maxsize=16384)
@@ -418,19 +437,19 @@ def _uuid_text(value: str) -> str:
         raise _Invalid("user", "must be a uuid") from None
 
 
-def _channel(e: _ChannelIn) -> tuple[str, str, dict[str, Any]]:
+def _channel(e: _ChannelIn, bad: list[_Invalid]) -> tuple[str, str, dict[str, Any]]:
     if not _CHANNEL_CODE.match(e.type):
-        raise _Invalid("type", "must be an upper-case event code such as PUBLISH_START")
+        bad.append(_Invalid("type", "must be an upper-case event code such as PUBLISH_START"))
     level = e.level.upper()
     if level not in CHANNEL_LEVELS:
-        raise _Invalid("level", "must be INFO or ERROR")
+        bad.append(_Invalid("level", "must be INFO or ERROR"))
     attrs = {"level": level, "description": e.description or ""}
-    return _required(e.channel, "channel"), "", attrs
+    return _required(e.channel, "channel", bad), "", attrs
 
 
-def _desktop(e: _DesktopIn) -> tuple[str, str, dict[str, Any]]:
+def _desktop(e: _DesktopIn, bad: list[_Invalid]) -> tuple[str, str, dict[str, Any]]:
     if e.type not in DESKTOP_TYPES:
-        raise _Invalid("type", "must be login, activity or logout")
+        bad.append(_Invalid("type", "must be login, activity or logout"))
     attrs: dict[str, Any] = {
         "user_name": e.user_name or "",
         "client_guid": e.client_guid or "",
@@ -440,27 +459,27 @@ def _desktop(e: _DesktopIn) -> tuple[str, str, dict[str, Any]]:
         value = getattr(e, name)
         if value is not None:
             if e.type != "activity":
-                raise _Invalid(name, "is only allowed on activity events")
+                bad.append(_Invalid(name, "is only allowed on activity events"))
             attrs[name] = value
     return str(e.session), str(e.user_id), attrs
 
 
-def _endpoint(e: _EndpointIn) -> tuple[str, str, dict[str, Any]]:
+def _endpoint(e: _EndpointIn, bad: list[_Invalid]) -> tuple[str, str, dict[str, Any]]:
     if e.type not in ENDPOINT_TYPES:
-        raise _Invalid("type", "must be page")
-    session = _required(e.session, "session")
-    agent_id = _required(e.agent_id, "agent_id")
+        bad.append(_Invalid("type", "must be page"))
+    session = _required(e.session, "session", bad)
+    agent_id = _required(e.agent_id, "agent_id", bad)
     protocol = e.protocol.lower()
     if protocol not in ("http", "https"):
-        raise _Invalid("protocol", "must be http or https")
-    _check_ip(e.source_addr, "source_addr")
+        bad.append(_Invalid("protocol", "must be http or https"))
+    _check_ip(e.source_addr, "source_addr", bad)
     attrs: dict[str, Any] = {
-        "visited_site": _required(e.visited_site, "visited_site").lower(),
+        "visited_site": _required(e.visited_site, "visited_site", bad).lower(),
         "protocol": protocol,
         "port": e.port,
         "source_addr": e.source_addr,
         "org_name": e.org_name or "",
-        "page_id": _required(e.page_id, "page_id"),
+        "page_id": _required(e.page_id, "page_id", bad),
         "title": e.title or "",
         "on_content_load_ms": e.on_content_load_ms,
         "on_load_ms": e.on_load_ms,
@@ -469,7 +488,7 @@ def _endpoint(e: _EndpointIn) -> tuple[str, str, dict[str, Any]]:
     return session, agent_id, attrs
 
 
-_RULES: dict[type[_In], Callable[[Any], tuple[str, str, dict[str, Any]]]] = {
+_RULES: dict[type[_In], Callable[[Any, list[_Invalid]], tuple[str, str, dict[str, Any]]]] = {
     _PlayerIn: _player,
     _ChannelIn: _channel,
     _DesktopIn: _desktop,
@@ -496,15 +515,23 @@ def derive_id(
 
 
 def _finish(e: _In, now: datetime) -> Event:
-    """Apply the rules a type cannot say and build the event."""
+    """Apply the rules a type cannot say and build the event; raise :class:`_Invalids` with
+    every rule it breaks."""
     cls = type(e)
     kind = _KIND_OF[cls]
-    time = _time(e.time)
+    bad: list[_Invalid] = []
+    try:
+        time = _time(e.time)
+    except _Invalid as exc:
+        bad.append(exc)
+        time = _MIN_TIME
     if time < _MIN_TIME:
-        raise _Invalid("time", "is before 2000-01-01")
-    if time > now + MAX_FUTURE:
-        raise _Invalid("time", "is more than a day in the future")
-    session, user, attrs = _RULES[cls](e)
+        bad.append(_Invalid("time", "is before 2000-01-01"))
+    elif time > now + MAX_FUTURE:
+        bad.append(_Invalid("time", "is more than a day in the future"))
+    session, user, attrs = _RULES[cls](e, bad)
+    if bad:
+        raise _Invalids(bad)
     event_id = e.id
     if event_id is None:
         event_id = derive_id(kind, time, e.type, session, user, e.duration_ms, attrs)
@@ -521,45 +548,99 @@ def _finish(e: _In, now: datetime) -> Event:
 
 
 def _finish_all(
-    decoded: Sequence[_In | _Invalid], now: datetime
+    decoded: Sequence[_In | _Invalids], now: datetime
 ) -> tuple[list[Event], list[Problem]]:
     events: list[Event] = []
     problems: list[Problem] = []
     for index, item in enumerate(decoded):
-        if isinstance(item, _Invalid):
-            problems.append(Problem(index, item.field, item.message))
+        if isinstance(item, _Invalids):
+            problems.extend(Problem(index, p.field, p.message) for p in item.problems)
             continue
         try:
             events.append(_finish(item, now))
-        except _Invalid as exc:
-            problems.append(Problem(index, exc.field, exc.message))
+        except _Invalids as exc:
+            problems.extend(Problem(index, p.field, p.message) for p in exc.problems)
     return (events, problems) if not problems else ([], problems)
 
 
-def _kind_of(raw: object) -> object:
-    return raw.get("kind") if isinstance(raw, dict) else None
-
-
-def _convert_one(obj: object) -> _In | _Invalid:
-    if not isinstance(obj, dict):
-        return _Invalid("", "each event must be a JSON object")
+def _convert_one(obj: object, now: datetime) -> _In | _Invalids:
     try:
         item: _In = msgspec.convert(obj, _AnyIn)
         return item
-    except msgspec.ValidationError as exc:
-        return _problem(exc, obj.get("kind"))
+    except msgspec.ValidationError:
+        return _Invalids(_every_problem(obj, now))
 
 
-def _decode_one(raw: bytes) -> _In | _Invalid:
+def _decode_one(raw: bytes, now: datetime) -> _In | _Invalids:
     try:
         item: _In = _ONE.decode(raw)
         return item
-    except msgspec.ValidationError as exc:
+    except msgspec.ValidationError:
+        return _Invalids(_every_problem(msgspec.json.decode(raw), now))
+
+
+def _every_problem(obj: object, now: datetime) -> list[_Invalid]:
+    """Every problem of an event that has one: the slow path, a field at a time.
+
+    Each field is checked against its declared type alone; then the event, with a stand-in
+    for each field that failed, goes through the rules (their problems on fields already
+    named are left out)."""
+    if not isinstance(obj, dict):
+        return [_Invalid("", "each event must be a JSON object")]
+    kind = obj.get("kind")
+    cls = _IN_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return [_Invalid("kind", f"must be one of {', '.join(KINDS)}")]
+    found = [
+        _Invalid(name, f"is not a field of {kind} events")
+        for name in obj
+        if name != "kind" and name not in cls.__struct_fields__
+    ]
+    patched: dict[str, Any] = {"kind": kind}
+    for field in msgspec.structs.fields(cls):
+        if field.name not in obj:
+            if field.required:
+                found.append(_Invalid(field.name, "is required"))
+                patched[field.name] = _stand_in(cls, field.name)
+            continue
         try:
-            kind = _kind_of(msgspec.json.decode(raw))
-        except msgspec.DecodeError:  # pragma: no cover - it decoded once already
-            kind = None
-        return _problem(exc, kind)
+            msgspec.convert({field.name: obj[field.name]}, _field_shape(cls, field.name))
+            patched[field.name] = obj[field.name]
+        except msgspec.ValidationError as exc:
+            found.append(_problem(exc, kind))
+            if field.required:
+                patched[field.name] = _stand_in(cls, field.name)
+    named = {p.field for p in found}
+    try:
+        _finish(msgspec.convert(patched, _AnyIn), now)
+    except _Invalids as exc:
+        found.extend(p for p in exc.problems if p.field not in named)
+    except msgspec.ValidationError:  # pragma: no cover - every field was checked alone
+        pass
+    return found or [_Invalid("", "is not a valid event")]
+
+
+@functools.cache
+def _field_shape(cls: type[_In], name: str) -> type[msgspec.Struct]:
+    """A struct of the one field ``name`` of ``cls``, with its declared type."""
+    (field,) = (f for f in msgspec.structs.fields(cls) if f.name == name)
+    return msgspec.defstruct(f"_{cls.__name__}_{name}", [(name, field.type)])
+
+
+#: Values tried, in order, as a stand-in for a required field that is missing or wrong.
+_STAND_INS: tuple[object, ...] = ("x", 1, 100, 1.0e12, 0)
+
+
+@functools.cache
+def _stand_in(cls: type[_In], name: str) -> object:
+    shape = _field_shape(cls, name)
+    for value in _STAND_INS:
+        try:
+            msgspec.convert({name: value}, shape)
+        except msgspec.ValidationError:
+            continue
+        return value
+    raise AssertionError(f"no stand-in for {cls.__name__}.{name}")  # pragma: no cover
 
 
 # ------------------------------------------------------------------------------ entry points
@@ -567,13 +648,14 @@ def _decode_one(raw: bytes) -> _In | _Invalid:
 
 def validate_event(obj: object, *, now: datetime) -> Event:
     """Validate one event object; raise ``ValueError`` with ``(field, message)`` on failure."""
-    item = _convert_one(obj)
+    item = _convert_one(obj, now)
     try:
-        if isinstance(item, _Invalid):
+        if isinstance(item, _Invalids):
             raise item
         return _finish(item, now)
-    except _Invalid as exc:
-        raise ValueError(exc.field, exc.message) from None
+    except _Invalids as exc:
+        first = exc.problems[0]
+        raise ValueError(first.field, first.message) from None
 
 
 def validate_batch(
@@ -584,7 +666,7 @@ def validate_batch(
     try:
         decoded: list[Any] = msgspec.convert(items, list[_AnyIn])
     except msgspec.ValidationError:
-        decoded = [_convert_one(obj) for obj in items]
+        decoded = [_convert_one(obj, moment) for obj in items]
     return _finish_all(decoded, moment)
 
 
@@ -601,14 +683,14 @@ def decode_batch(
         try:
             decoded: list[Any] = _ONE.decode_lines(data)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            decoded = _ndjson_slowly(data)
+            decoded = _ndjson_slowly(data, moment)
         return _finish_all(decoded, moment)
     head = data.lstrip()[:1]
     if head == b"{":
         try:
             return _finish_all([_ONE.decode(data)], moment)
         except msgspec.ValidationError:
-            return _finish_all([_decode_one(data)], moment)
+            return _finish_all([_decode_one(data, moment)], moment)
         except msgspec.DecodeError as exc:
             raise BatchSyntaxError(f"body is not valid JSON: {exc}") from None
     if head == b"[":
@@ -620,7 +702,7 @@ def decode_batch(
             raws = _RAWS.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise BatchSyntaxError(f"body is not valid JSON: {exc}") from None
-        return _finish_all([_decode_one(bytes(r)) for r in raws], moment)
+        return _finish_all([_decode_one(bytes(r), moment) for r in raws], moment)
     try:
         msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
@@ -628,7 +710,7 @@ def decode_batch(
     raise BatchSyntaxError("body must be a JSON object, a JSON array or NDJSON")
 
 
-def _ndjson_slowly(data: bytes) -> list[Any]:
+def _ndjson_slowly(data: bytes, now: datetime) -> list[Any]:
     """Decode NDJSON line by line: every bad line is named (syntax) or kept as a problem."""
     decoded: list[Any] = []
     syntax: list[Problem] = []
@@ -638,7 +720,7 @@ def _ndjson_slowly(data: bytes) -> list[Any]:
         try:
             decoded.append(_ONE.decode(line))
         except msgspec.ValidationError:
-            decoded.append(_decode_one(line))
+            decoded.append(_decode_one(line, now))
         except msgspec.DecodeError as exc:
             syntax.append(Problem(len(decoded) + len(syntax), "", f"line {lineno + 1}: {exc}"))
     if syntax:
