@@ -8,7 +8,8 @@ unknown fields in C while it decodes, and :func:`_finish` applies the rules a ty
 
 - :func:`decode_batch` turns request bytes (a JSON array, one object, or NDJSON) into events in
   one pass: the whole batch is decoded at once, and only a batch with a problem is decoded again
-  event by event to name every problem;
+  event by event to name every problem (each field alone against its declared type, then
+  every rule: all the problems of an event, not the first);
 - :func:`validate_batch` does the same for objects already in memory (the simulator, the CLI).
 
 A batch is all or nothing: callers store events only when the problem list is empty.
