@@ -45,3 +45,10 @@ def test_every_timeseries_metric_is_in_the_readme() -> None:
 def test_readme_starts_with_the_two_commands() -> None:
     head = README[:1200]
     assert "make demo" in head and "make test" in head
+
+
+def test_the_docs_stand_on_their_own() -> None:
+    """No document points outside the repository (a reader of a clone has nothing else)."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        text = path.read_text()
+        assert "/work/" not in text and "../shared" not in text, path
