@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import uvicorn
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.conftest import Tenant, free_port
 from tests.factories import endpoint
 from typer.testing import CliRunner
@@ -990,8 +992,20 @@ def test_rate_limiter_windows() -> None:
     d = limiter.hit(key, 2)
     assert (d.allowed, d.remaining, d.reset) == (True, 1, 1120)
     now[0] = 1200.5
-    assert limiter.hit(key, 2).reset == 1261
+    # At most a minute after the answer's Date (whole seconds: 1200), never 61 s.
+    assert limiter.hit(key, 2).reset == 1260
     assert limiter.hit(("organization", "other"), 2).remaining == 1
+
+
+@given(st.floats(min_value=1e9, max_value=4e9), st.floats(min_value=0, max_value=200))
+def test_rate_limit_reset_is_within_a_minute_of_the_date(start: float, later: float) -> None:
+    """Clients take a reset 60 s or more after ``Date`` for a bad value: it never is more."""
+    now = [start]
+    limiter = OrganizationRateLimiter(clock=lambda: now[0])
+    limiter.hit(("organization", "acme"), 5)
+    now[0] = start + later
+    reset = limiter.hit(("organization", "acme"), 5).reset
+    assert 0 < reset - int(now[0]) <= 60
 
 
 def test_org_name_from_address_prefixes(

@@ -238,7 +238,8 @@ class RateDecision:
 
 
 class OrganizationRateLimiter:
-    """Fixed windows per key: a window opens at a key's first request and lasts a minute.
+    """Fixed windows per key: a window opens at a key's first request (its whole second) and
+    lasts a minute.
 
     State is in this process: with several servers behind a load balancer, each server
     limits on its own.
@@ -254,9 +255,12 @@ class OrganizationRateLimiter:
         """Count one request of ``key``; say whether it is within ``limit`` for the window."""
         with self._lock:
             now = self._clock()
-            start, count = self._windows.get(key, (now, 0))
+            # A window opens at the whole second of its first request, so its reset (epoch
+            # seconds) is at most a window after any answer's ``Date`` (whole seconds too).
+            opened = float(math.floor(now))
+            start, count = self._windows.get(key, (opened, 0))
             if now >= start + self._window_s:
-                start, count = now, 0
+                start, count = opened, 0
             count += 1
             self._windows[key] = (start, count)
             if len(self._windows) > 10_000:
