@@ -149,15 +149,17 @@ def tenant(new_project: Callable[[], Tenant]) -> Tenant:
 
 
 @contextmanager
-def serve_process(data_dir: Path) -> Iterator[str]:
-    """``sessionscope serve`` on ``data_dir`` in its own process; yield its URL once healthy."""
+def serve_process(data_dir: Path, *args: str, log_path: Path | None = None) -> Iterator[str]:
+    """``sessionscope serve`` on ``data_dir`` (and ``args``) in its own process; yield its URL
+    once healthy. Its output goes to ``log_path`` when given."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
     # Its output goes to a file: a pipe nobody reads would fill with access-log lines and
     # block the server.
-    output = tempfile.TemporaryFile()  # noqa: SIM115 - closed once the server has stopped
+    # Closed once the server has stopped.
+    output = tempfile.TemporaryFile() if log_path is None else log_path.open("w+b")  # noqa: SIM115
     proc = subprocess.Popen(
-        [*EXE, "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        [*EXE, "serve", "--data-dir", str(data_dir), "--port", str(port), *args],
         stdout=output,
         stderr=subprocess.STDOUT,
         env=env,

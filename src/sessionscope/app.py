@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from sessionscope import __version__, dashboard
-from sessionscope.api import native
+from sessionscope.api import metrics, native
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.api.readafterwrite import ReadAfterWrite
@@ -62,6 +62,8 @@ def create_app(
         app.state.ctx = AppContext(settings, store, SessionService(store), ingestor)
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
+    # Outside read-after-write: a request's time includes its wait for the loader.
+    metrics.install(app, log_json=settings.log_format == "json")
     native.install(app)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.

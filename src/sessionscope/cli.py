@@ -66,6 +66,15 @@ DataDir = Annotated[
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ProjectName = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
+LogFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="text, or json: one JSON object per request and log record "
+        "[env: SESSIONSCOPE_LOG_FORMAT; default text]",
+        show_default=False,
+    ),
+]
 
 
 def _settings(data_dir: Path | None, **flags: Any) -> Settings:
@@ -247,23 +256,31 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface [default 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default 8000]")] = None,
     public_url: Annotated[str | None, typer.Option(help="Base URL users reach.")] = None,
+    log_format: LogFormat = None,
 ) -> None:
     """Serve the API and dashboard."""
+    settings = _settings(
+        data_dir, host=host, port=port, public_url=public_url, log_format=log_format
+    )
+    # Opened here, not in the app's lifespan: a data directory in use fails in one line.
+    with _store(settings) as store:
+        _run_server(settings, store)
+
+
+def _run_server(settings: Settings, store: ClickHouseStore) -> None:
     import uvicorn
 
     from sessionscope.app import create_app
+    from sessionscope.logs import server_log_config
 
-    settings = _settings(data_dir, host=host, port=port, public_url=public_url)
-    # Opened here, not in the app's lifespan: a data directory in use fails in one line.
-    with _store(settings) as store:
-        asgi = create_app(settings, store=store)
-        uvicorn.run(
-            asgi,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            access_log=settings.access_log,
-        )
+    uvicorn.run(
+        create_app(settings, store=store),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=server_log_config(settings.log_format),
+        access_log=settings.access_log and settings.log_format == "text",
+    )
 
 
 @app.command()
@@ -741,9 +758,10 @@ def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve when the data is loaded.")
     ] = True,
+    log_format: LogFormat = None,
 ) -> None:
     """Load simulated data into a 'demo' project (once), print credentials, and serve."""
-    settings = _settings(data_dir, host=host, port=port)
+    settings = _settings(data_dir, host=host, port=port, log_format=log_format)
     creds_file = Path(settings.data_dir) / "demo-credentials.json"
     with _store(settings) as store:
         project = store.get_project_by_name("demo") or store.create_project("demo")
@@ -785,17 +803,8 @@ def demo(
         console.print(f"loaded {result['accepted']} simulated events into project 'demo'")
     _print_demo_help(settings, creds)
     if serve_after:
-        import uvicorn
-
-        from sessionscope.app import create_app
-
         with _store(settings) as store:
-            uvicorn.run(
-                create_app(settings, store=store),
-                host=settings.host,
-                port=settings.port,
-                access_log=settings.access_log,
-            )
+            _run_server(settings, store)
 
 
 def _print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:

@@ -46,6 +46,9 @@ class Settings:
     #: (time at the loader's speed) the journal may hold, which bounds a read's wait.
     #: One line per request on standard error (uvicorn's access log).
     access_log: bool = True
+    #: ``text`` (uvicorn's access log) or ``json``: one JSON object per request and per log
+    #: record, on standard error.
+    log_format: str = "text"
     journal_max_events: int = 1_000_000
     journal_block_events: int = 50_000
     journal_linger_ms: int = 500
@@ -102,6 +105,10 @@ _JOURNAL_LIMITS = (
 )
 
 
+#: How the server logs (``--log-format``, ``SESSIONSCOPE_LOG_FORMAT``).
+LOG_FORMATS = ("text", "json")
+
+
 def _bounded_int(name: str, text: str, lo: int, hi: int) -> int:
     """An integer from ``lo`` to ``hi`` read from the variable ``name``, or a ValueError
     naming it."""
@@ -139,6 +146,8 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         values["fsync_inserts"] = v.lower() not in ("0", "false", "no")
     if v := source.get("SESSIONSCOPE_ACCESS_LOG"):
         values["access_log"] = v.lower() not in ("0", "false", "no")
+    if v := source.get("SESSIONSCOPE_LOG_FORMAT"):
+        values["log_format"] = v.strip().lower()
     for key, lo, hi in _JOURNAL_LIMITS:
         if v := source.get(f"SESSIONSCOPE_{key.upper()}"):
             values[key] = _bounded_int(f"SESSIONSCOPE_{key.upper()}", v, lo, hi)
@@ -146,6 +155,10 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         if value is not None:
             values[key] = Path(value) if key == "data_dir" else value
     settings = Settings(**values)
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(
+            f"log format: {settings.log_format[:20]!r} is not one of {', '.join(LOG_FORMATS)}"
+        )
     if not settings.secret_key:
         settings = replace(settings, secret_key=_data_dir_secret(settings.data_dir))
     return settings

@@ -1,16 +1,30 @@
-"""Logging hygiene: secrets never reach the logs.
+"""Logging: secrets never reach the logs; text or JSON lines.
 
 Some clients must put credentials in a URL (e.g. a callback URL with an API key). The access
 log would print them; :class:`RedactSecrets` replaces such query values with ``***``.
+
+:func:`server_log_config` is the server's logging configuration: uvicorn's own (text, with its
+access log) or one JSON object per line (``--log-format json``: the request lines are written
+by :mod:`sessionscope.api.metrics`, every other record by :class:`JsonFormatter`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
+from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["SENSITIVE_PARAMS", "RedactSecrets", "install_redaction", "redact"]
+__all__ = [
+    "SENSITIVE_PARAMS",
+    "JsonFormatter",
+    "RedactSecrets",
+    "install_redaction",
+    "redact",
+    "server_log_config",
+]
 
 SENSITIVE_PARAMS = ("apikey", "api_key", "key", "token", "secret", "signature", "password")
 _PATTERN = re.compile(
@@ -45,3 +59,43 @@ def install_redaction() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
             logger.addFilter(RedactSecrets())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message (request lines, already JSON
+    objects, are written as they are)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.name == "sessionscope.access":
+            return message
+        out: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(message),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, separators=(",", ":"))
+
+
+def server_log_config(log_format: str) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` of ``sessionscope serve`` for ``log_format``."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    if log_format != "json":
+        return LOGGING_CONFIG
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            # Replaced by the JSON request lines.
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            "sessionscope": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }

@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError
+from sessionscope.api.metrics import note_project
 from sessionscope.store.clickhouse import Project
 
 __all__ = ["bearer_project", "project_for_key"]
@@ -40,4 +41,5 @@ async def bearer_project(request: Request, ctx: AppContext = Depends(get_ctx)) -
         raise ApiError(
             401, "unauthorized", "API key is not valid", headers={"WWW-Authenticate": "Bearer"}
         )
+    note_project(request, project.id)
     return project

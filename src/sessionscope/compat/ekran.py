@@ -26,6 +26,7 @@ from fastapi.responses import Response
 from sessionscope.api.auth import project_for_key
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
+from sessionscope.api.metrics import note_project
 from sessionscope.api.responses import JSON
 from sessionscope.domain.sessions import DesktopSession, UserActivity
 from sessionscope.domain.timerange import MAX_INSTANT, MIN_INSTANT, utc_clock
@@ -136,6 +137,7 @@ def ekran_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Proje
     project = project_for_key(ctx, key)
     if project is None:
         raise ApiError(401, "unauthorized", "ApiKey: not a valid API key", headers=challenge)
+    note_project(request, project.id)
     return project
 
 

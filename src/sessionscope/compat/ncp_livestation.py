@@ -31,6 +31,7 @@ from fastapi.responses import Response
 from sessionscope.api.auth import project_for_key
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
+from sessionscope.api.metrics import note_project
 from sessionscope.api.readafterwrite import INGEST_ROUTES
 from sessionscope.api.responses import JSON
 from sessionscope.domain.events import Event
@@ -257,6 +258,7 @@ def signed_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Proj
     project = ctx.store.get_project(project_id)
     if project is None:
         raise _unauthorized(f"header {_ACCESS_KEY} belongs to no project")
+    note_project(request, project.id)
     return project
 
 
@@ -275,11 +277,13 @@ def callback_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Pr
         project = project_for_key(ctx, token)
         if project is None:
             raise _unauthorized("header Authorization does not hold a valid API key")
+        note_project(request, project.id)
         return project
     if query_key is not None:
         project = project_for_key(ctx, query_key)
         if project is None:
             raise _unauthorized(f"parameter {_CALLBACK_KEY_PARAM} is not a valid API key")
+        note_project(request, project.id)
         return project
     if not any(
         request.headers.get(h) for h in (_TIMESTAMP, _ACCESS_KEY, _SIGNATURE, _SIGNATURE_V1)

@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from sessionscope.api.auth import project_for_key
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
+from sessionscope.api.metrics import note_project
 from sessionscope.api.responses import JSON
 from sessionscope.domain.events import Event
 from sessionscope.domain.sessions import PlayerSession
@@ -111,6 +112,7 @@ def vpe_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Project
         raise _unauthorized("x-api-key: not a valid API key")
     if not _DIGITS.fullmatch(project_id) or int(project_id) != project.id:
         raise _unauthorized("x-project-id: does not match the project of the API key")
+    note_project(request, project.id)
     return project
 
 

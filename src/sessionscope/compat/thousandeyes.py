@@ -36,6 +36,7 @@ from fastapi.responses import Response
 
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
+from sessionscope.api.metrics import note_project
 from sessionscope.api.responses import JSON
 from sessionscope.domain.network import PrefixTable, with_org_name
 from sessionscope.domain.sessions import EndpointPage, EndpointSession
@@ -374,6 +375,7 @@ def _authorize(
         _count(request, ctx, _organization_key(ctx, user, None))
         raise
     _count(request, ctx, _organization_key(ctx, user, project))
+    note_project(request, project.id)
     return project
 
 

@@ -140,6 +140,30 @@ class IngestTuning:
     max_lag_s: float = 3.0
 
 
+class IngestCounts:
+    """What ingest answered since the start (for ``/metrics``): events accepted and found
+    duplicate, and batches refused, by reason (the error code of the answer)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.accepted = 0
+        self.duplicates = 0
+        self.refused: dict[str, int] = {}
+
+    def add(self, accepted: int, duplicates: int) -> None:
+        with self._lock:
+            self.accepted += accepted
+            self.duplicates += duplicates
+
+    def refuse(self, reason: str) -> None:
+        with self._lock:
+            self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def snapshot(self) -> tuple[int, int, dict[str, int]]:
+        with self._lock:
+            return self.accepted, self.duplicates, dict(self.refused)
+
+
 class Batch:
     """A batch on its way to the journal (see ``Ingestor.prepare``), and what became of it."""
 
@@ -245,6 +269,7 @@ class Ingestor:
         self._load_rate = 0.0
         self.blocks_loaded = 0
         self.events_loaded = 0
+        self.counts = IngestCounts()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -450,6 +475,7 @@ class Ingestor:
                     self._to_load.notify()
                 elif self._pending_events >= self.tuning.block_events:
                     self._to_load.notify()
+        self.counts.add(sum(b.result[0] for b in admitted), sum(b.result[1] for b in admitted))
         for batch in admitted:
             batch.finish()
 

@@ -170,7 +170,7 @@ def submit(ingestor: Ingestor, project_id: int, events: Sequence[Event]) -> Inge
     try:
         accepted, duplicates = ingestor.submit(project_id, events)
     except (Overloaded, JournalError) as exc:
-        return _refused(exc)
+        return _refused(exc, ingestor)
     return IngestResult(accepted, duplicates)
 
 
@@ -192,7 +192,24 @@ async def ingest_async(
 
     For the event loop: a small body is decoded in place, a large one in a worker thread,
     and the journal is awaited without holding a thread."""
+    try:
+        return await _ingest_async(
+            ingestor, project_id, body, content_type, content_encoding, max_bytes
+        )
+    except IngestError as exc:
+        if exc.status != 503:  # journal refusals are counted where they are raised
+            ingestor.counts.refuse(exc.code)
+        raise
 
+
+async def _ingest_async(
+    ingestor: Ingestor,
+    project_id: int,
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    max_bytes: int,
+) -> IngestResult:
     def prepare() -> Batch:
         events = parse_events(decode_body(body, content_encoding, max_bytes), content_type)
         return ingestor.prepare(project_id, events)
@@ -200,7 +217,7 @@ async def ingest_async(
     try:
         ingestor.refuse_if_full()  # under overload, refuse before decoding
     except Overloaded as exc:
-        _refused(exc)
+        _refused(exc, ingestor)
     if len(body) <= INLINE_BODY_BYTES and not content_encoding:
         batch = prepare()
     else:
@@ -208,12 +225,13 @@ async def ingest_async(
     try:
         accepted, duplicates = await ingestor.submit_prepared(batch)
     except (Overloaded, JournalError) as exc:
-        return _refused(exc)
+        return _refused(exc, ingestor)
     return IngestResult(accepted, duplicates)
 
 
-def _refused(exc: Exception) -> NoReturn:
-    """Raise the ``IngestError`` of a journal refusal."""
+def _refused(exc: Exception, ingestor: Ingestor) -> NoReturn:
+    """Raise the ``IngestError`` of a journal refusal (counted)."""
+    ingestor.counts.refuse(_REASONS.get(type(exc), "journal_error"))
     if isinstance(exc, Overloaded):
         raise IngestError(503, "overloaded", str(exc), retry_after_s=exc.retry_after_s)
     if isinstance(exc, DiskFull):
@@ -226,3 +244,10 @@ def _refused(exc: Exception) -> NoReturn:
     if isinstance(exc, StoreUnavailable):
         raise IngestError(503, "store_unavailable", str(exc), retry_after_s=5)
     raise IngestError(503, "journal_error", str(exc), retry_after_s=5)
+
+
+_REASONS: dict[type[Exception], str] = {
+    Overloaded: "overloaded",
+    DiskFull: "disk_full",
+    StoreUnavailable: "store_unavailable",
+}
