@@ -639,28 +639,20 @@ def _run_simulation(
         disable=quiet,
     )
     if url:
-        import httpx
+        from sessionscope.client import Client, ClientError
 
         if not api_key:
             raise _fail("--url needs --api-key")
-        with (
-            httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60
-            ) as http,
-            progress,
-        ):
+        with Client(url, api_key, batch_size=1000) as client, progress:
             task = progress.add_task("posting", total=None)
             for batch in simulate_batches(config, batch_size=1000):
-                body = b"\n".join(orjson.dumps(e) for e in batch)
-                r = http.post(
-                    "/api/v1/events", content=body, headers={"Content-Type": "application/x-ndjson"}
-                )
-                if r.status_code != 200:
-                    raise _fail(f"server answered {r.status_code}: {r.text[:500]}")
-                data = r.json()
+                try:
+                    sent = client.send(batch)
+                except ClientError as exc:
+                    raise _fail(f"server answered {exc}") from None
                 totals["events"] += len(batch)
-                totals["accepted"] += data["accepted"]
-                totals["duplicates"] += data["duplicates"]
+                totals["accepted"] += sent.accepted
+                totals["duplicates"] += sent.duplicates
                 progress.advance(task, len(batch))
         return totals
     with _writing(settings) as (store, ingestor), progress:
