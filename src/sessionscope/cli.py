@@ -496,7 +496,8 @@ def ingest(
     data_dir: DataDir = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Load events from an NDJSON file. The whole file is validated before anything is stored."""
+    """Load events from an NDJSON file (or a Parquet file `export` wrote). The whole file is
+    validated before anything is stored."""
     total = file.stat().st_size
     problems: list[dict[str, Any]] = []
     count = 0
@@ -510,7 +511,18 @@ def ingest(
         disable=json_out,
     )
 
+    from sessionscope.export import is_parquet, read_parquet_events
+
+    parquet = is_parquet(file)
+
     def batches(task: Any) -> Iterator[tuple[list[int], list[Any]]]:
+        if parquet:  # rows are numbered as lines are
+            first = 1
+            for rows in read_parquet_events(file, batch_size):
+                yield list(range(first, first + len(rows))), rows
+                first += len(rows)
+            progress.advance(task, total)
+            return
         lines: list[int] = []
         batch: list[Any] = []
         with file.open("rb") as fh:
@@ -558,6 +570,59 @@ def ingest(
         _print_json(result)
     else:
         console.print(f"{count} events: {accepted} stored, {duplicates} duplicates")
+
+
+@app.command()
+def export(
+    project: ProjectName,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write [default: stdout]")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="ndjson or parquet.")] = "ndjson",
+    kind: Annotated[
+        list[str] | None, typer.Option(help=f"Only these kinds ({', '.join(KINDS)}).")
+    ] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Events at or after.")] = None,
+    to: Annotated[str | None, typer.Option(help="Events at or before.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a project's stored events in the ingest format (NDJSON or Parquet), streaming."""
+    from sessionscope.export import FORMATS, export_events
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    if fmt == "parquet" and output is None:
+        raise typer.BadParameter("Parquet needs a file", param_hint="--output")
+    kinds = kind or list(KINDS)
+    for k in kinds:
+        if k not in KINDS:
+            raise typer.BadParameter(f"must be one of {', '.join(KINDS)}", param_hint="--kind")
+    try:
+        start = parse_instant(from_, "from") if from_ else None
+        end = parse_instant(to, "to", end_of_day=True) if to else None
+    except TimeRangeError as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"--{exc.param}") from None
+    with _store(_settings(data_dir)) as store:
+        p = _project(store, project)
+        progress = Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed} events"),
+            console=err,
+        )
+        with progress:
+            task = progress.add_task("exporting", total=store.count_events(p.id))
+            count = export_events(
+                store,
+                p.id,
+                output if output is not None else sys.stdout.buffer,
+                fmt=fmt,
+                kinds=kinds,
+                start=start,
+                end=end,
+                progress=lambda n: progress.advance(task, n),
+            )
+    err.print(f"exported {count} events" + (f" to {output}" if output else ""))
 
 
 @app.command()
