@@ -31,12 +31,14 @@ from rich.progress import (
 from rich.table import Table
 
 from sessionscope.config import Settings, load_settings
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import KINDS, Event, validate_batch
 from sessionscope.domain.timerange import TimeRangeError, parse_instant
 from sessionscope.ingest import Ingestor, Overloaded, open_ingestor
 from sessionscope.ingest.journal import JournalBusy, JournalError
 from sessionscope.service import FILTERS, SessionQuery, SessionService, session_to_dict
-from sessionscope.store.clickhouse import ClickHouseStore, Project, StoreError, open_store
+from sessionscope.store.clickhouse import ClickHouseStore, open_store
+from sessionscope.store.engine import StoreError
 
 __all__ = ["app", "main"]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import KINDS, Event, format_time
 from sessionscope.domain.sessions import (
     PLAYER_ERROR_TYPES,
@@ -32,7 +33,9 @@ from sessionscope.domain.sessions import (
     player_metrics_from_sums,
 )
 from sessionscope.domain.timerange import MAX_EPOCH_MS, floor_time
-from sessionscope.store.clickhouse import SESSION_FILTERS, ClickHouseStore, Project, ms, to_dt
+from sessionscope.store.clickhouse import ClickHouseStore
+from sessionscope.store.engine import ms, to_dt
+from sessionscope.store.sessions import SESSION_FILTERS
 
 __all__ = [
     "CURRENT_WINDOW",

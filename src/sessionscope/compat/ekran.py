@@ -27,9 +27,9 @@ from sessionscope.api.auth import project_for_key
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.sessions import DesktopSession, UserActivity
 from sessionscope.domain.timerange import MAX_INSTANT, MIN_INSTANT, utc_clock
-from sessionscope.store.clickhouse import Project
 
 __all__ = [
     "DEFAULT_SESSION_COUNT",

@@ -33,6 +33,7 @@ from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.readafterwrite import INGEST_ROUTES
 from sessionscope.api.responses import JSON
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.timerange import MAX_EPOCH_MS
 from sessionscope.ingest.pipeline import (
@@ -42,7 +43,6 @@ from sessionscope.ingest.pipeline import (
     submit,
     validate,
 )
-from sessionscope.store.clickhouse import Project
 
 __all__ = [
     "CALLBACK_ID_PREFIX",

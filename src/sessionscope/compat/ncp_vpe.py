@@ -25,6 +25,7 @@ from sessionscope.api.auth import project_for_key
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.sessions import PlayerSession
 from sessionscope.domain.timerange import (
@@ -36,7 +37,6 @@ from sessionscope.domain.timerange import (
     span_label,
     utc_clock,
 )
-from sessionscope.store.clickhouse import Project
 
 __all__ = [
     "PREFIXES",

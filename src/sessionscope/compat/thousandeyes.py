@@ -37,6 +37,7 @@ from fastapi.responses import Response
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
+from sessionscope.domain.accounts import Project, User
 from sessionscope.domain.network import PrefixTable, with_org_name
 from sessionscope.domain.sessions import EndpointPage, EndpointSession
 from sessionscope.domain.timerange import (
@@ -49,7 +50,6 @@ from sessionscope.domain.timerange import (
     utc_clock,
 )
 from sessionscope.service import CursorError, decode_cursor, encode_cursor
-from sessionscope.store.clickhouse import Project, User
 
 __all__ = [
     "FILTER_KEYS",

@@ -31,6 +31,7 @@ from sessionscope.dashboard.charts import (
     line_chart,
     timeline_chart,
 )
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import KINDS
 from sessionscope.domain.timerange import (
     TimeRangeError,
@@ -39,7 +40,6 @@ from sessionscope.domain.timerange import (
     parse_instant,
 )
 from sessionscope.service import CURRENT_WINDOW, SessionService
-from sessionscope.store.clickhouse import Project
 
 __all__ = [
     "DEFAULT_RANGE",
