@@ -20,7 +20,8 @@ from sessionscope.config import Settings
 from sessionscope.domain.events import PLAYER_TYPES, validate_batch
 from sessionscope.store import clickhouse as ch
 from sessionscope.store import engine as store_engine
-from sessionscope.store.schema import MIGRATIONS, PLAYER_TYPES_V5
+from sessionscope.store.migrations import MIGRATIONS
+from sessionscope.store.migrations.v005 import PLAYER_TYPES_V5
 
 
 @contextlib.contextmanager

@@ -15,7 +15,9 @@ from typing import Any
 
 from sessionscope.domain.events import epoch_ms
 from sessionscope.security import SecretBox
-from sessionscope.store.schema import MIGRATIONS, MIGRATIONS_TABLE, EngineProfile
+from sessionscope.store import migrations
+from sessionscope.store.migrations import MIGRATIONS
+from sessionscope.store.schema import EngineProfile
 
 __all__ = ["Engine", "StoreError", "ms", "to_dt"]
 
@@ -111,25 +113,10 @@ class Engine:
     # ---------------------------------------------------------------- migrations
 
     def applied_migrations(self) -> list[int]:
-        rows = self.query("SELECT version FROM schema_migrations FINAL ORDER BY version")
-        return [int(r[0]) for r in rows]
+        """The schema versions applied to this store, in order."""
+        return migrations.applied(self)
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations in order; return the names applied."""
-        for sql in MIGRATIONS_TABLE.create(self.profile):
-            self.command(sql)
-        done = set(self.applied_migrations())
-        applied: list[str] = []
-        for migration in MIGRATIONS:
-            if migration.version in done:
-                continue
-            for sql in migration.statements(self.profile):
-                self.command(sql)
-            self.client.insert(
-                "schema_migrations",
-                [[migration.version, migration.name, datetime.now(UTC)]],
-                column_names=["version", "name", "applied_at"],
-                settings=self.insert_settings,
-            )
-            applied.append(f"{migration.version:04d} {migration.name}")
-        return applied
+        """Apply pending migrations in order (under the migration lock); return the names
+        applied."""
+        return migrations.migrate(self, MIGRATIONS)

@@ -16,7 +16,7 @@ from sessionscope.domain.sessions import (
     PLAYER_START_TYPES,
 )
 from sessionscope.store.engine import Engine, StoreError, ms, to_dt
-from sessionscope.store.schema import PLAYER_TYPES_V5
+from sessionscope.store.schema.current import PLAYER_TYPES
 
 __all__ = ["PLAYER_EVENT_COLUMNS", "SESSION_FILTERS", "SPECS", "SessionReads", "SessionSpec"]
 
@@ -46,7 +46,7 @@ _M = "toUnixTimestamp64Milli"
 
 def _player_type_column(prefix: str, action: str) -> str:
     """The aggregate's sum column of a player action type (``d_`` durations, ``n_`` counts)."""
-    if action not in PLAYER_TYPES_V5:
+    if action not in PLAYER_TYPES:
         raise StoreError(f"no player aggregate column for action type {action!r}")
     return f"{prefix}_{action}"
 
