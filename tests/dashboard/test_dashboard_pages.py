@@ -17,7 +17,7 @@ from tests.dashboard.conftest import OTHER_ENDPOINT, Dash
 from tests.factories import channel, desktop, endpoint
 
 from sessionscope.config import Settings
-from sessionscope.dashboard.overview import RANGES
+from sessionscope.dashboard.window import RANGES
 from sessionscope.domain.events import KINDS, validate_batch
 from sessionscope.domain.timerange import parse_instant
 from sessionscope.service import SessionService

@@ -25,7 +25,7 @@ from sessionscope.dashboard.charts import (
     bar_chart,
     timeline_chart,
 )
-from sessionscope.dashboard.overview import explorer_url
+from sessionscope.dashboard.window import explorer_url
 from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.sessions import (
