@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from sessionscope.domain.metrics import APDEX, EXPERIENCE_SCORE, IDLE_GAPS
 from sessionscope.store.engine import Engine, StoreError, ms
 from sessionscope.store.sessions import PLAYER, PLAYER_EVENT_COLUMNS, player_sum
 
@@ -28,9 +29,15 @@ def _slow_page(
     }
 
 
-#: A session's experience score from its pages' scores ``ps`` (0, 0.5 or 1): their mean rounded
-#: half up to 2 decimals, in integers so that it is exact (``EndpointSession.experience_score``).
-_SESSION_SCORE = "intDiv(100 * sum(toUInt64(ps * 2)) + count(), 2 * count()) / 100"
+# The metric rules of ``domain.metrics``, rendered for these queries' columns.
+#: A page's score from its onLoad ``ol`` and response code ``rc``, with the threshold T ``t``.
+_PAGE_SCORE = APDEX.sql("ol", "rc", "{t:UInt32}")
+#: A session's experience score from its pages' scores ``ps``.
+_SESSION_SCORE = EXPERIENCE_SCORE.sql("ps")
+#: A desktop event's gap since the previous activity point of its session (``prev``).
+_GAP = IDLE_GAPS.sql_gap("time", "prev")
+_IDLE = IDLE_GAPS.sql_idle("gap", "{idle:UInt64}")
+_PRODUCTIVE = IDLE_GAPS.sql_productive("gap", "{idle:UInt64}")
 
 
 class Series(Engine):
@@ -187,12 +194,9 @@ class Series(Engine):
         params["idle"] = idle_timeout_ms
         rows = self.query(
             "SELECT " + self._BUCKET.format(col="time") + " AS b, uniqExact(user), "
-            "sumIf(gap, gap > {idle:UInt64}), sumIf(gap, gap <= {idle:UInt64}) FROM ("
-            "SELECT time, user, if(prev = toDateTime64(0, 3, 'UTC'), 0, "
-            "toUInt64(toUnixTimestamp64Milli(time) - toUnixTimestamp64Milli(prev))) AS gap "
-            "FROM (SELECT time, user, lagInFrame(time, 1, toDateTime64(0, 3, 'UTC')) "
-            "OVER (PARTITION BY session ORDER BY time, id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
-            " AS prev FROM (SELECT session, time, id, user FROM events "
+            f"{_IDLE}, {_PRODUCTIVE} FROM (SELECT time, user, {_GAP} AS gap "
+            f"FROM (SELECT time, user, {IDLE_GAPS.PREVIOUS} AS prev "
+            "FROM (SELECT session, time, id, user FROM events "
             "WHERE project_id = {p:UInt32} AND kind = 'desktop' AND "
             + self._IN_RANGE
             + " LIMIT 1 BY id)))"
@@ -224,11 +228,10 @@ class Series(Engine):
             "SELECT " + self._BUCKET.format(col="s") + " AS b, count(), sum(pages), "
             "avgOrDefault(score) FROM (SELECT session, min(pt) AS s, count() AS pages, "
             f"{_SESSION_SCORE} AS score FROM (SELECT session, page, min(time) AS pt, "
-            "argMin(if(code >= 400 OR onload IS NULL, 0, if(onload <= {t:UInt32}, 1, "
-            "if(onload <= 4 * {t:UInt32}, 0.5, 0))), time) AS ps FROM ("
+            f"argMin({_PAGE_SCORE}, time) AS ps FROM ("
             "SELECT session, time, JSONExtractString(data, 'page_id') AS page, "
-            "JSONExtractUInt(data, 'response_code') AS code, "
-            "JSONExtract(data, 'on_load_ms', 'Nullable(UInt32)') AS onload FROM events "
+            "JSONExtractUInt(data, 'response_code') AS rc, "
+            "JSONExtract(data, 'on_load_ms', 'Nullable(UInt32)') AS ol FROM events "
             "WHERE project_id = {p:UInt32} AND kind = 'endpoint' AND "
             + self._IN_RANGE
             + ") GROUP BY session, page) GROUP BY session)"
@@ -298,15 +301,12 @@ class Series(Engine):
         sets = "(user), (h), (b), ()"
         rows = self.query(
             "SELECT grouping(b, user, h) AS g, b, user, h, uniqExact(user), "
-            "sumIf(gap, gap > {idle:UInt64}), sumIf(gap, gap <= {idle:UInt64}), "
-            "argMaxIf(name, time, name != '') FROM ("
+            f"{_IDLE}, {_PRODUCTIVE}, argMaxIf(name, time, name != '') FROM ("
             "SELECT time, user, name, toHour(time) AS h, "
             + (self._BUCKET.format(col="time") if step_s is not None else "0")
-            + " AS b, if(prev = toDateTime64(0, 3, 'UTC'), 0, "
-            "toUInt64(toUnixTimestamp64Milli(time) - toUnixTimestamp64Milli(prev))) AS gap "
-            "FROM (SELECT time, user, name, lagInFrame(time, 1, toDateTime64(0, 3, 'UTC')) "
-            "OVER (PARTITION BY session ORDER BY time, id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
-            " AS prev FROM (SELECT session, time, id, user, "
+            + f" AS b, {_GAP} AS gap "
+            f"FROM (SELECT time, user, name, {IDLE_GAPS.PREVIOUS} AS prev "
+            "FROM (SELECT session, time, id, user, "
             "JSONExtractString(data, 'user_name') AS name FROM events "
             "WHERE project_id = {p:UInt32} AND kind = 'desktop' AND "
             + self._IN_RANGE
@@ -346,8 +346,7 @@ class Series(Engine):
     _ENDPOINT_PAGES = (
         "SELECT session, page, min(time) AS pt, argMin(st, time) AS site, "
         "argMin(ti, time) AS title, argMin(ol, time) AS onload, "
-        "argMin(if(rc >= 400 OR ol IS NULL, 0, if(ol <= {t:UInt32}, 1, "
-        "if(ol <= 4 * {t:UInt32}, 0.5, 0))), time) AS ps FROM ("
+        f"argMin({_PAGE_SCORE}, time) AS ps FROM ("
         "SELECT session, time, site AS st, JSONExtractString(data, 'page_id') AS page, "
         "JSONExtractString(data, 'title') AS ti, "
         "JSONExtractUInt(data, 'response_code') AS rc, "
