@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from sessionscope.commands.common import (
     DataDir,
@@ -17,6 +16,7 @@ from sessionscope.commands.common import (
     settings_for,
 )
 from sessionscope.commands.data import run_simulation
+from sessionscope.compat.demo import vendors
 from sessionscope.config import Settings
 
 __all__ = ["demo", "print_demo_help"]
@@ -46,16 +46,8 @@ def demo(
         ):
             creds = {"project": "demo", "project_id": project.id}
             creds["api_key"] = store.create_api_key(project.id, "demo")
-        # Vendor-compatible APIs add the credentials they need to `creds` here.
-        signing = store.signing_secret(str(creds.get("ncp_access_key", "")))
-        if signing is None or signing[0] != project.id:  # NAVER Cloud signature v2 pair
-            creds["ncp_access_key"], creds["ncp_secret_key"] = store.create_signing_key(
-                project.id, "demo"
-            )
-        te_user = store.verify_user(str(creds.get("te_email", "")), str(creds.get("te_token", "")))
-        if te_user is None or project.id not in te_user.project_ids:  # ThousandEyes v6 user
-            creds["te_email"] = "demo@example.com"
-            creds["te_token"] = store.create_user(creds["te_email"], [project.id])
+        for vendor in vendors():  # the credentials each vendor-compatible API needs
+            vendor.credentials(store, project, creds)
         creds_file.write_text(json.dumps(creds, indent=2))
         creds_file.chmod(0o600)
         loaded = store.count_events(project.id)
@@ -114,68 +106,6 @@ def print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
         f"  curl -s {auth} -H 'Content-Type: application/json' -d '{event}' '{base}/api/v1/events'",
         f"OpenAPI docs: {base}/docs",
     ]
-    # Vendor-compatible APIs add their credentials (made in `demo`) and examples here.
-    lines += _livestation_help(base, creds)
-    lines += _thousandeyes_help(base, creds)
-    vpe = f"-H 'x-api-key: {key}' -H 'x-project-id: {creds['project_id']}'"
-    lines += [
-        "NAVER Cloud Video Player Enhancement (Media Analytics), docs/compat/ncp-vpe.md:",
-        f"  curl -s {vpe} '{base}/v1/sessionRecent?device=PC,Mobile&videoType=VOD,LIVE&limit=5'",
-        f"  curl -s {vpe} '{base}/v1/charts/playCnt'",
-        f"  curl -s {vpe} '{base}/v1/charts/currentViewers'",
-    ]
-    ekran = f"-H 'ApiKey: {key}'"
-    day = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
-    lines += [
-        "Ekran System (desktop sessions), docs/compat/ekran.md:",
-        f"  curl -s {ekran} -H 'Content-Type: application/json' "
-        f'-d \'{{"start":"{day}","sessionCount":5}}\' \'{base}/ekranapi/sessions\'',
-        f"  curl -s {ekran} '{base}/ekranapi/sessions?start={day}'",
-        f"  curl -s {ekran} '{base}/ekranapi/user/getproductivity?start={day}'",
-    ]
+    for vendor in vendors():  # each vendor-compatible API: its credentials and examples
+        lines += vendor.help(base, creds)
     console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=True)
-
-
-def _thousandeyes_help(base: str, creds: dict[str, Any]) -> list[str]:
-    """Demo lines for the ThousandEyes v6 API: the demo user and a few curls."""
-    email, token = creds.get("te_email"), creds.get("te_token")
-    if not email or not token:
-        return []
-    auth = f"-u '{email}:{token}'"
-    url = f"{base}/v6/endpoint-data/user-sessions"
-    body = '{"searchFilters":[{"key":"domain","values":["thousandeyes.com"]}]}'
-    return [
-        "ThousandEyes v6 endpoint user sessions, docs/compat/thousandeyes.md:",
-        f"  user: {email}  token: {token}  (account group aid={creds['project_id']})",
-        f"  curl -s {auth} '{url}.json'",
-        f"  curl -s {auth} '{url}.json?window=1d'",
-        f"  curl -s {auth} '{url}.xml?window=2h&aid={creds['project_id']}'",
-        escape(
-            f"  curl -s {auth} -H 'Content-Type: application/json' -d '{body}' "
-            f"'{url}.json?window=1w'"
-        ),
-    ]
-
-
-def _livestation_help(base: str, creds: dict[str, Any]) -> list[str]:
-    """Demo lines for the Live Station API: its keys and a curl signed with openssl."""
-    ak, sk = creds.get("ncp_access_key"), creds.get("ncp_secret_key")
-    if not ak or not sk:
-        return []
-    sign = (
-        'SIG=$(printf \'GET %s\\n%s\\n%s\' "$P" "$TS" "$AK" '
-        '| openssl dgst -sha256 -hmac "$SK" -binary | base64)'
-    )
-    headers = (
-        '-H "x-ncp-apigw-timestamp: $TS" -H "x-ncp-iam-access-key: $AK" '
-        '-H "x-ncp-apigw-signature-v2: $SIG"'
-    )
-    return [
-        "NAVER Cloud Live Station (signature v2), docs/compat/ncp-livestation.md:",
-        f"  access key: {ak}",
-        f"  secret key: {sk}",
-        f"  AK='{ak}' SK='{sk}' P='/api/v2/events?pageSize=5'",
-        f"  TS=$(date +%s)000; {sign}",
-        f'  curl -s {headers} "{base}$P"',
-        f"  Live Station callback URL: {base}/api/v2/callbacks/events?apiKey={creds['api_key']}",
-    ]

@@ -25,6 +25,7 @@ from sessionscope.api.auth import project_for_key
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.responses import JSON
+from sessionscope.compat.demo import DemoHooks
 from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.sessions import PlayerSession
@@ -486,3 +487,20 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     for prefix in PREFIXES:
         register_error_shape(prefix, naver_error)
+
+
+# ------------------------------------------------------------------------------ demo
+
+
+def _demo_help(base: str, creds: dict[str, Any]) -> list[str]:
+    """Demo lines for the Video Player Enhancement API: a few curls with the demo API key."""
+    vpe = f"-H 'x-api-key: {creds['api_key']}' -H 'x-project-id: {creds['project_id']}'"
+    return [
+        "NAVER Cloud Video Player Enhancement (Media Analytics), docs/compat/ncp-vpe.md:",
+        f"  curl -s {vpe} '{base}/v1/sessionRecent?device=PC,Mobile&videoType=VOD,LIVE&limit=5'",
+        f"  curl -s {vpe} '{base}/v1/charts/playCnt'",
+        f"  curl -s {vpe} '{base}/v1/charts/currentViewers'",
+    ]
+
+
+DEMO = DemoHooks(_demo_help)

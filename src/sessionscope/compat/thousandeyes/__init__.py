@@ -22,11 +22,13 @@ from fastapi import FastAPI
 from sessionscope.api.errors import register_error_shape
 from sessionscope.compat.thousandeyes.access import OrganizationRateLimiter, RateDecision
 from sessionscope.compat.thousandeyes.constants import FILTER_KEYS, PAGE_SIZE, PREFIX
+from sessionscope.compat.thousandeyes.demo import DEMO
 from sessionscope.compat.thousandeyes.formats import thousandeyes_error
 from sessionscope.compat.thousandeyes.routes import router
 from sessionscope.compat.thousandeyes.shapes import round_id, user_session_id
 
 __all__ = [
+    "DEMO",
     "FILTER_KEYS",
     "PAGE_SIZE",
     "PREFIX",
