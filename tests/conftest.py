@@ -27,8 +27,9 @@ import uvicorn
 
 from sessionscope.app import create_app
 from sessionscope.config import Settings
+from sessionscope.domain.accounts import Project
 from sessionscope.ingest import Ingestor, open_ingestor
-from sessionscope.store.clickhouse import ClickHouseStore, Project, open_store
+from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
 EXE = [sys.executable, "-m", "sessionscope"]
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tests.factories import channel, desktop, endpoint, player
 
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import validate_batch
 from sessionscope.simulate import SimulationConfig, simulate_batches
-from sessionscope.store.clickhouse import ClickHouseStore, Project
+from sessionscope.store.clickhouse import ClickHouseStore
 
 #: Session ids of the other project: they must never show up for the first one.
 OTHER_PLAYER = "zz-other-project-player"

@@ -17,7 +17,7 @@ from tests.dashboard.conftest import OTHER_ENDPOINT, Dash
 from tests.factories import channel, desktop, endpoint
 
 from sessionscope.config import Settings
-from sessionscope.dashboard.overview import RANGES
+from sessionscope.dashboard.window import RANGES
 from sessionscope.domain.events import KINDS, validate_batch
 from sessionscope.domain.timerange import parse_instant
 from sessionscope.service import SessionService
@@ -312,10 +312,10 @@ def test_bounded_channel_periods_match_the_whole_history(
 def test_the_demo_sign_in_link_signs_in(
     client: httpx.Client, settings: Settings, dash: Dash
 ) -> None:
-    from sessionscope.cli import _print_demo_help, console
+    from sessionscope.cli import console, print_demo_help
 
     with console.capture() as captured:
-        _print_demo_help(settings, {"api_key": dash.main_key, "project_id": dash.main.id})
+        print_demo_help(settings, {"api_key": dash.main_key, "project_id": dash.main.id})
     found = re.search(r"(https?://\S+/login\?token=\S+)", captured.get())
     assert found, captured.get()
     r = client.get(found.group(1))

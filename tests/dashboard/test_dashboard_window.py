@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sessionscope.dashboard import format as fmt
-from sessionscope.dashboard.overview import RANGES, parse_window
+from sessionscope.dashboard.window import RANGES, parse_window
 from sessionscope.domain.timerange import TimeRangeError
 
 NOW = datetime(2025, 10, 10, 19, 47, 12, tzinfo=UTC)

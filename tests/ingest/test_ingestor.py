@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event, validate_batch
 from sessionscope.ingest import Ingestor, IngestTuning, Overloaded
 from sessionscope.ingest import ingestor as ingestor_module
 from sessionscope.ingest.journal import Journal, Record
 from sessionscope.service import SessionService
-from sessionscope.store.clickhouse import ClickHouseStore, Project
+from sessionscope.store.clickhouse import ClickHouseStore
 from tests.factories import BASE, player
 
 pytestmark = pytest.mark.timeout(120)

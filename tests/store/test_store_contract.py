@@ -18,8 +18,10 @@ from tests.factories import BASE, channel, desktop, endpoint, minutes, player
 from sessionscope.config import Settings
 from sessionscope.domain.events import Event, validate_batch
 from sessionscope.security import SecretBox
-from sessionscope.store.clickhouse import ClickHouseStore, StoreError, open_store
-from sessionscope.store.schema import MIGRATIONS, EngineProfile
+from sessionscope.store.clickhouse import ClickHouseStore, open_store
+from sessionscope.store.engine import StoreError
+from sessionscope.store.migrations import MIGRATIONS
+from sessionscope.store.schema import EngineProfile
 
 ENGINES = ["embedded"] + (["server"] if os.environ.get("SESSIONSCOPE_TEST_CLICKHOUSE_URL") else [])
 

@@ -19,7 +19,9 @@ from tests.factories import BASE, desktop, endpoint, player
 from sessionscope.config import Settings
 from sessionscope.domain.events import PLAYER_TYPES, validate_batch
 from sessionscope.store import clickhouse as ch
-from sessionscope.store.schema import MIGRATIONS, PLAYER_TYPES_V5
+from sessionscope.store import engine as store_engine
+from sessionscope.store.migrations import MIGRATIONS
+from sessionscope.store.migrations.v005 import PLAYER_TYPES_V5
 
 
 @contextlib.contextmanager
@@ -34,7 +36,7 @@ def _store_at(
     def connect() -> Any:
         return clickhouse_connect.get_client(interface="chdb", path=path, database=database)
 
-    monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS[:version])
+    monkeypatch.setattr(store_engine, "MIGRATIONS", MIGRATIONS[:version])
     # Not exclusive: an exclusive store's writer also fills columns of the latest schema
     # (``events.starts``), which an old store lacks until it is migrated.
     old = ch.ClickHouseStore(connect, store.profile, store._box, exclusive=False)
@@ -86,7 +88,7 @@ def test_version_2_keeps_first_pages_and_indexes_stored_sessions(
     assert not problems
     old_store.insert_events(project.id, events)
 
-    monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(store_engine, "MIGRATIONS", MIGRATIONS)
     assert old_store.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[1:]]
     assert old_store.applied_migrations() == [m.version for m in MIGRATIONS]
 
@@ -149,7 +151,7 @@ def test_version_3_keeps_player_sessions_and_can_run_again(
     before = v2_store.query(stored.format(n="uniqExactMerge(events)", sums="sumMapMerge"))
     assert [r[1] for r in before] == [3, 2]
 
-    monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS[:3])  # this version only
+    monkeypatch.setattr(store_engine, "MIGRATIONS", MIGRATIONS[:3])  # this version only
     assert v2_store.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[2:3]]
     after = stored.format(n="arraySum((sumMap(counts)).2)", sums="sumMap")
     assert v2_store.query(after) == before
@@ -198,7 +200,7 @@ def test_version_5_keeps_player_sums_per_type_and_can_run_again(
             "sumMap(counts) FROM player_sessions GROUP BY session ORDER BY session"
         )
 
-        monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS)
+        monkeypatch.setattr(store_engine, "MIGRATIONS", MIGRATIONS)
         assert v4.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[4:]]
         per_type = ", ".join(f"sum(d_{t}), sum(n_{t})" for t in PLAYER_TYPES_V5)
         new_sql = (
@@ -296,7 +298,7 @@ def test_version_4_keeps_desktop_and_endpoint_sessions(
         )
         assert old_endpoint[0][5:7] == ("http", 80) and old_endpoint[0][9:] == (2, 3)
 
-        monkeypatch.setattr(ch, "MIGRATIONS", MIGRATIONS)
+        monkeypatch.setattr(store_engine, "MIGRATIONS", MIGRATIONS)
         assert v3.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[3:]]
         new_desktop = v3.query(
             "SELECT session, min(start), max(end), min(login), max(logout), max(user_id), "

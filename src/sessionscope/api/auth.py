@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError
 from sessionscope.api.metrics import note_project
-from sessionscope.store.clickhouse import Project
+from sessionscope.domain.accounts import Project
 
 __all__ = ["bearer_project", "project_for_key"]
 

@@ -16,6 +16,7 @@ from sessionscope.api.auth import bearer_project
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError
 from sessionscope.api.responses import JSON
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import KINDS, format_time
 from sessionscope.domain.timerange import TimeRangeError, parse_instant, parse_interval
 from sessionscope.ingest.pipeline import IngestError, ingest_async
@@ -26,7 +27,6 @@ from sessionscope.service import (
     SessionQuery,
     session_to_dict,
 )
-from sessionscope.store.clickhouse import Project
 
 __all__ = ["install", "router"]
 

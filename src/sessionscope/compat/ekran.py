@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -28,9 +28,10 @@ from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.metrics import note_project
 from sessionscope.api.responses import JSON
+from sessionscope.compat.demo import DemoHooks
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.sessions import DesktopSession, UserActivity
 from sessionscope.domain.timerange import MAX_INSTANT, MIN_INSTANT, utc_clock
-from sessionscope.store.clickhouse import Project
 
 __all__ = [
     "DEFAULT_SESSION_COUNT",
@@ -351,3 +352,22 @@ def install(app: FastAPI) -> None:
     """Add the Ekran routes to ``app`` and shape their errors as problem details."""
     app.include_router(router)
     register_error_shape(PREFIX, ekran_error)
+
+
+# ------------------------------------------------------------------------------ demo
+
+
+def _demo_help(base: str, creds: dict[str, Any]) -> list[str]:
+    """Demo lines for the Ekran API: a few curls over yesterday with the demo API key."""
+    ekran = f"-H 'ApiKey: {creds['api_key']}'"
+    day = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    return [
+        "Ekran System (desktop sessions), docs/compat/ekran.md:",
+        f"  curl -s {ekran} -H 'Content-Type: application/json' "
+        f'-d \'{{"start":"{day}","sessionCount":5}}\' \'{base}/ekranapi/sessions\'',
+        f"  curl -s {ekran} '{base}/ekranapi/sessions?start={day}'",
+        f"  curl -s {ekran} '{base}/ekranapi/user/getproductivity?start={day}'",
+    ]
+
+
+DEMO = DemoHooks(_demo_help)

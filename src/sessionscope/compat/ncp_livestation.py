@@ -34,6 +34,8 @@ from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.metrics import note_project
 from sessionscope.api.readafterwrite import INGEST_ROUTES
 from sessionscope.api.responses import JSON
+from sessionscope.compat.demo import DemoHooks
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.timerange import MAX_EPOCH_MS
 from sessionscope.ingest.pipeline import (
@@ -43,7 +45,7 @@ from sessionscope.ingest.pipeline import (
     submit,
     validate,
 )
-from sessionscope.store.clickhouse import Project
+from sessionscope.store.clickhouse import ClickHouseStore
 
 __all__ = [
     "CALLBACK_ID_PREFIX",
@@ -532,3 +534,42 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     register_error_shape(PREFIX, livestation_error)
     INGEST_ROUTES.add(("POST", CALLBACK_PATH))  # a receiver: it never waits for the loader
+
+
+# ------------------------------------------------------------------------------ demo
+
+
+def _demo_credentials(store: ClickHouseStore, project: Project, creds: dict[str, Any]) -> None:
+    """A signature v2 key pair for the demo project (kept while it is still valid)."""
+    signing = store.signing_secret(str(creds.get("ncp_access_key", "")))
+    if signing is None or signing[0] != project.id:
+        creds["ncp_access_key"], creds["ncp_secret_key"] = store.create_signing_key(
+            project.id, "demo"
+        )
+
+
+def _demo_help(base: str, creds: dict[str, Any]) -> list[str]:
+    """Demo lines for the Live Station API: its keys and a curl signed with openssl."""
+    ak, sk = creds.get("ncp_access_key"), creds.get("ncp_secret_key")
+    if not ak or not sk:
+        return []
+    sign = (
+        'SIG=$(printf \'GET %s\\n%s\\n%s\' "$P" "$TS" "$AK" '
+        '| openssl dgst -sha256 -hmac "$SK" -binary | base64)'
+    )
+    headers = (
+        '-H "x-ncp-apigw-timestamp: $TS" -H "x-ncp-iam-access-key: $AK" '
+        '-H "x-ncp-apigw-signature-v2: $SIG"'
+    )
+    return [
+        "NAVER Cloud Live Station (signature v2), docs/compat/ncp-livestation.md:",
+        f"  access key: {ak}",
+        f"  secret key: {sk}",
+        f"  AK='{ak}' SK='{sk}' P='/api/v2/events?pageSize=5'",
+        f"  TS=$(date +%s)000; {sign}",
+        f'  curl -s {headers} "{base}$P"',
+        f"  Live Station callback URL: {base}/api/v2/callbacks/events?apiKey={creds['api_key']}",
+    ]
+
+
+DEMO = DemoHooks(_demo_help, _demo_credentials)

@@ -26,6 +26,8 @@ from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.metrics import note_project
 from sessionscope.api.responses import JSON
+from sessionscope.compat.demo import DemoHooks
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.sessions import PlayerSession
 from sessionscope.domain.timerange import (
@@ -37,7 +39,6 @@ from sessionscope.domain.timerange import (
     span_label,
     utc_clock,
 )
-from sessionscope.store.clickhouse import Project
 
 __all__ = [
     "PREFIXES",
@@ -488,3 +489,20 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     for prefix in PREFIXES:
         register_error_shape(prefix, naver_error)
+
+
+# ------------------------------------------------------------------------------ demo
+
+
+def _demo_help(base: str, creds: dict[str, Any]) -> list[str]:
+    """Demo lines for the Video Player Enhancement API: a few curls with the demo API key."""
+    vpe = f"-H 'x-api-key: {creds['api_key']}' -H 'x-project-id: {creds['project_id']}'"
+    return [
+        "NAVER Cloud Video Player Enhancement (Media Analytics), docs/compat/ncp-vpe.md:",
+        f"  curl -s {vpe} '{base}/v1/sessionRecent?device=PC,Mobile&videoType=VOD,LIVE&limit=5'",
+        f"  curl -s {vpe} '{base}/v1/charts/playCnt'",
+        f"  curl -s {vpe} '{base}/v1/charts/currentViewers'",
+    ]
+
+
+DEMO = DemoHooks(_demo_help)

@@ -15,8 +15,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from sessionscope.api.context import AppContext
 from sessionscope.config import Settings
+from sessionscope.domain.accounts import Project
 from sessionscope.security import split_api_key
-from sessionscope.store.clickhouse import Project
 
 __all__ = [
     "COOKIE",

@@ -10,7 +10,9 @@ from urllib.parse import urlencode
 
 from sessionscope.dashboard import format as fmt
 from sessionscope.dashboard.charts import Cell, Table
-from sessionscope.dashboard.overview import KIND_TITLES, SEND_HINTS, example_curl, session_url
+from sessionscope.dashboard.kinds import KIND_TITLES, SEND_HINTS, example_curl
+from sessionscope.dashboard.window import session_url
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import KINDS
 from sessionscope.domain.timerange import TimeRangeError, parse_instant
 from sessionscope.service import (
@@ -21,7 +23,6 @@ from sessionscope.service import (
     SessionService,
     session_to_dict,
 )
-from sessionscope.store.clickhouse import Project
 
 __all__ = [
     "PAGE_SIZE",

@@ -47,18 +47,11 @@ from sessionscope.dashboard.explorer import (
     parse_query,
     session_table,
 )
-from sessionscope.dashboard.overview import (
-    KIND_TITLES,
-    RANGES,
-    Window,
-    build_overview,
-    example_curl,
-    form_value,
-    parse_window,
-    session_url,
-)
+from sessionscope.dashboard.kinds import KIND_TITLES, example_curl
+from sessionscope.dashboard.overview import build_overview
 from sessionscope.dashboard.readme import markdown_blocks
 from sessionscope.dashboard.session import build_session_page
+from sessionscope.dashboard.window import RANGES, Window, form_value, parse_window, session_url
 from sessionscope.domain.events import KINDS
 from sessionscope.domain.timerange import TimeRangeError
 from sessionscope.service import AnySession, CursorError

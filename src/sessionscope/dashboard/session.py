@@ -25,7 +25,8 @@ from sessionscope.dashboard.charts import (
     bar_chart,
     timeline_chart,
 )
-from sessionscope.dashboard.overview import explorer_url
+from sessionscope.dashboard.window import explorer_url
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.sessions import (
     ChannelSession,
@@ -34,7 +35,6 @@ from sessionscope.domain.sessions import (
     PlayerSession,
 )
 from sessionscope.service import AnySession
-from sessionscope.store.clickhouse import Project
 
 __all__ = ["MAX_EVENT_ROWS", "SessionPage", "build_session_page"]
 

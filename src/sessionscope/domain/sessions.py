@@ -12,9 +12,9 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from sessionscope.domain.events import Event, epoch_ms
+from sessionscope.domain.metrics import APDEX, EXPERIENCE_SCORE, IDLE_GAPS
 from sessionscope.domain.timerange import floor_time
 
 __all__ = [
@@ -260,7 +260,9 @@ def _span_ms(a: datetime, b: datetime) -> int:
 def idle_gaps(times: Sequence[datetime], timeout: timedelta) -> list[Period]:
     """Return the gaps between consecutive activity times that are longer than ``timeout``."""
     ordered = sorted(times)
-    return [Period(a, b) for a, b in itertools.pairwise(ordered) if b - a > timeout]
+    return [
+        Period(a, b) for a, b in itertools.pairwise(ordered) if IDLE_GAPS.is_idle(b - a, timeout)
+    ]
 
 
 def desktop_session(
@@ -422,15 +424,9 @@ def activity_by_user(
 def page_score(on_load_ms: int | None, response_code: int, threshold_ms: int) -> float:
     """Score one page Apdex-style: 1 within T, 0.5 within 4T, else 0; 0 on HTTP errors.
 
-    A page without an onLoad time (it never finished loading) scores 0.
+    A page without an onLoad time (it never finished loading) scores 0 (``metrics.APDEX``).
     """
-    if response_code >= 400 or on_load_ms is None:
-        return 0.0
-    if on_load_ms <= threshold_ms:
-        return 1.0
-    if on_load_ms <= 4 * threshold_ms:
-        return 0.5
-    return 0.0
+    return APDEX.score(on_load_ms, response_code, threshold_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,12 +462,7 @@ class EndpointSession:
     @property
     def experience_score(self) -> float:
         """Mean of the page scores, rounded half up to 2 decimals (0.625 -> 0.63)."""
-        if not self.pages:
-            return 0.0
-        # Decimal: the mean is exact (scores are halves) and rounds half up, not to even.
-        total = sum((Decimal(str(p.score)) for p in self.pages), Decimal(0))
-        mean = total / len(self.pages)
-        return float(mean.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+        return EXPERIENCE_SCORE.score([p.score for p in self.pages])
 
 
 def endpoint_session(

@@ -1,25 +1,17 @@
-"""The core queries every edge uses: sessions of each kind with their metrics, one session with
-its events, time series. Native API, CLI, dashboard and compat modules all call this module; it
-combines store aggregates (selection, ordering, paging) with the pure definitions of
-``domain.sessions`` (metrics) so each rule lives once.
-"""
+"""Sessions of each kind with their metrics: pages in order, whole windows (clipped where a
+vendor asks), one session with its events. Store aggregates select, order and page; the pure
+definitions of ``domain.sessions`` measure."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-
-from sessionscope.domain.events import KINDS, Event, format_time
+from sessionscope.domain.accounts import Project
+from sessionscope.domain.events import Event
 from sessionscope.domain.sessions import (
-    PLAYER_ERROR_TYPES,
-    PLAYER_PLAYING_TYPES,
-    PLAYER_REBUFFER_TYPES,
-    PLAYER_START_TYPES,
     ChannelSession,
     DesktopSession,
     EndpointSession,
@@ -31,22 +23,19 @@ from sessionscope.domain.sessions import (
     endpoint_session,
     player_metrics_from_sums,
 )
-from sessionscope.domain.timerange import MAX_EPOCH_MS, floor_time
-from sessionscope.store.clickhouse import SESSION_FILTERS, ClickHouseStore, Project, ms, to_dt
+from sessionscope.service.cursor import decode_cursor, encode_cursor
+from sessionscope.store.clickhouse import ClickHouseStore
+from sessionscope.store.sessions import SESSION_FILTERS
 
 __all__ = [
-    "CURRENT_WINDOW",
     "FILTERS",
-    "METRICS",
     "AnySession",
     "ChannelActivity",
-    "CursorError",
+    "SessionLists",
     "SessionPage",
     "SessionQuery",
-    "SessionService",
-    "decode_cursor",
-    "encode_cursor",
-    "session_to_dict",
+    "session_key",
+    "session_start",
 ]
 
 AnySession = PlayerSession | ChannelSession | DesktopSession | EndpointSession
@@ -54,60 +43,9 @@ AnySession = PlayerSession | ChannelSession | DesktopSession | EndpointSession
 #: Filters of the native session list, per kind.
 FILTERS: dict[str, tuple[str, ...]] = {**SESSION_FILTERS, "channel": ("channel",)}
 
-#: How recent a player event must be for its user to count as a current viewer.
-CURRENT_WINDOW = timedelta(minutes=5)
 #: How far before a window's start a publish period open at it is looked for first.
 _OPEN_LOOKBACK = timedelta(days=1)
 _PUBLISH_EDGES = ("PUBLISH_START", "PUBLISH_END")
-
-#: Time-series metrics per kind, with their unit.
-METRICS: dict[str, dict[str, str]] = {
-    "player": {
-        "sessions": "sessions",
-        "viewers": "users",
-        "playing_time": "ms",
-        "startup_p50": "ms",
-        "startup_p95": "ms",
-        "rebuffer_ratio": "ratio",
-        "error_rate": "ratio",
-    },
-    "desktop": {
-        "active_users": "users",
-        "idle_time": "ms",
-        "productive_time": "ms",
-    },
-    "endpoint": {
-        "sessions": "sessions",
-        "pages": "pages",
-        "experience_score": "score",
-    },
-    "channel": {
-        "events": "events",
-        "errors": "events",
-    },
-}
-
-
-class CursorError(ValueError):
-    """An opaque cursor that this server did not produce."""
-
-
-def encode_cursor(start: datetime, key: str) -> str:
-    raw = orjson.dumps([ms(start), key])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        start_ms, key = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(start_ms, int) or not 0 <= start_ms <= MAX_EPOCH_MS:
-            raise ValueError("cursor time out of range")
-        if not isinstance(key, str) or len(key) > 1024:
-            raise ValueError("cursor key is not a session key")
-        return to_dt(start_ms), key
-    except (ValueError, TypeError, OverflowError, orjson.JSONDecodeError):
-        raise CursorError("cursor is not one this server produced") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +105,10 @@ def session_key(s: AnySession) -> str:
     return str(s.session)
 
 
-class SessionService:
-    """Sessions and metrics of a project, over one store."""
+class SessionLists:
+    """Sessions of a project: pages, whole windows, one session with its events."""
 
-    def __init__(self, store: ClickHouseStore) -> None:
-        self.store = store
+    store: ClickHouseStore
 
     # ------------------------------------------------------------------ lists
 
@@ -518,203 +455,6 @@ class SessionService:
                 return
             cursor = page.next
 
-    # ------------------------------------------------------------------ time series
-
-    def timeseries(
-        self,
-        project: Project,
-        kind: str,
-        start: datetime,
-        end: datetime,
-        step: timedelta,
-        filters: Mapping[str, Sequence[str]] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every metric of a kind per bucket: ``[{"time": t, metric: value, ...}, ...]``.
-
-        A point's ``time`` is the start of its bucket, a multiple of ``step`` since the epoch,
-        so the first bucket may begin before ``start``; every point counts only what happened
-        in ``[start, end]`` (data before ``start`` is never counted). Every bucket of the range
-        is present (zero where nothing happened), oldest first. ``filters`` (player only:
-        ``device``, ``video_type``, ``user``) keep the sessions and events that match any of
-        the values.
-        """
-        if filters and kind != "player":
-            raise ValueError("time-series filters are supported for player series only")
-        raw = self._raw_series(project, kind, start, end, int(step.total_seconds()), filters)
-        return _fill(list(METRICS[kind]), raw, floor_time(start, step), end, step)
-
-    def timeseries_with_totals(
-        self, project: Project, kind: str, start: datetime, end: datetime, step: timedelta
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """``timeseries``, and every metric over ``[start, end]`` (as ``totals`` counts them)
-        from the same queries."""
-        raw = self._raw_series(project, kind, start, end, int(step.total_seconds()), total=True)
-        return _series_and_totals(kind, raw, start, end, step)
-
-    def _raw_series(
-        self,
-        project: Project,
-        kind: str,
-        lo: datetime,
-        hi: datetime,
-        step_s: int,
-        filters: Mapping[str, Sequence[str]] | None = None,
-        total: bool = False,
-    ) -> dict[int, dict[str, float]]:
-        if kind == "player":
-            return self.store.player_series(
-                project.id,
-                lo,
-                hi,
-                step_s,
-                start_types=PLAYER_START_TYPES,
-                playing_types=PLAYER_PLAYING_TYPES,
-                rebuffer_types=PLAYER_REBUFFER_TYPES,
-                error_types=PLAYER_ERROR_TYPES,
-                filters=filters,
-                total=total,
-            )
-        if kind == "desktop":
-            return self.store.desktop_series(
-                project.id,
-                lo,
-                hi,
-                step_s,
-                idle_timeout_ms=project.idle_timeout_s * 1000,
-                total=total,
-            )
-        if kind == "endpoint":
-            return self.store.endpoint_series(
-                project.id, lo, hi, step_s, threshold_ms=project.apdex_threshold_ms, total=total
-            )
-        return self.store.channel_series(project.id, lo, hi, step_s, total=total)
-
-    def totals(self, project: Project, kind: str, start: datetime, end: datetime) -> dict[str, Any]:
-        """Every metric of a kind over the whole of ``[start, end]``, as one bucket of the series.
-
-        Counts of distinct things (viewers, active users) are distinct over the range, and
-        quantiles and ratios are over the range, not sums or means of buckets.
-        """
-        raw = self._raw_series(project, kind, start, end, self.store.WHOLE_RANGE_STEP_S)
-        values = raw.get(0, {})
-        return {n: values.get(n, 0) for n in METRICS[kind]}
-
-    def current_viewers(
-        self, project: Project, now: datetime, window: timedelta = CURRENT_WINDOW
-    ) -> int:
-        """Distinct users with a player event in the last ``window`` (``playing`` is reported
-        every 60 s while a video plays, so a viewer watching now has one)."""
-        return self.store.distinct_users(project.id, "player", now - window, now)
-
-    def active_players(
-        self,
-        project: Project,
-        start: datetime,
-        end: datetime,
-        step: timedelta = timedelta(minutes=1),
-        filters: Mapping[str, Sequence[str]] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Players with activity per bucket: ``[{"time": t, "players": n}, ...]``, oldest first.
-
-        ``players`` is the number of distinct player sessions with at least one event in the
-        bucket that is inside ``[start, end]`` (one user watching in two tabs is two players).
-        Buckets are labelled and filled like ``timeseries``; ``filters`` (``device``,
-        ``video_type``, ``user``) keep the events that match any of the values.
-        """
-        counts = self.store.player_activity(
-            project.id, start, end, int(step.total_seconds()), filters=filters
-        )
-        return _fill(["players"], counts, floor_time(start, step), end, step)
-
-    def event_kinds(self, project: Project) -> list[str]:
-        """Kinds the project has received events of."""
-        return self.store.event_kinds(project.id)
-
-    def desktop_breakdown(
-        self, project: Project, start: datetime, end: datetime
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Idle and productive time in ``[start, end]`` per user (``"user"``) and per hour of
-        day in UTC (``"hour"``), with the project's idle timeout, in one query."""
-        return self.store.desktop_breakdown(
-            project.id, start, end, idle_timeout_ms=project.idle_timeout_s * 1000
-        )
-
-    def desktop_overview(
-        self, project: Project, start: datetime, end: datetime, step: timedelta
-    ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, list[dict[str, Any]]]]:
-        """``timeseries_with_totals`` and ``desktop_breakdown`` of desktops, in one query."""
-        raw, breakdown = self.store.desktop_overview(
-            project.id,
-            start,
-            end,
-            int(step.total_seconds()),
-            idle_timeout_ms=project.idle_timeout_s * 1000,
-        )
-        return (*_series_and_totals("desktop", raw, start, end, step), breakdown)
-
-    def endpoint_overview(
-        self, project: Project, start: datetime, end: datetime, step: timedelta, slowest: int = 10
-    ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-        """``timeseries_with_totals``, ``endpoint_sites`` and ``slowest_pages`` of endpoints,
-        in one query."""
-        raw, sites, pages = self.store.endpoint_overview(
-            project.id,
-            start,
-            end,
-            int(step.total_seconds()),
-            threshold_ms=project.apdex_threshold_ms,
-            slowest=slowest,
-        )
-        return (*_series_and_totals("endpoint", raw, start, end, step), sites, pages)
-
-    def endpoint_sites(
-        self, project: Project, start: datetime, end: datetime
-    ) -> list[dict[str, Any]]:
-        """Endpoint sessions, pages and experience score per visited site, worst first."""
-        return self.store.endpoint_sites(
-            project.id, start, end, threshold_ms=project.apdex_threshold_ms
-        )
-
-    def slowest_pages(
-        self, project: Project, start: datetime, end: datetime, limit: int = 10
-    ) -> list[dict[str, Any]]:
-        """Endpoint pages (site and title) by median onLoad, slowest first."""
-        return self.store.slowest_pages(
-            project.id, start, end, threshold_ms=project.apdex_threshold_ms, limit=limit
-        )
-
-
-def _series_and_totals(
-    kind: str,
-    raw: Mapping[int, Mapping[str, float]],
-    start: datetime,
-    end: datetime,
-    step: timedelta,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """A kind's filled series and its totals from raw buckets holding the totals at 0."""
-    names = list(METRICS[kind])
-    values = raw.get(0, {})
-    series = _fill(names, raw, floor_time(start, step), end, step)
-    return series, {n: values.get(n, 0) for n in names}
-
-
-def _fill(
-    names: Sequence[str],
-    raw: Mapping[int, Mapping[str, float]],
-    lo: datetime,
-    hi: datetime,
-    step: timedelta,
-) -> list[dict[str, Any]]:
-    """Every bucket from ``lo`` to ``hi``, zero where the store had nothing."""
-    empty = dict.fromkeys(names, 0)
-    out: list[dict[str, Any]] = []
-    t = lo
-    while t <= hi:
-        values = raw.get(ms(t), empty)
-        out.append({"time": t, **{n: values.get(n, 0) for n in names}})
-        t += step
-    return out
-
 
 def _ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
@@ -739,80 +479,3 @@ def _player(r: Mapping[str, Any]) -> PlayerSession:
         events=r["events"],
         metrics=player_metrics_from_sums(r["durations"], r["counts"]),
     )
-
-
-def _t(t: datetime | None) -> str | None:
-    return format_time(t) if t is not None else None
-
-
-def session_to_dict(s: AnySession, now: datetime | None = None) -> dict[str, Any]:
-    """The native JSON shape of a session (times RFC 3339 UTC, durations in ms)."""
-    if isinstance(s, PlayerSession):
-        m = s.metrics
-        return {
-            "kind": "player",
-            "session": s.session,
-            "user": s.user,
-            "start": _t(s.start),
-            "end": _t(s.end),
-            "origin": s.origin,
-            "os": s.os,
-            "device": s.device,
-            "video_type": s.video_type,
-            "events": s.events,
-            "player_start_ms": m.player_start_ms,
-            "video_start_ms": m.video_start_ms,
-            "total_start_ms": m.total_start_ms,
-            "rebuffering_ms": m.rebuffering_ms,
-            "playing_ms": m.playing_ms,
-            "rebuffer_ratio": round(m.rebuffer_ratio, 4),
-            "errors": m.errors,
-            "is_error": m.is_error,
-        }
-    if isinstance(s, ChannelSession):
-        return {
-            "kind": "channel",
-            "session": s.key,
-            "channel": s.channel,
-            "start": _t(s.start),
-            "end": _t(s.end),
-            "live": s.live,
-            "duration_ms": s.duration_ms(now or datetime.now(UTC)),
-            "recordings": [{"start": _t(r.start), "end": _t(r.end)} for r in s.recordings],
-            "errors": len(s.errors),
-            "events": len(s.events),
-        }
-    if isinstance(s, DesktopSession):
-        return {
-            "kind": "desktop",
-            "session": s.session,
-            "user_id": s.user_id,
-            "user_name": s.user_name,
-            "client_guid": s.client_guid,
-            "client_name": s.client_name,
-            "login": _t(s.login),
-            "logout": _t(s.logout),
-            "start": _t(s.start),
-            "end": _t(s.end),
-            "duration_ms": s.duration_ms,
-            "idle_ms": s.idle_ms,
-            "productive_ms": s.productive_ms,
-            "idle_gaps": [{"start": _t(g.start), "end": _t(g.end)} for g in s.gaps],
-        }
-    return {
-        "kind": "endpoint",
-        "session": s.session,
-        "agent_id": s.agent_id,
-        "visited_site": s.visited_site,
-        "protocol": s.protocol,
-        "port": s.port,
-        "source_addr": s.source_addr,
-        "org_name": s.org_name,
-        "start": _t(s.date),
-        "end": _t(s.last),
-        "pages": s.number_of_pages,
-        "experience_score": s.experience_score,
-    }
-
-
-assert set(METRICS) == set(KINDS)

@@ -1,0 +1,1 @@
+"""The ``sessionscope`` commands by concern; ``sessionscope.cli`` registers them on one app."""

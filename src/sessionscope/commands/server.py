@@ -1,0 +1,46 @@
+"""Serving and migrating the store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sessionscope.commands.common import (
+    DataDir,
+    LogFormat,
+    console,
+    opened_store,
+    run_server,
+    settings_for,
+)
+
+__all__ = ["migrate", "serve"]
+
+
+# ---------------------------------------------------------------------------- server
+
+
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Interface [default 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default 8000]")] = None,
+    public_url: Annotated[str | None, typer.Option(help="Base URL users reach.")] = None,
+    log_format: LogFormat = None,
+) -> None:
+    """Serve the API and dashboard."""
+    settings = settings_for(
+        data_dir, host=host, port=port, public_url=public_url, log_format=log_format
+    )
+    # Opened here, not in the app's lifespan: a data directory in use fails in one line.
+    with opened_store(settings) as store:
+        run_server(settings, store)
+
+
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply pending schema migrations (also done at every start)."""
+    with opened_store(settings_for(data_dir), migrate=False) as store:
+        applied = store.migrate()
+        for name in applied:
+            console.print(f"applied {name}")
+        console.print(f"schema at version {max(store.applied_migrations(), default=0)}")

@@ -1,0 +1,48 @@
+"""ThousandEyes' paths, filter keys, formats and limits."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+PREFIX = "/v6"
+#: Sessions per page; ``pages.next`` links to the next page while more remain.
+PAGE_SIZE = 100
+#: ThousandEyes ``searchFilters`` keys and the core's endpoint session filters they map to.
+FILTER_KEYS: dict[str, str] = {
+    "agentId": "agent_id",
+    "visitedSite": "visited_site",
+    "domain": "domain",
+    "protocol": "protocol",
+    "port": "port",
+    "sourceAddr": "source_addr",
+}
+#: ThousandEyes keys of user sessions that this server has no data for.
+_UNSUPPORTED_KEYS = ("platform", "connection", "location", "networkId")
+#: Values compared in lower case (the core stores sites and protocols in lower case).
+_LOWER_KEYS = frozenset({"visitedSite", "domain", "protocol"})
+
+_LIST_PATH = "/v6/endpoint-data/user-sessions"
+_SUFFIXES = {".json": "json", ".xml": "xml"}
+_LIST_PATHS = (_LIST_PATH, *(_LIST_PATH + suffix for suffix in _SUFFIXES))
+_MEDIA = {
+    "application/json": "json",
+    "text/json": "json",
+    "application/xml": "xml",
+    "text/xml": "xml",
+}
+_CONTENT_TYPES = {"json": "application/json", "xml": "application/xml"}
+_FULL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}Z?")
+_AID = re.compile(r"[0-9]{1,10}")
+_SESSION_ID = re.compile(r"([0-9]{1,10}):([0-9]{1,12}):([0-9A-Za-z]{8})")
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ROUND = timedelta(minutes=1)
+#: ``to`` names a whole second: the range runs to that second's last millisecond.
+_LAST_MS = timedelta(milliseconds=999)
+_MAX_BODY = 64 * 1024
+_MAX_PAGE = 1_000_000
+#: XML item element names of list-valued fields.
+_XML_ITEMS = {"userSessions": "userSession", "pages": "page"}
+#: Characters XML 1.0 cannot carry, even escaped; they are sent as U+FFFD.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_STATE_HEADERS = "thousandeyes_rate_headers"

@@ -1,0 +1,1 @@
+"""The overview's sections, one module per kind (``common``: what they share)."""
