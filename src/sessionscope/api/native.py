@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from sessionscope.api.auth import bearer_project
+from sessionscope.api.auth import bearer_project, ingest_project
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError
 from sessionscope.api.responses import JSON
@@ -68,7 +68,7 @@ def healthz(ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
 @router.post("/api/v1/events", tags=["events"])
 async def post_events(
     request: Request,
-    project: Project = Depends(bearer_project),
+    project: Project = Depends(ingest_project),
     ctx: AppContext = Depends(get_ctx),
 ) -> JSON:
     """Ingest events: a JSON array, one JSON object, or NDJSON; gzip accepted.
@@ -76,6 +76,9 @@ async def post_events(
     Answers only once the events are durable (fsynced in the ingest journal; the store is loaded
     behind it and every read waits for what was acknowledged before it). Resending a batch
     stores nothing twice. 503 with Retry-After when the journal is full or its disk is.
+
+    The key may also come as a `key` query parameter (this route only: browsers'
+    `navigator.sendBeacon` cannot set a header); other origins may post here (CORS).
     """
     limit = ctx.settings.max_body_bytes
     declared = request.headers.get("content-length")

@@ -23,7 +23,15 @@ __all__ = ["INGEST_ROUTES", "ReadAfterWrite"]
 #: ``(method, path)`` of the routes that only write events (they never wait).
 INGEST_ROUTES: set[tuple[str, str]] = {("POST", "/api/v1/events")}
 
-_NEVER_WAIT_PREFIXES = ("/static/", "/docs", "/redoc", "/openapi.json", "/healthz", "/favicon")
+_NEVER_WAIT_PREFIXES = (
+    "/static/",
+    "/sdk/",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/healthz",
+    "/favicon",
+)
 
 
 class ReadAfterWrite:
