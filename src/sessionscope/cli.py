@@ -30,6 +30,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from sessionscope import forward
 from sessionscope.config import Settings, load_settings
 from sessionscope.domain.events import KINDS, Event, validate_batch
 from sessionscope.domain.timerange import TimeRangeError, parse_instant
@@ -51,6 +52,7 @@ users_app = typer.Typer(help="Users with API tokens (ThousandEyes-style access).
 app.add_typer(projects_app, name="projects")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(forward.app, name="forward")
 
 console = Console()
 err = Console(stderr=True)
