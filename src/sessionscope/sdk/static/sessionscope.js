@@ -1,4 +1,4 @@
-/*! sessionscope browser SDK | Apache-2.0 | https://github.com/ (served by your sessionscope server at /sdk/sessionscope.js)
+/*! sessionscope browser SDK | Apache-2.0 | served by a sessionscope server at /sdk/sessionscope.js
  *
  * <script src="https://ANALYTICS/sdk/sessionscope.js"></script>  defines window.Sessionscope;
  * import "https://ANALYTICS/sdk/sessionscope.js" (or sessionscope.mjs for named exports) works too.
@@ -157,9 +157,9 @@
     var playingSince = 0, stallAt = 0, seekAt = 0, seekWasPlaying = false, tick = null, ended = false;
 
     function emit(type, extra, time) {
-      var e = event("player", type, base, extra), src = media.currentSrc;
+      var e = event("player", type, base, extra), src = opts.media || media.currentSrc;
       e.session = session = session || uuid();
-      e.video_type = media.duration === Infinity ? "LIVE" : "VOD";
+      e.video_type = opts.videoType || (media.duration === Infinity ? "LIVE" : "VOD");
       e.video_time = +(media.currentTime || 0).toFixed(3);
       if (src && !/^blob:/.test(src)) e.media = src.slice(0, 2048);
       if (time) e.time = time;
