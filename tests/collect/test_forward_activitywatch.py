@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,14 @@ import httpx
 import pytest
 from tests.conftest import EXE, Tenant, free_port
 
-from sessionscope.forward.activitywatch import Config, Identity, State, forward_once, plan
+from sessionscope.forward.activitywatch import (
+    Config,
+    ForwardError,
+    Identity,
+    State,
+    forward_once,
+    plan,
+)
 
 AW_SERVER = Path(sys.executable).with_name("aw-server")
 MIN = timedelta(minutes=1)
@@ -60,7 +66,8 @@ def aw_url(aw_home: dict[str, str]) -> Iterator[str]:
         pytest.skip("aw-server is not installed (pip install -e '.[dev]')")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AW_")}
-    output = tempfile.TemporaryFile()  # noqa: SIM115 - closed once aw-server has stopped
+    log = aw_home["HOME"] + "/aw-server.log"
+    output = open(log, "wb")  # noqa: SIM115 - closed once aw-server has stopped
     proc = subprocess.Popen(
         [str(AW_SERVER), "--testing", "--host", "127.0.0.1", "--port", str(port)],
         stdout=output,
@@ -148,7 +155,13 @@ def ekran_date(t: datetime) -> str:
 
 
 def test_forwarded_sessions_in_ekran(
-    aw: Any, aw_url: str, base_url: str, http: httpx.Client, tenant: Tenant, tmp_path: Path
+    aw_home: dict[str, str],
+    aw: Any,
+    aw_url: str,
+    base_url: str,
+    http: httpx.Client,
+    tenant: Tenant,
+    tmp_path: Path,
 ) -> None:
     desk = Desk(aw, f"desk-{tenant.project.id}")
     t0 = (datetime.now(UTC) - timedelta(hours=6)).replace(second=0, microsecond=0)
@@ -213,7 +226,7 @@ def test_forwarded_sessions_in_ekran(
         "off",
     ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, (done.stderr, Path(aw_home["HOME"], "aw-server.log").read_text())
     third = json.loads(done.stdout.strip().splitlines()[-1])
     assert third["events"] > 0 and third["accepted"] == third["events"]
     assert forward_once(cfg).events == []  # nothing new
@@ -287,3 +300,13 @@ def test_plan_cuts_at_the_day_boundary_and_keeps_a_running_period_open() -> None
     assert not ids & {e["id"] for e in second.events}
     assert [e["type"] for e in second.events][-1] == "logout"
     assert {e["session"] for e in second.events} == {first.state.session}
+
+
+def test_a_host_without_afk_bucket_is_an_error(aw_url: str, base_url: str, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    cfg = Config(
+        aw_url=aw_url, url=base_url, api_key="unused", state_path=state, hostname="no-such-host"
+    )
+    with pytest.raises(ForwardError, match="no afkstatus bucket for host 'no-such-host'"):
+        forward_once(cfg)
+    assert not state.exists()

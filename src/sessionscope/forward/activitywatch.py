@@ -36,6 +36,7 @@ flushed late) is not forwarded.
 
 from __future__ import annotations
 
+import bisect
 import getpass
 import hashlib
 import json
@@ -246,31 +247,39 @@ def split_by_day(periods: Sequence[Period], day_start_min: int | None) -> list[P
     return out
 
 
-def _windows(events: Sequence[dict[str, Any]]) -> list[Window]:
-    out = []
-    for e in events:
-        data = e.get("data") or {}
-        start, end = _span(e)
-        out.append(Window(start, end, str(data.get("app") or ""), str(data.get("title") or "")))
-    return sorted(out, key=lambda w: w.start)
+class _Windows:
+    """The window events, ordered by start: the one in front at an instant, the changes in a
+    span (binary searches: a week of data is tens of thousands of events)."""
+
+    def __init__(self, events: Sequence[dict[str, Any]]) -> None:
+        found = []
+        for e in events:
+            data = e.get("data") or {}
+            start, end = _span(e)
+            found.append(
+                Window(start, end, str(data.get("app") or ""), str(data.get("title") or ""))
+            )
+        self.items = sorted(found, key=lambda w: w.start)
+        self.starts = [w.start for w in self.items]
+
+    def at(self, t: int) -> Window | None:
+        i = bisect.bisect_right(self.starts, t) - 1
+        if i < 0 or self.items[i].end + _MERGE_MS < t:
+            return None
+        return self.items[i]
+
+    def changes(self, start: int, end: int) -> list[int]:
+        """Start times strictly inside ``(start, end)``."""
+        lo, hi = bisect.bisect_right(self.starts, start), bisect.bisect_left(self.starts, end)
+        return self.starts[lo:hi]
 
 
-def _window_at(windows: Sequence[Window], t: int) -> Window | None:
-    found = None
-    for w in windows:
-        if w.start > t:
-            break
-        if w.end + _MERGE_MS >= t:
-            found = w
-    return found
-
-
-def _points(p: Period, windows: Sequence[Window], heartbeat_ms: int) -> list[tuple[int, bool]]:
+def _points(p: Period, windows: _Windows, heartbeat_ms: int) -> list[tuple[int, bool]]:
     """The activity points of a period: ``(time, is the period's start)``."""
     times = {p.start}
     grid = (p.start // heartbeat_ms + 1) * heartbeat_ms
     times.update(range(grid, p.end, heartbeat_ms))
-    times.update(w.start for w in windows if p.start < w.start < p.end)
+    times.update(windows.changes(p.start, p.end))
     if not p.open:
         times.add(p.end)
     return sorted((t, t == p.start) for t in times)
@@ -319,7 +328,7 @@ def plan(
     minus a minute on) and the state; return them with the state to keep once they are sent."""
     gap_ms = new_session_after_s * 1000
     periods = split_by_day(active_periods(afk_events, now_ms, gap_ms), day_start_min)
-    windows = _windows(window_events)
+    windows = _Windows(window_events)
     st = State(state.cursor_ms, state.session, state.login_ms, state.last_ms)
     out: list[dict[str, Any]] = []
 
@@ -343,7 +352,7 @@ def plan(
                 st.session, st.login_ms = session_number(who.client_guid, t), t
                 out.append(_event(who, st.session, "login", t, None))
             else:
-                out.append(_event(who, st.session, "activity", t, _window_at(windows, t)))
+                out.append(_event(who, st.session, "activity", t, windows.at(t)))
             st.last_ms = t
     running = bool(periods) and periods[-1].open
     if st.last_ms is not None and not running and now_ms - st.last_ms >= gap_ms:
@@ -359,7 +368,7 @@ def plan(
 # ------------------------------------------------------------------------------ I/O
 
 
-def _buckets(aw: httpx.Client, hostname: str) -> tuple[str, str | None]:
+def _buckets(aw: httpx.Client, hostname: str, *, only_host: bool) -> tuple[str, str | None]:
     r = aw.get("/api/0/buckets/")
     r.raise_for_status()
     buckets: dict[str, dict[str, Any]] = r.json()
@@ -367,7 +376,7 @@ def _buckets(aw: httpx.Client, hostname: str) -> tuple[str, str | None]:
     def pick(kind: str) -> str | None:
         mine = [b for b, v in buckets.items() if v.get("type") == kind]
         local = [b for b in mine if buckets[b].get("hostname") == hostname]
-        chosen = local or (mine if len(mine) == 1 else [])
+        chosen = local or (mine if len(mine) == 1 and not only_host else [])
         return sorted(chosen)[0] if chosen else None
 
     afk = pick("afkstatus")
@@ -438,7 +447,8 @@ def forward_once(cfg: Config, *, now_ms: int | None = None) -> Pass:
             info_r = aw.get("/api/0/info")
             info_r.raise_for_status()
             info: dict[str, Any] = info_r.json()
-            afk, window = _buckets(aw, cfg.hostname or str(info.get("hostname") or ""))
+            host = cfg.hostname or str(info.get("hostname") or "")
+            afk, window = _buckets(aw, host, only_host=cfg.hostname is not None)
             start = state.cursor_ms - _LOOKBACK_MS
             afk_events = _events(aw, afk, start)
             window_events = _events(aw, window, start) if window else []
