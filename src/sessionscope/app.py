@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from sessionscope import __version__, dashboard
+from sessionscope import __version__, dashboard, sdk
 from sessionscope.api import metrics, native
 from sessionscope.api.context import AppContext
+from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
@@ -64,6 +65,8 @@ def create_app(
     app.add_middleware(ReadAfterWrite)
     # Outside read-after-write: a request's time includes its wait for the loader.
     metrics.install(app, log_json=settings.log_format == "json")
+    # Outermost: preflights are answered before anything else (ingest and the SDK only).
+    app.add_middleware(CrossOrigin)
     native.install(app)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.
@@ -72,4 +75,5 @@ def create_app(
     ncp_livestation.install(app)
     thousandeyes.install(app)
     dashboard.install(app)
+    sdk.install(app)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from sessionscope import forward
 from sessionscope.commands.accounts import keys_app, projects_app, users_app
 from sessionscope.commands.common import console
 from sessionscope.commands.data import ingest, sessions, simulate
@@ -32,6 +33,7 @@ app.command()(export)
 app.command()(simulate)
 app.command()(sessions)
 app.command()(demo)
+app.add_typer(forward.app, name="forward")
 
 
 def main() -> None:  # pragma: no cover - entry point

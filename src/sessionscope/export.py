@@ -38,9 +38,7 @@ _DAY = timedelta(days=1)
 _MS = timedelta(milliseconds=1)
 
 
-def _span(
-    store: ClickHouseStore, project_id: int, kind: str
-) -> tuple[datetime, datetime] | None:
+def _span(store: ClickHouseStore, project_id: int, kind: str) -> tuple[datetime, datetime] | None:
     rows = store.query(
         "SELECT count(), min(toUnixTimestamp64Milli(time)), max(toUnixTimestamp64Milli(time)) "
         "FROM events WHERE project_id = {p:UInt32} AND kind = {k:String}",

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from starlette.routing import Route
 
-from sessionscope.api.auth import bearer_project
+from sessionscope.api.auth import bearer_project, ingest_project
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError
 from sessionscope.api.responses import JSON
@@ -76,7 +76,7 @@ def healthz(ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
 @router.post("/api/v1/events", tags=["events"])
 async def post_events(
     request: Request,
-    project: Project = Depends(bearer_project),
+    project: Project = Depends(ingest_project),
     ctx: AppContext = Depends(get_ctx),
 ) -> JSON:
     """Ingest events: a JSON array, one JSON object, or NDJSON; gzip accepted.
@@ -84,6 +84,9 @@ async def post_events(
     Answers only once the events are durable (fsynced in the ingest journal; the store is loaded
     behind it and every read waits for what was acknowledged before it). Resending a batch
     stores nothing twice. 503 with Retry-After when the journal is full or its disk is.
+
+    The key may also come as a `key` query parameter (this route only: browsers'
+    `navigator.sendBeacon` cannot set a header); other origins may post here (CORS).
     """
     return await _ingest(request, project, ctx)
 
@@ -93,7 +96,7 @@ async def serve_events(request: Request) -> JSON:
     solving, which cost more than the rest of a single event's acknowledgement on the event
     loop (see docs/performance.md). ``post_events`` stays the route's documentation."""
     ctx = request.app.state.ctx
-    return await _ingest(request, await bearer_project(request, ctx), ctx)
+    return await _ingest(request, await ingest_project(request, ctx), ctx)
 
 
 async def _ingest(request: Request, project: Project, ctx: AppContext) -> JSON:

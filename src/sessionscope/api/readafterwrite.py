@@ -25,6 +25,7 @@ INGEST_ROUTES: set[tuple[str, str]] = {("POST", "/api/v1/events")}
 
 _NEVER_WAIT_PREFIXES = (
     "/static/",
+    "/sdk/",
     "/docs",
     "/redoc",
     "/openapi.json",
