@@ -353,7 +353,7 @@ def _content_item(e: Event) -> dict[str, Any]:
 
 
 def _require_channel(ctx: AppContext, project: Project, channel: str) -> None:
-    if not any(c["channel"] == channel for c in ctx.store.channels(project.id)):
+    if not any(c["channel"] == channel for c in ctx.service.channels(project)):
         raise _channel_not_found(channel)
 
 
@@ -370,11 +370,11 @@ def _event_list(
     if channel is not None:
         _require_channel(ctx, project, channel)
     sessions = [channel] if channel is not None else None
-    total = ctx.store.count_matching_events(
-        project.id, "channel", start=start, end=end, sessions=sessions, types=types
+    total = ctx.service.count_events(
+        project, "channel", start=start, end=end, sessions=sessions, types=types
     )
-    events = ctx.store.events(
-        project.id,
+    events = ctx.service.events(
+        project,
         "channel",
         start=start,
         end=end,

@@ -333,7 +333,7 @@ def session_recent(
         ended_within=True,
         order_by="end",
     )
-    events = ctx.store.session_events(project.id, "player", [s.session for s in sessions])
+    events = ctx.service.session_events(project, "player", [s.session for s in sessions])
     return JSON(
         {
             "code": 200,
@@ -358,7 +358,7 @@ def session_detail(
     if not found:
         raise ApiError(404, "not_found", f"uuid: no session of user {user} in this project")
     s = found[0]
-    events = ctx.store.session_events(project.id, "player", [s.session]).get(s.session, [])
+    events = ctx.service.session_events(project, "player", [s.session]).get(s.session, [])
     return JSON({"code": 200, "message": "sessionRecent", "result": _detail(s, events)})
 
 

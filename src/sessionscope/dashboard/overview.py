@@ -1,4 +1,8 @@
-"""The overview page: a time window and one section per kind the project has data of."""
+"""The overview page: a time window and one section per kind the project has data of.
+
+Every number comes from the core (``SessionService`` and the store's channel and event reads),
+one call per chart; the sections (``dashboard.sections``) only shape values for the templates.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ pure definitions of ``domain.sessions`` (metrics) so each rule lives once.
 
 - :mod:`~sessionscope.service.sessions`: lists of sessions, one session;
 - :mod:`~sessionscope.service.series`: time series, totals, breakdowns;
+- :mod:`~sessionscope.service.events`: events as stored, channel summaries;
 - :mod:`~sessionscope.service.cursor`: the cursor of session lists;
 - :mod:`~sessionscope.service.serialize`: the native JSON shape of a session.
 """
@@ -12,6 +13,7 @@ pure definitions of ``domain.sessions`` (metrics) so each rule lives once.
 from __future__ import annotations
 
 from sessionscope.service.cursor import CursorError, decode_cursor, encode_cursor
+from sessionscope.service.events import EventQueries
 from sessionscope.service.serialize import session_to_dict
 from sessionscope.service.series import CURRENT_WINDOW, METRICS, SeriesQueries
 from sessionscope.service.sessions import (
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 
-class SessionService(SessionLists, SeriesQueries):
+class SessionService(SessionLists, SeriesQueries, EventQueries):
     """Sessions and metrics of a project, over one store."""
 
     def __init__(self, store: ClickHouseStore) -> None:

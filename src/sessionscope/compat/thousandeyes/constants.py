@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+#: Every path under this prefix answers errors the ThousandEyes way (and is rate limited).
 PREFIX = "/v6"
 #: Sessions per page; ``pages.next`` links to the next page while more remain.
 PAGE_SIZE = 100
