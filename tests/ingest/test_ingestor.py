@@ -22,7 +22,7 @@ import pytest
 from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event, validate_batch
 from sessionscope.ingest import Ingestor, IngestTuning, Overloaded
-from sessionscope.ingest import ingestor as ingestor_module
+from sessionscope.ingest import records
 from sessionscope.ingest.journal import Journal, Record
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore
@@ -367,7 +367,7 @@ def test_a_group_loaded_before_the_writer_registers_it_leaves_nothing_behind(
 
 def _encode(project_id: int, events: Sequence[Event]) -> bytes:
     """A record's body as the ingestor writes it (msgpack under 64 events, Arrow from 64)."""
-    return ingestor_module._encode(project_id, events)
+    return records.encode(project_id, events)
 
 
 def journal_crashed_during_a_block(

@@ -34,7 +34,6 @@ anything is read.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -43,68 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
-import pyarrow as pa
 
 from sessionscope.domain.events import Event
 from sessionscope.ingest.journal import Journal, JournalError, Record
-from sessionscope.store.clickhouse import ClickHouseStore, event_table
+from sessionscope.ingest.records import Batch, IngestCounts, encode, tables
+from sessionscope.store.clickhouse import ClickHouseStore
 from sessionscope.store.idfilter import id_hashes
 
 __all__ = ["Batch", "IngestTuning", "Ingestor", "Overloaded", "StoreUnavailable"]
 
 log = logging.getLogger("sessionscope")
-
-_encode_events = msgspec.msgpack.Encoder().encode
-_decode_events = msgspec.msgpack.Decoder(list[Event]).decode
-
-#: Batches of at least this many events are journaled as the events table's Arrow columns
-#: (built by the acknowledging thread), smaller ones as msgpack (cheaper for one event): the
-#: loader then turns a large batch into its block without work per event in Python, where it
-#: would compete for the interpreter with the requests.
-ARROW_MIN_EVENTS = 64
-
-
-#: Before an Arrow IPC stream in a record: 8 bytes, so that the stream's buffers keep the
-#: 8-byte alignment Arrow expects when read in place.
-_ARROW = b"ARROWIPC"
-
-
-def _encode(project_id: int, events: Sequence[Event]) -> bytes:
-    """A journal record's body: ``ARROWIPC`` + an Arrow IPC stream, or ``M`` + msgpack."""
-    if len(events) < ARROW_MIN_EVENTS:
-        return b"M" + _encode_events(events)
-    table = event_table(project_id, events)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    body: bytes = _ARROW + sink.getvalue().to_pybytes()
-    return body
-
-
-def _tables(records: Sequence[Record]) -> list[tuple[int, pa.Table]]:
-    """The events of journal records as ``event_table`` columns, in order: an Arrow record is
-    read in place; a run of small (msgpack) records of one project becomes one table (a table
-    per single event would cost the loader more than the events)."""
-    out: list[tuple[int, pa.Table]] = []
-    run: list[Event] = []
-    run_project = 0
-    for record in records:
-        arrow = record.body[: len(_ARROW)] == _ARROW
-        if run and (arrow or record.project_id != run_project):
-            out.append((run_project, event_table(run_project, run)))
-            run = []
-        if arrow:
-            stream = pa.py_buffer(record.body).slice(len(_ARROW))
-            out.append((record.project_id, pa.ipc.open_stream(stream).read_all()))
-        else:
-            run_project = record.project_id
-            run.extend(_decode_events(record.body[1:]))
-    if run:
-        out.append((run_project, event_table(run_project, run)))
-    return out
-
 
 #: Journals opened with ``Ingestor.open`` in this process, by directory.
 _OPEN: dict[Path, Ingestor] = {}
@@ -138,96 +86,6 @@ class IngestTuning:
     #: The most loading the journal may hold, in seconds at the loader's recent speed: past
     #: it ``submit`` refuses (503), so reads wait about this long at most under overload.
     max_lag_s: float = 3.0
-
-
-class IngestCounts:
-    """What ingest answered since the start (for ``/metrics``): events accepted and found
-    duplicate, and batches refused, by reason (the error code of the answer)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.accepted = 0
-        self.duplicates = 0
-        self.refused: dict[str, int] = {}
-
-    def add(self, accepted: int, duplicates: int) -> None:
-        with self._lock:
-            self.accepted += accepted
-            self.duplicates += duplicates
-
-    def refuse(self, reason: str) -> None:
-        with self._lock:
-            self.refused[reason] = self.refused.get(reason, 0) + 1
-
-    def snapshot(self) -> tuple[int, int, dict[str, int]]:
-        with self._lock:
-            return self.accepted, self.duplicates, dict(self.refused)
-
-
-class Batch:
-    """A batch on its way to the journal (see ``Ingestor.prepare``), and what became of it."""
-
-    __slots__ = (
-        "body",
-        "done",
-        "error",
-        "events",
-        "finished",
-        "future",
-        "hashes",
-        "ids",
-        "project_id",
-        "result",
-    )
-
-    def __init__(
-        self,
-        project_id: int,
-        events: Sequence[Event],
-        hashed: bool,
-        future: asyncio.Future[tuple[int, int]] | None = None,
-    ) -> None:
-        self.project_id = project_id
-        #: Set for a batch submitted from the event loop (``submit_prepared``).
-        self.future = future
-        self.events = events
-        self.ids = [e.id for e in events]
-        self.hashes = id_hashes(self.ids) if hashed else None
-        # Encoded by the caller's thread; encoded again by the writer only if it drops some.
-        self.body = _encode(project_id, events)
-        self.finished = False
-        #: Set for a batch submitted from a thread (``submit``), which waits on it.
-        self.done: threading.Event | None = None
-        self.result = (0, 0)
-        self.error: BaseException | None = None
-
-    def finish(self, error: BaseException | None = None) -> None:
-        """Record the outcome (``result`` or ``error``) and wake the submitter."""
-        if self.finished:
-            return
-        self.finished = True
-        if error is not None:
-            self.error = error
-        if self.done is not None:
-            self.done.set()
-        future = self.future
-        if future is not None:
-            # The loop may be gone (a server shutting down): nobody waits for the answer.
-            with contextlib.suppress(RuntimeError):
-                future.get_loop().call_soon_threadsafe(_settle, future, self.result, self.error)
-
-
-def _settle(
-    future: asyncio.Future[tuple[int, int]],
-    result: tuple[int, int],
-    error: BaseException | None,
-) -> None:
-    if future.done():  # the request went away meanwhile
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 class Ingestor:
@@ -452,7 +310,7 @@ class Ingestor:
             batch.result = (len(fresh), len(batch.events) - len(fresh))
             if fresh:
                 whole = len(fresh) == len(batch.events)
-                body = batch.body if whole else _encode(batch.project_id, fresh)
+                body = batch.body if whole else encode(batch.project_id, fresh)
                 appends.append((batch.project_id, len(fresh), body))
                 kept.append((batch, [e.id for e in fresh] if not whole else batch.ids))
         if appends:
@@ -529,13 +387,13 @@ class Ingestor:
         began = time.monotonic()
         if not begun:
             self.journal.begin_block(first, last)
-        tables = _tables(records)
+        blocks = tables(records)
         decoded = time.monotonic()
         # The writer put acknowledged ids in the id filter; records from before this start
         # are loaded before anything is acknowledged (their ids are added here).
         replay = any(r.seq not in self._record_ids for r in records)
         token = f"{self.journal.id}-{first}-{last}"
-        columns_s, insert_s = self.store.write_tables(tables, token, remember_ids=replay)
+        columns_s, insert_s = self.store.write_tables(blocks, token, remember_ids=replay)
         written = time.monotonic()
         self.journal.end_block(last)
         count = sum(r.count for r in records)

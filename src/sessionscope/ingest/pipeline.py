@@ -22,8 +22,9 @@ from sessionscope.domain.events import (
     decode_batch,
     validate_batch,
 )
-from sessionscope.ingest.ingestor import Batch, Ingestor, Overloaded, StoreUnavailable
+from sessionscope.ingest.ingestor import Ingestor, Overloaded, StoreUnavailable
 from sessionscope.ingest.journal import DiskFull, JournalError
+from sessionscope.ingest.records import Batch
 
 __all__ = [
     "IngestError",
