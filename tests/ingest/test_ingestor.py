@@ -21,8 +21,7 @@ import pytest
 
 from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event, validate_batch
-from sessionscope.ingest import Ingestor, IngestTuning, Overloaded
-from sessionscope.ingest import records
+from sessionscope.ingest import Ingestor, IngestTuning, Overloaded, records
 from sessionscope.ingest.journal import Journal, Record
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore
