@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from sessionscope import __version__, dashboard
-from sessionscope.api import native
+from sessionscope.api import docs, native
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.api.readafterwrite import ReadAfterWrite
@@ -56,6 +56,9 @@ def create_app(
         version=__version__,
         description="Session analytics: collect events, build sessions, serve them.",
         lifespan=lifespan,
+        # Served from the package's own copy of Swagger UI (no CDN): see ``api.docs``.
+        docs_url=None,
+        redoc_url=None,
     )
     if store is not None and ingestor is not None:
         # Usable without running the lifespan (e.g. in-process clients that skip it).
@@ -70,4 +73,5 @@ def create_app(
     ncp_livestation.install(app)
     thousandeyes.install(app)
     dashboard.install(app)
+    docs.install(app)
     return app

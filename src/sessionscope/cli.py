@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -133,6 +134,8 @@ def _open_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
             store = open_store(settings, migrate=migrate)
             store.query("SELECT 1")  # connect now, so that a busy store is reported here
         except Exception:
+            if store is not None:  # no connection of this process is left open at exit
+                store.close()
             if not (settings.embedded and _in_use_by_another_process(settings)):
                 raise
             drop[0] = True
@@ -241,6 +244,37 @@ def _duration(text: str, param: str, bounds: tuple[int, int]) -> int:
 # ---------------------------------------------------------------------------- server
 
 
+class _Stopped(Exception):
+    """SIGTERM or SIGINT asked the server to stop."""
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT stop the server and the command exits 0, after the store is closed.
+
+    uvicorn shuts down gracefully on either (in-flight requests finish, the lifespan loads what
+    was acknowledged), restores the handlers it found and raises the signal again: here that
+    is an exception that unwinds through the store's close, not a death by the signal (which
+    skipped the close: status 143 on SIGTERM). A signal before uvicorn runs stops the same way;
+    signals while closing are ignored (the close finishes)."""
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        if not stopping:
+            stopping.append(signum)
+            raise _Stopped(signum)
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, stop) for sig in handled}
+    try:
+        yield
+    except _Stopped:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @app.command()
 def serve(
     data_dir: DataDir = None,
@@ -255,7 +289,7 @@ def serve(
 
     settings = _settings(data_dir, host=host, port=port, public_url=public_url)
     # Opened here, not in the app's lifespan: a data directory in use fails in one line.
-    with _store(settings) as store:
+    with _stopped_by_signals(), _store(settings) as store:
         asgi = create_app(settings, store=store)
         uvicorn.run(
             asgi,
@@ -789,7 +823,7 @@ def demo(
 
         from sessionscope.app import create_app
 
-        with _store(settings) as store:
+        with _stopped_by_signals(), _store(settings) as store:
             uvicorn.run(
                 create_app(settings, store=store),
                 host=settings.host,
