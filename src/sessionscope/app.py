@@ -12,6 +12,7 @@ from sessionscope import __version__, dashboard
 from sessionscope.api import docs, native
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import install_error_handlers
+from sessionscope.api.limits import BodyLimit
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
@@ -65,6 +66,8 @@ def create_app(
         app.state.ctx = AppContext(settings, store, SessionService(store), ingestor)
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
+    # Outermost: no body past the largest any route takes (a gzip body of the ingest limit).
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes * 2 + 1024)
     app.include_router(native.router)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.

@@ -285,6 +285,7 @@ def serve(
     """Serve the API and dashboard."""
     import uvicorn
 
+    from sessionscope.api.server import uvicorn_options
     from sessionscope.app import create_app
 
     settings = _settings(data_dir, host=host, port=port, public_url=public_url)
@@ -297,6 +298,7 @@ def serve(
             port=settings.port,
             log_level="info",
             access_log=settings.access_log,
+            **uvicorn_options(settings),
         )
 
 
@@ -821,6 +823,7 @@ def demo(
     if serve_after:
         import uvicorn
 
+        from sessionscope.api.server import uvicorn_options
         from sessionscope.app import create_app
 
         with _stopped_by_signals(), _store(settings) as store:
@@ -829,6 +832,7 @@ def demo(
                 host=settings.host,
                 port=settings.port,
                 access_log=settings.access_log,
+                **uvicorn_options(settings),
             )
 
 

@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sessionscope import __version__
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, native_error, register_error_shape
+from sessionscope.api.limits import read_body
 from sessionscope.dashboard import format as fmt
 from sessionscope.dashboard.auth import (
     COOKIE,
@@ -205,9 +206,10 @@ def _same_origin(ctx: AppContext, request: Request) -> bool:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > 16_384:
-        raise ApiError(413, "too_large", "form is too large")
+    try:
+        body = await read_body(request, 16_384)  # refused unread past the bound
+    except ApiError:
+        raise ApiError(413, "too_large", "form is too large") from None
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
