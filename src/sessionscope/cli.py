@@ -16,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import orjson
 import typer
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -133,9 +135,15 @@ def _open_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
         try:
             store = open_store(settings, migrate=migrate)
             store.query("SELECT 1")  # connect now, so that a busy store is reported here
-        except Exception:
+        except Exception as exc:
             if store is not None:  # no connection of this process is left open at exit
                 store.close()
+            if not settings.embedded and isinstance(exc, ClickHouseError):
+                where = urlsplit(settings.clickhouse_url)  # no credentials in the message
+                raise _fail(
+                    f"cannot reach the store at {where.scheme}://{where.hostname}:{where.port} "
+                    f"(SESSIONSCOPE_CLICKHOUSE_URL): {_first_line(exc)}"
+                ) from None
             if not (settings.embedded and _in_use_by_another_process(settings)):
                 raise
             drop[0] = True
@@ -146,6 +154,12 @@ def _open_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
             "server to share a store)"
         )
     return store
+
+
+def _first_line(exc: BaseException) -> str:
+    """The gist of a store error: its cause's message when there is one (connection refused)."""
+    text = str(exc).split("Caused by ", 1)[-1]
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
 
 
 @contextmanager

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -112,6 +113,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return _formatter(request.url.path)(err, request)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ClickHouseError):  # the store is unreachable, or failed mid-query
+            log.error("store error on %s %s: %s", request.method, request.url.path, str(exc)[:500])
+            err = ApiError(
+                503,
+                "store_unavailable",
+                "the store is unavailable; try again shortly",
+                headers={"Retry-After": "5"},
+            )
+            return _formatter(request.url.path)(err, request)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         err = ApiError(500, "internal", "internal error; the server log has the details")
         return _formatter(request.url.path)(err, request)
