@@ -12,6 +12,7 @@ from sessionscope import __version__, dashboard
 from sessionscope.api import docs, native
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import install_error_handlers
+from sessionscope.api.headers import SecurityHeaders
 from sessionscope.api.limits import BodyLimit
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
@@ -68,6 +69,7 @@ def create_app(
     app.add_middleware(ReadAfterWrite)
     # Outermost: no body past the largest any route takes (a gzip body of the ingest limit).
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes * 2 + 1024)
+    app.add_middleware(SecurityHeaders)
     app.include_router(native.router)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.

@@ -8,6 +8,8 @@ import hmac
 import itertools
 import os
 import time
+import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,6 +34,8 @@ class Creds:
     secret_key: str
     te_email: str
     te_token: str
+    #: In every free-text field of the project's events (see ``make_creds``).
+    label: str = ""
 
     def native(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
@@ -73,32 +77,46 @@ class Creds:
 
 
 def make_creds(store: ClickHouseStore, ingestor: Ingestor, label: str) -> Creds:
-    name = f"{label}-{next(_names)}-{time.monotonic_ns() % 100000}"
+    name = label = f"{label}{next(_names)}x{time.monotonic_ns() % 100000}"
     project = store.create_project(name, organization=name)
     api_key = store.create_api_key(project.id)
     access_key, secret_key = store.create_signing_key(project.id)
     email = f"{name}@example.com"
     token = store.create_user(email, [project.id])
-    raw = [
+    user = str(uuid.uuid5(uuid.NAMESPACE_DNS, label))  # a viewer of its own
+    desk = zlib.crc32(label.encode()) % 1_000_000 + 1  # a desktop session id of its own
+    raw = [  # the label in every free-text field: a leak of this project's data shows
         *(
-            player(t, at=BASE + minutes(i), session=f"{label}-p")
+            player(
+                t,
+                at=BASE + minutes(i),
+                session=f"{label}-p",
+                origin=f"https://{label}.example",
+                user=user,
+            )
             for i, t in enumerate(
                 ["player_start", "startup", "playing", "rebuffering", "error", "ended"]
             )
         ),
         channel("PUBLISH_START", channel=f"ls-{label}"),
         channel("PUBLISH_END", at=BASE + minutes(30), channel=f"ls-{label}"),
-        desktop("login", session=41),
-        desktop("activity", at=BASE + minutes(5), session=41),
-        desktop("logout", at=BASE + minutes(50), session=41),
-        endpoint(session=f"{label}-e"),
-        endpoint(at=BASE + minutes(1), session=f"{label}-e", page_id="p2"),
+        *(
+            desktop(t, at=BASE + minutes(m), session=desk, user_name=label, client_name=label)
+            for t, m in (("login", 0), ("activity", 5), ("logout", 50))
+        ),
+        endpoint(session=f"{label}-e", visited_site=f"{label}.example", title=label),
+        endpoint(
+            at=BASE + minutes(1),
+            session=f"{label}-e",
+            page_id="p2",
+            visited_site=f"{label}.example",
+        ),
     ]
     events, problems = validate_batch(raw, now=datetime.now(UTC))
     assert not problems, problems
     ingestor.submit(project.id, events)
     assert ingestor.barrier()
-    return Creds(project.id, api_key, access_key, secret_key, email, token)
+    return Creds(project.id, api_key, access_key, secret_key, email, token, name)
 
 
 @pytest.fixture(scope="session")

@@ -98,6 +98,16 @@ def error_response(err: ApiError, request: Request) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        if exc.status in (401, 403):  # credential guessing shows in the log (never a secret)
+            client = request.client.host if request.client else "-"
+            log.warning(
+                "refused %s %s from %s: %s %s",
+                request.method,
+                request.url.path[:200],
+                client,
+                exc.status,
+                exc.message[:200],
+            )
         return _formatter(request.url.path)(exc, request)
 
     async def on_validation(request: Request, exc: Exception) -> Response:

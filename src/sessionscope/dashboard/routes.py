@@ -263,8 +263,10 @@ async def login(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respons
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
-def logout(request: Request) -> Response:
+def logout(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     """Forget the sign-in."""
+    if request.method == "POST" and not _same_origin(ctx, request):
+        raise ApiError(403, "forbidden", "forms are accepted from this site only")
     response = RedirectResponse("/login", status_code=303, headers=_headers())
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
     return response
