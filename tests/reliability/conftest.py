@@ -125,14 +125,8 @@ def creds(store: ClickHouseStore, ingestor: Ingestor) -> Creds:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write the tally of answers where ``make reliability`` asks for it."""
-    out = os.environ.get("SESSIONSCOPE_RELIABILITY_OUT")
-    if not out:
-        return
-    import json
-
+    """The tally of answers, for ``make reliability``'s report."""
+    from tests.reliability.record import record
     from tests.reliability.shapes import TALLY
 
-    rows = [[c, f, s, n] for (c, f, s), n in sorted(TALLY.items())]
-    with open(out, "a") as fh:
-        fh.write(json.dumps({"tally": rows}) + "\n")
+    record("tally", rows=[[c, f, s, n] for (c, f, s), n in sorted(TALLY.items())])

@@ -33,6 +33,10 @@ class Served:
                 return int(line.split()[1])
         raise AssertionError(f"no {field}")
 
+    def address(self) -> tuple[str, int]:
+        host, port = self.base.removeprefix("http://").split(":")
+        return host, int(port)
+
     def healthy(self) -> bool:
         try:
             return httpx.get(f"{self.base}/healthz", timeout=10).status_code == 200

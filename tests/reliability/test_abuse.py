@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import socket
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.factories import BASE, minutes, player
+from tests.reliability.conftest import EXAMPLES
+from tests.reliability.record import percentile, record
 from tests.reliability.server import Served, served
 from tests.reliability.shapes import check_answer
 
@@ -33,6 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield s
         assert s.healthy(), s.log()[-3000:]
         grown = s.rss_kib("VmHWM") - s.rss_before  # type: ignore[attr-defined]
+        record("rss", before_kib=s.rss_before, peak_kib=s.rss_kib("VmHWM"))  # type: ignore[attr-defined]
         assert grown < GROWTH_BOUND_KIB, f"peak RSS grew by {grown} KiB under abuse"
         assert "Traceback" not in s.log(), s.log()[-3000:]
 
@@ -209,3 +215,85 @@ def test_slow_and_idle_connections(http: httpx.Client, server: Served) -> None:
         for s in idle + slow:
             s.close()
     assert server.healthy()
+
+
+def test_a_well_behaved_tenant_during_abuse(http: httpx.Client, server: Served) -> None:
+    """The tenant's reads and writes are answered while other clients abuse the server, and
+    nothing it was acknowledged is lost. Latency is measured for the report, not asserted."""
+    n = EXAMPLES * 10
+    auth = server.creds.native()
+    read = "/api/v1/sessions?kind=player&limit=5"
+
+    def timed_reads(count: int) -> list[float]:
+        latencies = []
+        for _ in range(count):
+            began = time.perf_counter()
+            response = http.get(read, headers=auth)
+            latencies.append(time.perf_counter() - began)
+            assert response.status_code == 200, response.text
+        return latencies
+
+    quiet = timed_reads(n)
+    stop = threading.Event()
+    answers: list[httpx.Response] = []
+    bomb = _bomb(64 * 1024 * 1024)
+    nested = b"[" * 100_000 + b"]" * 100_000
+
+    def abuse(kind: str) -> None:
+        with httpx.Client(base_url=server.base, timeout=60) as client:
+            while not stop.is_set():
+                if kind == "slow":
+                    socks = [socket.create_connection(server.address()) for _ in range(50)]
+                    for s in socks:
+                        s.sendall(b"GET / HTTP/1.1\r\n")
+                    stop.wait(0.5)
+                    for s in socks:
+                        s.close()
+                    continue
+                path = "/api/v1/events"
+                headers = {**server.creds.native(), "Content-Type": "application/json"}
+                if kind == "bomb":
+                    headers["Content-Encoding"] = "gzip"
+                    body = bomb
+                elif kind == "nested":
+                    body = nested
+                else:
+                    body = b" " * (3 * 1024 * 1024)
+                answers.append(client.post(path, content=body, headers=headers))
+
+    threads = [
+        threading.Thread(target=abuse, args=(k,), daemon=True)
+        for k in ("bomb", "nested", "big", "slow")
+    ]
+    for t in threads:
+        t.start()
+    acked = 0
+    try:
+        under = timed_reads(n)
+        for i in range(max(4, n // 4)):
+            event = player("playing", at=BASE + minutes(i), session=f"good-{i}")
+            posted = http.post("/api/v1/events", json=[event], headers=auth)
+            assert posted.status_code in (200, 202), posted.text
+            acked += 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    for response in answers:
+        check_answer(response, "abuse")
+        assert 400 <= response.status_code < 500
+    listed = http.get(
+        "/api/v1/sessions?kind=player&from=2025-10-09&to=2025-10-12&limit=1000", headers=auth
+    ).json()
+    found = sum(1 for s in listed["sessions"] if s["session"].startswith("good-"))
+    record(
+        "latency",
+        requests=n,
+        quiet_p50_ms=percentile(quiet, 50) * 1000,
+        quiet_p99_ms=percentile(quiet, 99) * 1000,
+        abuse_p50_ms=percentile(under, 50) * 1000,
+        abuse_p99_ms=percentile(under, 99) * 1000,
+        abusive_requests=len(answers),
+    )
+    record("acked", category="abuse", acked=acked, lost=acked - found)
+    assert found == acked

@@ -13,6 +13,7 @@ import pytest
 from sessionscope.ingest import Ingestor
 from sessionscope.store.clickhouse import ClickHouseStore
 from tests.reliability.conftest import Creds, make_creds
+from tests.reliability.record import record
 from tests.reliability.shapes import check_answer
 
 RANGE = {
@@ -128,6 +129,7 @@ def test_a_never_sees_b(
             if asked in response_target or quote(asked, safe="") in response_target:
                 text = text.replace(asked, "")
         assert b.label not in text, f"{response_target} leaked B's data: {text[:300]}"
+    record("isolation", responses=len(seen), leaks=0)
     # A's own data is there (the queries above could see data at all).
     assert a.label in _ekran_post(http, a).text
 
