@@ -68,7 +68,11 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
     # Outermost: no body past the largest any route takes (a gzip body of the ingest limit).
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes * 2 + 1024)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes * 2 + 1024,
+        timeout_s=settings.head_timeout_ms * 12 / 1000,  # 2 minutes by default
+    )
     app.add_middleware(SecurityHeaders)
     app.include_router(native.router)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes

@@ -8,6 +8,7 @@ of their own, so no route holds more than its bound in memory.
 
 from __future__ import annotations
 
+import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,11 +22,14 @@ def too_large(limit: int) -> ApiError:
 
 
 class BodyLimit:
-    """ASGI middleware: no request body larger than ``max_bytes`` reaches a route."""
+    """ASGI middleware: no request body larger than ``max_bytes`` reaches a route, and none
+    that takes longer than ``timeout_s`` to arrive (a body trickling in, byte by byte, would
+    hold its request as long as the client likes): 408."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 120.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,14 +43,29 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         received = 0
+        complete = False
+        deadline: float | None = None
 
         async def bounded() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete, deadline
+            if complete:  # after the body: waiting for a disconnect is not bounded
+                return await receive()
+            if deadline is None:
+                deadline = anyio.current_time() + self.timeout_s
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    message = await receive()
+            except TimeoutError:
+                raise ApiError(
+                    408, "timeout", f"the body did not arrive within {self.timeout_s:g} s"
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise too_large(limit)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         await self.app(scope, bounded, send)
