@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: venv demo serve test check lint fmt bench clean
+.PHONY: venv demo serve test check lint fmt bench fuzz reliability clean
 
 $(RUN): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,5 +44,23 @@ check: lint test
 bench: $(DEV)
 	$(BIN)/python bench/run.py
 
+# Longer fuzzing than `make test` runs: examples per route and per parser strategy.
+FUZZ_EXAMPLES ?= 250
+fuzz: $(STAMP)
+	SESSIONSCOPE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q \
+		tests/reliability/test_fuzz_schema.py tests/reliability/test_fuzz_parsers.py
+
+# The reliability and security suite at full length; writes docs/reliability.md.
+RELIABILITY_EXAMPLES ?= 100
+CLI_REPEAT ?= 5
+reliability: $(STAMP)
+	rm -f .reliability.jsonl
+	SESSIONSCOPE_RELIABILITY_OUT=$(CURDIR)/.reliability.jsonl \
+		SESSIONSCOPE_FUZZ_EXAMPLES=$(RELIABILITY_EXAMPLES) SESSIONSCOPE_CLI_REPEAT=$(CLI_REPEAT) \
+		$(BIN)/pytest -q tests/reliability tests/test_cli_exit.py
+	$(BIN)/python -m tests.reliability.report .reliability.jsonl docs/reliability.md \
+		"$(RELIABILITY_EXAMPLES) examples per fuzzed route or parser, every command $(CLI_REPEAT) times"
+	@echo "wrote docs/reliability.md"
+
 clean:
-	rm -rf $(VENV) sessionscope-data bench/.data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) sessionscope-data bench/.data .pytest_cache .mypy_cache .ruff_cache .reliability.jsonl

@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from sessionscope import __version__, dashboard, sdk
-from sessionscope.api import metrics, native
+from sessionscope.api import docs, metrics, native
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
+from sessionscope.api.headers import SecurityHeaders
+from sessionscope.api.limits import BodyLimit
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
@@ -57,16 +59,27 @@ def create_app(
         version=__version__,
         description="Session analytics: collect events, build sessions, serve them.",
         lifespan=lifespan,
+        # Served from the package's own copy of Swagger UI (no CDN): see ``api.docs``.
+        docs_url=None,
+        redoc_url=None,
     )
     if store is not None and ingestor is not None:
         # Usable without running the lifespan (e.g. in-process clients that skip it).
         app.state.ctx = AppContext(settings, store, SessionService(store), ingestor)
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
-    # Outside read-after-write: a request's time includes its wait for the loader.
-    metrics.install(app, log_json=settings.log_format == "json")
-    # Outermost: preflights are answered before anything else (ingest and the SDK only).
+    # No body past the largest any route takes (a gzip body of the ingest limit).
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes * 2 + 1024,
+        timeout_s=settings.head_timeout_ms * 12 / 1000,  # 2 minutes by default
+    )
+    # Preflights are answered before the routes (ingest and the SDK only).
     app.add_middleware(CrossOrigin)
+    app.add_middleware(SecurityHeaders)
+    # Outermost: every answer is counted and timed (a read's time includes its wait for the
+    # loader).
+    metrics.install(app, log_json=settings.log_format == "json")
     native.install(app)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.
@@ -76,4 +89,5 @@ def create_app(
     thousandeyes.install(app)
     dashboard.install(app)
     sdk.install(app)
+    docs.install(app)
     return app

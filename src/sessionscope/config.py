@@ -53,6 +53,9 @@ class Settings:
     journal_block_events: int = 50_000
     journal_linger_ms: int = 500
     journal_max_lag_ms: int = 3_000
+    #: Time a client has to send a request's head (request line and headers); past it the
+    #: connection is closed with 408 (slow clients holding connections: slowloris).
+    head_timeout_ms: int = 10_000
 
     @property
     def embedded(self) -> bool:
@@ -102,6 +105,7 @@ _JOURNAL_LIMITS = (
     ("journal_block_events", 1, 1_000_000),
     ("journal_linger_ms", 0, 60_000),
     ("journal_max_lag_ms", 100, 600_000),
+    ("head_timeout_ms", 100, 600_000),
 )
 
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -97,6 +98,16 @@ def error_response(err: ApiError, request: Request) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        if exc.status in (401, 403):  # credential guessing shows in the log (never a secret)
+            client = request.client.host if request.client else "-"
+            log.warning(
+                "refused %s %s from %s: %s %s",
+                request.method,
+                request.url.path[:200],
+                client,
+                exc.status,
+                exc.message[:200],
+            )
         return _formatter(request.url.path)(exc, request)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
@@ -112,6 +123,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return _formatter(request.url.path)(err, request)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ClickHouseError):  # the store is unreachable, or failed mid-query
+            log.error("store error on %s %s: %s", request.method, request.url.path, str(exc)[:500])
+            err = ApiError(
+                503,
+                "store_unavailable",
+                "the store is unavailable; try again shortly",
+                headers={"Retry-After": "5"},
+            )
+            return _formatter(request.url.path)(err, request)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         err = ApiError(500, "internal", "internal error; the server log has the details")
         return _formatter(request.url.path)(err, request)

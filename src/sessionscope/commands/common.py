@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import orjson
 import typer
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from rich.console import Console
 from rich.markup import escape
 
@@ -36,6 +39,7 @@ __all__ = [
     "print_json",
     "project_named",
     "run_server",
+    "stopped_by_signals",
     "settings_for",
     "submit",
     "writing",
@@ -124,6 +128,12 @@ def held_stderr() -> Iterator[list[bool]]:
                 os.write(2, text)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The gist of a store error: its cause's message when there is one (connection refused)."""
+    text = str(exc).split("Caused by ", 1)[-1]
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+
+
 def open_cli_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
     """Open (and migrate) the store; fail in one line when a server holds the embedded one."""
     store: ClickHouseStore | None = None
@@ -131,7 +141,15 @@ def open_cli_store(settings: Settings, *, migrate: bool = True) -> ClickHouseSto
         try:
             store = open_store(settings, migrate=migrate)
             store.query("SELECT 1")  # connect now, so that a busy store is reported here
-        except Exception:
+        except Exception as exc:
+            if store is not None:  # no connection of this process is left open at exit
+                store.close()
+            if not settings.embedded and isinstance(exc, ClickHouseError):
+                where = urlsplit(settings.clickhouse_url)  # no credentials in the message
+                raise fail(
+                    f"cannot reach the store at {where.scheme}://{where.hostname}:{where.port} "
+                    f"(SESSIONSCOPE_CLICKHOUSE_URL): {_first_line(exc)}"
+                ) from None
             if not (settings.embedded and in_use_by_another_process(settings)):
                 raise
             drop[0] = True
@@ -210,9 +228,11 @@ def print_json(data: Any) -> None:
 
 
 def run_server(settings: Settings, store: ClickHouseStore) -> None:
-    """Serve the app on ``store`` with uvicorn, logging as the settings say."""
+    """Serve the app on ``store`` with uvicorn, logging as the settings say (the caller stops
+    by :func:`stopped_by_signals`, around the store's opening)."""
     import uvicorn
 
+    from sessionscope.api.server import uvicorn_options
     from sessionscope.app import create_app
     from sessionscope.logs import server_log_config
 
@@ -223,4 +243,36 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
         log_level="info",
         log_config=server_log_config(settings.log_format),
         access_log=settings.access_log and settings.log_format == "text",
+        **uvicorn_options(settings),
     )
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT asked the server to stop."""
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT stop the server and the command exits 0, after the store is closed.
+
+    uvicorn shuts down gracefully on either (in-flight requests finish, the lifespan loads what
+    was acknowledged), restores the handlers it found and raises the signal again: here that
+    is an exception that unwinds through the store's close, not a death by the signal (which
+    skipped the close: status 143 on SIGTERM). A signal before uvicorn runs stops the same way;
+    signals while closing are ignored (the close finishes)."""
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        if not stopping:
+            stopping.append(signum)
+            raise _Stopped(signum)
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, stop) for sig in handled}
+    try:
+        yield
+    except _Stopped:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -16,6 +16,7 @@ from sessionscope.commands.common import (
     opened_store,
     run_server,
     settings_for,
+    stopped_by_signals,
 )
 from sessionscope.commands.data import run_simulation
 from sessionscope.compat.demo import vendors
@@ -71,7 +72,7 @@ def demo(
         console.print(f"loaded {result['accepted']} simulated events into project 'demo'")
     print_demo_help(settings, creds)
     if serve_after:
-        with opened_store(settings) as store:
+        with stopped_by_signals(), opened_store(settings) as store:
             run_server(settings, store)
 
 

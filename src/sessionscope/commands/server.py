@@ -13,6 +13,7 @@ from sessionscope.commands.common import (
     opened_store,
     run_server,
     settings_for,
+    stopped_by_signals,
 )
 
 __all__ = ["migrate", "serve"]
@@ -33,7 +34,7 @@ def serve(
         data_dir, host=host, port=port, public_url=public_url, log_format=log_format
     )
     # Opened here, not in the app's lifespan: a data directory in use fails in one line.
-    with opened_store(settings) as store:
+    with stopped_by_signals(), opened_store(settings) as store:
         run_server(settings, store)
 
 

@@ -26,6 +26,7 @@ from fastapi.responses import Response
 from sessionscope.api.auth import project_for_key
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
+from sessionscope.api.limits import read_body
 from sessionscope.api.metrics import note_project
 from sessionscope.api.responses import JSON
 from sessionscope.compat.demo import DemoHooks
@@ -220,13 +221,17 @@ def parse_sessions_query(
     )
 
 
+#: The parameters fit in far less; a larger body is refused (413) unread.
+_MAX_BODY = 64 * 1024
+
+
 def _query(request: Request) -> dict[str, str]:
     return {k.lower(): v for k, v in request.query_params.multi_items()}
 
 
 async def _json_body(request: Request) -> dict[str, object]:
     """Dependency: the request's JSON object body, ``{}`` when empty (any content type)."""
-    raw = await request.body()
+    raw = await read_body(request, _MAX_BODY)
     if not raw.strip():
         return {}
     try:

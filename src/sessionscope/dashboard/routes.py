@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sessionscope import __version__
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, native_error, register_error_shape
+from sessionscope.api.limits import read_body
 from sessionscope.dashboard import format as fmt
 from sessionscope.dashboard.auth import (
     COOKIE,
@@ -198,9 +199,10 @@ def _same_origin(ctx: AppContext, request: Request) -> bool:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > 16_384:
-        raise ApiError(413, "too_large", "form is too large")
+    try:
+        body = await read_body(request, 16_384)  # refused unread past the bound
+    except ApiError:
+        raise ApiError(413, "too_large", "form is too large") from None
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
@@ -254,8 +256,10 @@ async def login(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respons
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
-def logout(request: Request) -> Response:
+def logout(request: Request, ctx: AppContext = Depends(get_ctx)) -> Response:
     """Forget the sign-in."""
+    if request.method == "POST" and not _same_origin(ctx, request):
+        raise ApiError(403, "forbidden", "forms are accepted from this site only")
     response = RedirectResponse("/login", status_code=303, headers=_headers())
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
     return response

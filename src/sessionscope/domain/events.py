@@ -571,6 +571,15 @@ def decode_batch(
     Returns the events, or every problem found (``index`` counts events, blank lines
     skipped). Raises :class:`BatchSyntaxError` when the body is not JSON or not NDJSON.
     """
+    try:
+        return _decode_batch(data, ndjson=ndjson, now=now)
+    except RecursionError:  # msgspec's decoders recurse: [[[[...]]]] would be a 500
+        raise BatchSyntaxError("body is not valid JSON: it is nested too deeply") from None
+
+
+def _decode_batch(
+    data: bytes, *, ndjson: bool, now: datetime | None
+) -> tuple[list[Event], list[Problem]]:
     moment = now or datetime.now(UTC)
     if ndjson:
         try:

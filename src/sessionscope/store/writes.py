@@ -92,6 +92,10 @@ def _starts_column(rows: pa.Array, keys: list[str], opens: list[bool]) -> pa.Arr
     # ---------------------------------------------------------------- events
 
 
+class _LoadStopped(Exception):
+    """A background load stopped because the store is closing."""
+
+
 class Writes(EventReads):
     """Inserts of events; remembers the kinds it stored for ``event_kinds``."""
 
@@ -100,6 +104,42 @@ class Writes(EventReads):
         self._id_filter: IdFilter | None = None
         self._starts: dict[int, SessionStarts] = {}
         self._ingest_locks: dict[int, threading.Lock] = {}
+        #: The threads that fill the id filter and the session starts from the store, and the
+        #: flag that stops them: ``close`` joins them before it closes the engine's
+        #: connections (a thread still in the embedded engine when the process exits crashes
+        #: it: a segmentation fault in the engine's background pool).
+        self._loaders: list[threading.Thread] = []
+        self._closing = threading.Event()
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Stop the background loads (within ``timeout_s``), then close every connection. The
+        store may be used again afterwards (it connects again)."""
+        self._closing.set()
+        with self._meta_lock:
+            loaders, self._loaders = self._loaders, []
+        deadline = _time.monotonic() + timeout_s
+        for thread in loaders:
+            thread.join(max(0.0, deadline - _time.monotonic()))
+        with self._meta_lock:
+            # A load cut short is made again at the next use (an unready filter is not used).
+            if self._id_filter is not None and not self._id_filter.ready:
+                self._id_filter = None
+            self._starts = {p: s for p, s in self._starts.items() if s.ready}
+            if not any(t.is_alive() for t in loaders):
+                self._closing.clear()
+        super().close()
+
+    def _start_loader(self, target: Any, args: tuple[Any, ...], name: str) -> None:
+        """Start a background load (under ``_meta_lock``); ``close`` stops and joins it."""
+        self._loaders = [t for t in self._loaders if t.is_alive()]
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._loaders.append(thread)
+        thread.start()
+
+    def _check_closing(self) -> None:
+        """Between the blocks of a background load: stop it once the store is closing."""
+        if self._closing.is_set():
+            raise _LoadStopped
 
     def _ingest_lock(self, project_id: int) -> threading.Lock:
         with self._meta_lock:
@@ -242,9 +282,7 @@ class Writes(EventReads):
             known = self._id_filter
             if known is None:
                 known = self._id_filter = IdFilter()
-                threading.Thread(
-                    target=self._load_id_filter, args=(known,), name="id-filter", daemon=True
-                ).start()
+                self._start_loader(self._load_id_filter, (known,), "id-filter")
         return known
 
     def _session_starts(self, project_id: int) -> SessionStarts | None:
@@ -258,40 +296,45 @@ class Writes(EventReads):
             starts = self._starts.get(project_id)
             if starts is None:
                 starts = self._starts[project_id] = SessionStarts()
-                threading.Thread(
-                    target=self._load_session_starts,
-                    args=(project_id, starts),
-                    name=f"session-starts-{project_id}",
-                    daemon=True,
-                ).start()
+                self._start_loader(
+                    self._load_session_starts, (project_id, starts), f"session-starts-{project_id}"
+                )
         return starts
 
     def _load_session_starts(self, project_id: int, starts: SessionStarts) -> None:
         def blocks() -> Iterator[tuple[list[str], list[int]]]:
+            self._check_closing()
             with self.client.query_column_block_stream(
                 "SELECT kind, session, toUnixTimestamp64Milli(min(t)) FROM session_index "
                 "WHERE project_id = {p:UInt32} AND edge = 1 GROUP BY kind, session",
                 parameters={"p": project_id},
             ) as stream:
                 for kinds, sessions, times in stream:
+                    self._check_closing()
                     keys = [session_key(k, s) for k, s in zip(kinds, sessions, strict=True)]
                     yield keys, [int(t) for t in times]
 
         try:
             starts.load(blocks())
+        except _LoadStopped:  # not ready: made again at the next use
+            pass
         except Exception:  # every insert marks its sessions as starting meanwhile
             log.exception("could not load the session starts of project %s", project_id)
 
     def _load_id_filter(self, known: IdFilter) -> None:
         def blocks() -> Iterator[tuple[list[int], list[str]]]:
+            self._check_closing()
             with self.client.query_column_block_stream(
                 "SELECT project_id, id FROM event_ids"
             ) as stream:
                 for projects, ids in stream:
+                    self._check_closing()
                     yield list(projects), list(ids)
 
         try:
             known.load(blocks())
+        except _LoadStopped:  # not ready: made again at the next use
+            pass
         except Exception:  # the store answers by lookups meanwhile; a later start tries again
             log.exception("could not load the stored event ids")
 

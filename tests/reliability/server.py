@@ -1,0 +1,104 @@
+"""A ``sessionscope serve`` process with credentials of every kind, for abuse and fault tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import EXE, free_port
+from tests.reliability.conftest import Creds
+
+
+@dataclass
+class Served:
+    base: str
+    proc: subprocess.Popen[bytes]
+    creds: Creds
+    output: Any
+
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        """The server's resident memory (``VmHWM``: its peak so far), KiB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise AssertionError(f"no {field}")
+
+    def address(self) -> tuple[str, int]:
+        host, port = self.base.removeprefix("http://").split(":")
+        return host, int(port)
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.base}/healthz", timeout=10).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def log(self) -> str:
+        self.output.seek(0)
+        return str(self.output.read().decode(errors="replace"))
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    env.update({"SESSIONSCOPE_SECRET_KEY": "reliability-secret", "SESSIONSCOPE_ACCESS_LOG": "0"})
+    env.update(extra)
+    return env
+
+
+def _cli(data: Path, env: dict[str, str], *args: str) -> Any:
+    out = subprocess.run(
+        [*EXE, *args, "--data-dir", str(data), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    return json.loads(out.stdout)
+
+
+@contextmanager
+def served(data: Path, **settings: str) -> Iterator[Served]:
+    """Serve ``data`` (made with one project ``a`` and its credentials) in its own process."""
+    env = _env({f"SESSIONSCOPE_{k.upper()}": v for k, v in settings.items()})
+    project = _cli(data, env, "projects", "create", "a", "--organization", "a")
+    key = _cli(data, env, "keys", "create", "-p", "a")["api_key"]
+    ncp = _cli(data, env, "keys", "create", "-p", "a", "--ncp")
+    user = _cli(data, env, "users", "create", "a@example.com", "-p", "a")
+    creds = Creds(
+        project["id"], key, ncp["access_key"], ncp["secret_key"], user["email"], user["token"]
+    )
+    port = free_port()
+    output = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [*EXE, "serve", "--data-dir", str(data), "--port", str(port)],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    server = Served(f"http://127.0.0.1:{port}", proc, creds, output)
+    try:
+        deadline = time.monotonic() + 60
+        while not server.healthy():
+            assert proc.poll() is None, server.log()[-3000:]
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        output.close()
