@@ -140,6 +140,40 @@ def test_sessions_command(settings: Settings, tmp_path: Path) -> None:
     assert bad.exit_code == 2
 
 
+#: A session id far wider than a table cell of an 80-column terminal.
+LONG_SESSION = "cli428-" + "0123456789abcdef" * 5
+
+
+def test_piped_sessions_are_tsv_with_whole_values(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli_json(settings, "projects", "create", "cli-tsv")
+    events = [
+        player("startup", session=LONG_SESSION, duration_ms=10, device="Smart TV\tbox"),
+        player(session="short"),
+    ]
+    cli_json(settings, "ingest", str(write_ndjson(tmp_path / "t.ndjson", events)), "-p", "cli-tsv")
+    # The runner's stdout is not a terminal, as a pipe's is not.
+    piped = cli(settings, "sessions", "--project", "cli-tsv", "--limit", "1")
+    assert piped.exit_code == 0, piped.output
+    header, *lines = piped.stdout.splitlines()
+    columns = header.split("\t")
+    assert columns[:3] == ["session", "start", "device"]
+    assert len(lines) == 1  # the page; where the next one starts goes to stderr
+    assert "more: --cursor " in piped.stderr
+    whole = cli(settings, "sessions", "--project", "cli-tsv").stdout.splitlines()
+    assert whole[0] == header
+    rows = [dict(zip(columns, line.split("\t"), strict=True)) for line in whole[1:]]
+    by_session = {r["session"]: r for r in rows}
+    assert set(by_session) == {LONG_SESSION, "short"}
+    assert by_session[LONG_SESSION]["device"] == "Smart TV box"  # a tab in a value is a space
+    assert by_session[LONG_SESSION]["total_start_ms"] == "10"
+    # On a terminal it stays a table that fits the width.
+    monkeypatch.setattr("sessionscope.commands.data._stdout_is_terminal", lambda: True)
+    tty = cli(settings, "sessions", "--project", "cli-tsv")
+    assert tty.exit_code == 0 and "┃" in tty.stdout and LONG_SESSION not in tty.stdout
+
+
 def test_migrate(settings: Settings) -> None:
     result = cli(settings, "migrate")
     assert result.exit_code == 0

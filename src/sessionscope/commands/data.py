@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -305,6 +306,15 @@ def sessions(
     if json_out:
         print_json({"sessions": rows, "next": page.next})
         return
+    if not _stdout_is_terminal():
+        # Piped or redirected: full values as TSV (a table would be cut to the default 80
+        # columns); the notes go to stderr so stdout stays TSV.
+        _print_tsv(kind, rows)
+        if not rows:
+            err.print("no sessions")
+        if page.next:
+            err.print(f"more: --cursor {page.next}", soft_wrap=True, highlight=False)
+        return
     if not rows:
         console.print("no sessions")
         return
@@ -315,6 +325,24 @@ def sessions(
     console.print(table)
     if page.next:
         console.print(f"more: --cursor {page.next}")
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _print_tsv(kind: str, rows: list[dict[str, Any]]) -> None:
+    """A header line and one line per session, tab-separated, values whole (tabs and line
+    breaks inside a value become spaces)."""
+    columns = [c for c in _TABLE_COLUMNS[kind] if not rows or c in rows[0]]
+
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+    lines = ["\t".join(columns), *("\t".join(cell(r[c]) for c in columns) for r in rows)]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
 
 
 _TABLE_COLUMNS = {
