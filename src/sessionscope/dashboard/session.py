@@ -108,8 +108,8 @@ def _event_row(e: Event) -> tuple[Cell, ...]:
 
 def _runs(events: Sequence[Event]) -> list[list[Event]]:
     """Group consecutive activity events of the same app; any other event is a run of one.
-    Activity that names no app joins the run before it (its app is still in front as far as
-    anyone knows), unless that run is of another type."""
+    Activity that names no app joins the activity run before it (as far as anyone knows, that
+    app is still in front); after a login it starts a run of its own."""
     runs: list[list[Event]] = []
     app = ""
     for e in events:
