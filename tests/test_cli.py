@@ -140,6 +140,40 @@ def test_sessions_command(settings: Settings, tmp_path: Path) -> None:
     assert bad.exit_code == 2
 
 
+#: A session id far wider than a table cell of an 80-column terminal.
+LONG_SESSION = "cli428-" + "0123456789abcdef" * 5
+
+
+def test_piped_sessions_are_tsv_with_whole_values(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli_json(settings, "projects", "create", "cli-tsv")
+    events = [
+        player("startup", session=LONG_SESSION, duration_ms=10, device="Smart TV\tbox"),
+        player(session="short"),
+    ]
+    cli_json(settings, "ingest", str(write_ndjson(tmp_path / "t.ndjson", events)), "-p", "cli-tsv")
+    # The runner's stdout is not a terminal, as a pipe's is not.
+    piped = cli(settings, "sessions", "--project", "cli-tsv", "--limit", "1")
+    assert piped.exit_code == 0, piped.output
+    header, *lines = piped.stdout.splitlines()
+    columns = header.split("\t")
+    assert columns[:3] == ["session", "start", "device"]
+    assert len(lines) == 1  # the page; where the next one starts goes to stderr
+    assert "more: --cursor " in piped.stderr
+    whole = cli(settings, "sessions", "--project", "cli-tsv").stdout.splitlines()
+    assert whole[0] == header
+    rows = [dict(zip(columns, line.split("\t"), strict=True)) for line in whole[1:]]
+    by_session = {r["session"]: r for r in rows}
+    assert set(by_session) == {LONG_SESSION, "short"}
+    assert by_session[LONG_SESSION]["device"] == "Smart TV box"  # a tab in a value is a space
+    assert by_session[LONG_SESSION]["total_start_ms"] == "10"
+    # On a terminal it stays a table that fits the width.
+    monkeypatch.setattr("sessionscope.commands.data._stdout_is_terminal", lambda: True)
+    tty = cli(settings, "sessions", "--project", "cli-tsv")
+    assert tty.exit_code == 0 and "┃" in tty.stdout and LONG_SESSION not in tty.stdout
+
+
 def test_migrate(settings: Settings) -> None:
     result = cli(settings, "migrate")
     assert result.exit_code == 0
@@ -156,13 +190,22 @@ def test_every_command_takes_data_dir(command: list[str]) -> None:
 def test_simulate_into_the_store_is_seeded_and_idempotent(
     settings: Settings, loaded_store: ClickHouseStore
 ) -> None:
-    args = ["simulate", "--project", "cli-sim", "--days", "1", "--players", "30"]
+    args = ["simulate", "--project", "cli-sim", "--days", "1", "--players", "30", "--seed", "42"]
     args += ["--desktop-users", "3", "--endpoint-agents", "2", "--channels", "1"]
     args += ["--end", "2025-10-10T12:00:00Z"]
     first = cli_json(settings, *args)
-    assert first["accepted"] == first["events"] > 100
-    again = cli_json(settings, *args)
-    assert again == {"events": first["events"], "accepted": 0, "duplicates": first["events"]}
+    assert first["accepted"] == first["events"] > 100 and first["seed"] == 42
+    again = cli(settings, *args, "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == {
+        "seed": 42,
+        "events": first["events"],
+        "accepted": 0,
+        "duplicates": first["events"],
+    }
+    # Said in words, with what to do about it.
+    assert "every event was a duplicate: seed 42" in again.stderr
+    assert "Pass another --seed" in again.stderr
     project = loaded_store.get_project_by_name("cli-sim")
     assert project is not None
     for kind in ("player", "channel", "desktop", "endpoint"):
@@ -191,6 +234,34 @@ def test_simulate_posts_to_a_server(
         "1",
     )
     assert out["accepted"] == out["events"] == loaded_store.count_events(project.id)
+
+
+def test_simulate_without_a_seed_adds_to_the_demo_data(
+    settings: Settings, base_url: str, loaded_store: ClickHouseStore
+) -> None:
+    """The demo loads seed 42; `simulate --url` into it, with no --seed, stores new events
+    (it used to make the demo's ids again, times aside, and store nothing)."""
+    project = loaded_store.create_project("cli-sim-demo")
+    key = loaded_store.create_api_key(project.id)
+    sizes = ["--players", "10", "--desktop-users", "1", "--endpoint-agents", "1"]
+    post = ["simulate", "--url", base_url, "--api-key", key, "--days", "0.2", *sizes]
+    demo = cli_json(settings, *post, "--seed", "42", "--end", "2025-10-10T12:00:00Z")
+    assert demo["accepted"] == demo["events"] > 0
+    runs = [cli(settings, *post) for _ in range(2)]
+    seeds = set()
+    for run in runs:
+        assert run.exit_code == 0, run.output
+        assert "stored, 0 duplicates" in run.stdout
+        assert "duplicate" not in run.stderr
+        seeds.add(int(run.stdout.split("(seed ")[1].split(")")[0]))
+    assert len(seeds) == 2 and 42 not in seeds  # a new seed each run, printed
+    # An explicit seed still repeats a run exactly: the demo's one stores nothing again.
+    again = cli(settings, *post, "--seed", "42", "--end", "2025-10-10T12:00:00Z")
+    assert again.exit_code == 0
+    assert (
+        f"{demo['events']} events (seed 42): 0 stored, {demo['events']} duplicates" in again.stdout
+    )
+    assert "Pass another --seed" in again.stderr
 
 
 # ---------------------------------------------------------------------------- project settings

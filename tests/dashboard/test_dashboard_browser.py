@@ -16,6 +16,8 @@ import pytest
 from tests.dashboard.conftest import OTHER_CHANNEL, OTHER_MARKS, OTHER_PLAYER, Dash
 
 from sessionscope.domain.events import KINDS
+from sessionscope.service import SessionQuery, SessionService
+from sessionscope.store.clickhouse import ClickHouseStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -274,3 +276,98 @@ def test_another_projects_sessions_never_appear(page: Any, dash: Dash, problems:
     assert response is not None and response.status == 200
     assert page.locator("#sessions-table").count() == 0
     assert "No sessions match" in page.content()
+
+
+def _sessions(store: ClickHouseStore, dash: Dash, kind: str) -> list[Any]:
+    query = SessionQuery(kind, None, None, {}, 1000, None)
+    return list(SessionService(store).list_sessions(dash.main, query).sessions)
+
+
+def test_a_long_desktop_session_stays_a_readable_height(
+    page: Any, dash: Dash, store: ClickHouseStore, tmp_path: Path
+) -> None:
+    """Consecutive activity of one app is one row (it was a row per event: 3,765 px for one
+    session of the demo), which opens to list its events."""
+    service = SessionService(store)
+    counts: dict[str, int] = {}
+    for s in _sessions(store, dash, "desktop"):
+        found = service.get_session(dash.main, "desktop", str(s.session))
+        assert found is not None
+        counts[str(s.session)] = len(found[1])
+    key = max(counts, key=lambda k: counts[k])
+    events = counts[key]
+    assert events > 100  # a working day of activity every few minutes
+    sign_in(page, dash.main_key)
+    page.goto(f"/sessions/desktop/{key}")
+    page.wait_for_load_state("load")
+    shot(page, tmp_path / "desktop-session.png")
+    rows = page.locator("#events-table > tbody > tr")
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert rows.count() * 2 <= events, (rows.count(), events)
+    assert height < 3000, (height, rows.count(), events)
+    # Every event is still there, in its row's details.
+    runs = page.locator("#events-table details.run")
+    counted = page.eval_on_selector_all(
+        "#events-table > tbody > tr",
+        "rows => rows.map(r => Number((r.cells[1].textContent.split('×')[1] || '1').trim()))",
+    )
+    assert sum(counted) == events
+    assert runs.count() > 0
+    row = page.locator("#events-table > tbody > tr:has(details.run)").first
+    listed = row.locator("details.run li")
+    assert not listed.first.is_visible()  # closed until asked
+    row.locator("details.run summary").click()
+    assert listed.first.is_visible()
+    assert row.locator("td").nth(1).inner_text() == f"activity × {listed.count()}"
+
+
+# Where each error mark of the session timeline is drawn: the label of the row nearest to it.
+_ERROR_ROWS_JS = """
+() => {
+  const chart = Chart.getChart(document.getElementById('chart-session-timeline'));
+  const y = chart.scales.y;
+  const ticks = y.ticks.map((t, i) => [chart.data.labels[t.value], y.getPixelForTick(i)]);
+  const legend = chart.legend.legendItems.map((item) => item.text);
+  const out = [];
+  chart.data.datasets.forEach((d, i) => {
+    if (d.label !== 'error') { return; }
+    chart.getDatasetMeta(i).data.forEach((el) => {
+      const at = el.getProps(['y'], true).y;
+      out.push(ticks.reduce((a, b) => (Math.abs(b[1] - at) < Math.abs(a[1] - at) ? b : a))[0]);
+    });
+  });
+  return { rows: out, legend: legend };
+}
+"""
+
+
+def test_a_player_error_is_on_the_row_its_legend_names(
+    page: Any, dash: Dash, store: ClickHouseStore
+) -> None:
+    failed = [s for s in _sessions(store, dash, "player") if s.metrics.errors]
+    assert failed
+    sign_in(page, dash.main_key)
+    page.goto(f"/sessions/player/{failed[0].session}")
+    page.wait_for_load_state("load")
+    drawn = page.evaluate(_ERROR_ROWS_JS)
+    assert "error" in drawn["legend"]
+    assert drawn["rows"] and set(drawn["rows"]) == {"error"}, drawn
+
+
+_CUT_PLACEHOLDERS_JS = """
+() => Array.from(document.querySelectorAll('form.filters input[placeholder]')).filter((el) => {
+  const style = getComputedStyle(el);
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = style.font;
+  const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return ctx.measureText(el.placeholder).width > room || el.scrollWidth > el.clientWidth;
+}).map((el) => el.id + ': ' + el.placeholder)
+"""
+
+
+def test_explorer_placeholders_are_whole(page: Any, dash: Dash) -> None:
+    sign_in(page, dash.main_key)
+    for kind in KINDS:
+        page.goto(f"/sessions?kind={kind}")
+        assert page.locator("form.filters input[placeholder]").count() >= 3
+        assert page.evaluate(_CUT_PLACEHOLDERS_JS) == [], kind

@@ -39,8 +39,8 @@ __all__ = [
     "print_json",
     "project_named",
     "run_server",
-    "stopped_by_signals",
     "settings_for",
+    "stopped_by_signals",
     "submit",
     "writing",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -141,7 +142,14 @@ def ingest(
 def simulate(
     project: ProjectName = "demo",
     days: Annotated[float, typer.Option(help="Span of simulated time, ending now.")] = 2.0,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same events).")] = 42,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Random seed: the same seed makes the same events, ids included, so a second "
+            "run into the same project stores nothing new. [default: a new seed each run]",
+            show_default=False,
+        ),
+    ] = None,
     players: Annotated[int, typer.Option(help="Player sessions over the span.")] = 400,
     channels: Annotated[int, typer.Option(help="Live channels.")] = 3,
     desktop_users: Annotated[int, typer.Option(help="Desktop users.")] = 12,
@@ -159,12 +167,14 @@ def simulate(
         end_at = parse_instant(end, "end") if end else datetime.now(UTC)
     except TimeRangeError as exc:
         raise typer.BadParameter(exc.message, param_hint="--end") from None
+    from sessionscope.simulate import fresh_seed
+
     result = run_simulation(
         settings_for(data_dir),
         project=project,
         end=end_at,
         days=days,
-        seed=seed,
+        seed=fresh_seed() if seed is None else seed,
         sizes={
             "players": players,
             "channels": channels,
@@ -179,8 +189,18 @@ def simulate(
         print_json(result)
     else:
         console.print(
-            f"simulated {result['events']} events: {result['accepted']} stored, "
-            f"{result['duplicates']} duplicates"
+            f"simulated {result['events']} events (seed {result['seed']}): "
+            f"{result['accepted']} stored, {result['duplicates']} duplicates",
+            soft_wrap=True,
+        )
+    if result["events"] and result["duplicates"] == result["events"]:
+        # Event ids are made from the seed: this seed's events were stored before (the demo
+        # loads seed 42), whatever their times.
+        err.print(
+            f"every event was a duplicate: seed {result['seed']} makes the ids an earlier run "
+            "stored. Pass another --seed, or leave --seed out for a new one each run.",
+            soft_wrap=True,
+            highlight=False,
         )
 
 
@@ -207,7 +227,7 @@ def run_simulation(
         desktop_users=sizes["desktop_users"],
         endpoint_agents=sizes["endpoint_agents"],
     )
-    totals = {"events": 0, "accepted": 0, "duplicates": 0}
+    totals = {"seed": seed, "events": 0, "accepted": 0, "duplicates": 0}
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -286,6 +306,15 @@ def sessions(
     if json_out:
         print_json({"sessions": rows, "next": page.next})
         return
+    if not _stdout_is_terminal():
+        # Piped or redirected: full values as TSV (a table would be cut to the default 80
+        # columns); the notes go to stderr so stdout stays TSV.
+        _print_tsv(kind, rows)
+        if not rows:
+            err.print("no sessions")
+        if page.next:
+            err.print(f"more: --cursor {page.next}", soft_wrap=True, highlight=False)
+        return
     if not rows:
         console.print("no sessions")
         return
@@ -296,6 +325,24 @@ def sessions(
     console.print(table)
     if page.next:
         console.print(f"more: --cursor {page.next}")
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _print_tsv(kind: str, rows: list[dict[str, Any]]) -> None:
+    """A header line and one line per session, tab-separated, values whole (tabs and line
+    breaks inside a value become spaces)."""
+    columns = [c for c in _TABLE_COLUMNS[kind] if not rows or c in rows[0]]
+
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+    lines = ["\t".join(columns), *("\t".join(cell(r[c]) for c in columns) for r in rows)]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
 
 
 _TABLE_COLUMNS = {

@@ -39,11 +39,13 @@ def epoch_ms(t: datetime) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """One table cell: its text, an optional link, and whether it is a number (right-aligned)."""
+    """One table cell: its text, an optional link, and whether it is a number (right-aligned).
+    With ``more``, the text is the summary of a disclosure that opens to those lines."""
 
     text: str
     href: str = ""
     num: bool = False
+    more: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,11 @@ class Table:
                 inner = escape(c.text)
                 if c.href:
                     inner = Markup(f'<a href="{escape(c.href)}">{inner}</a>')
+                if c.more:
+                    items = "".join(f"<li>{escape(line)}</li>" for line in c.more)
+                    inner = Markup(
+                        f'<details class="run"><summary>{inner}</summary><ul>{items}</ul></details>'
+                    )
                 cells.append(f'<td class="num">{inner}</td>' if c.num else f"<td>{inner}</td>")
             out.append(f"<tr>{''.join(cells)}</tr>")
         return Markup("\n".join(out))

@@ -105,7 +105,7 @@ _FILTER_LABELS = {
     "user_id": ("User id", "e.g. 7"),
     "agent_id": ("Agent id", "agent uuid"),
     "visited_site": ("Site", "exact, e.g. github.com"),
-    "domain": ("Domain", "site or its subdomains, e.g. example.com"),
+    "domain": ("Domain", "example.com and its subdomains"),
     "protocol": ("Protocol", "http, https"),
     "port": ("Port", "e.g. 443"),
     "source_addr": ("Source address", "IP address"),
@@ -129,6 +129,11 @@ class FilterField:
     label: str
     hint: str
     value: str
+
+    @property
+    def size(self) -> int:
+        """The input's width in characters: wide enough for its placeholder, whole."""
+        return max(20, len(self.hint) + 3)
 
 
 @dataclass(frozen=True, slots=True)

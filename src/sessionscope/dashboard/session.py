@@ -71,21 +71,81 @@ def build_session_page(
     else:
         key, title, facts, charts = _channel(session, now)
     shown = list(events[:MAX_EVENT_ROWS])
+    note = ""
+    if kind == "desktop":
+        # A working day is hundreds of activity events: one row per run of the same app.
+        rows = [_run_row(run) if len(run) > 1 else _event_row(run[0]) for run in _runs(shown)]
+        if len(rows) < len(shown):
+            note = (
+                "Consecutive activity events of the same app are one row (activity that names "
+                "no app joins the row it falls in): their count and the time from the first to "
+                "the last. Open a row's details to see each event."
+            )
+    else:
+        rows = [_event_row(e) for e in shown]
     table = Table(
         "Events",
         ("Time (UTC)", "Type", "Duration", "Details"),
-        [
-            (
-                Cell(fmt.time(e.time) + f".{e.time.microsecond // 1000:03d}"),
-                Cell(e.type),
-                Cell(fmt.duration(e.duration_ms), num=True),
-                Cell(_details(e)),
-            )
-            for e in shown
-        ],
+        rows,
         empty="This session has no events.",
+        note=note,
     )
     return SessionPage(kind, key, title, facts, charts, table, len(events) - len(shown))
+
+
+def _stamp(t: datetime) -> str:
+    return fmt.time(t) + f".{t.microsecond // 1000:03d}"
+
+
+def _event_row(e: Event) -> tuple[Cell, ...]:
+    return (
+        Cell(_stamp(e.time)),
+        Cell(e.type),
+        Cell(fmt.duration(e.duration_ms), num=True),
+        Cell(_details(e)),
+    )
+
+
+def _runs(events: Sequence[Event]) -> list[list[Event]]:
+    """Group consecutive activity events of the same app; any other event is a run of one.
+    Activity that names no app joins the activity run before it (as far as anyone knows, that
+    app is still in front); after a login it starts a run of its own."""
+    runs: list[list[Event]] = []
+    app = ""
+    for e in events:
+        this = str(e.attrs.get("app") or "")
+        last = runs[-1] if runs else None
+        if (
+            e.type == "activity"
+            and last is not None
+            and last[0].type == "activity"
+            and this in ("", app)
+        ):
+            last.append(e)
+        else:
+            runs.append([e])
+            app = this
+    return runs
+
+
+def _run_row(run: Sequence[Event]) -> tuple[Cell, ...]:
+    first, last = run[0], run[-1]
+    app = str(first.attrs.get("app") or "")
+    titles = list(dict.fromkeys(str(e.attrs["title"]) for e in run if e.attrs.get("title")))
+    summary = [f"app={app}" if app else "no app named"]
+    if len(titles) == 1:
+        summary.append(f"title={titles[0]}")
+    elif titles:
+        summary.append(f"{len(titles)} titles")
+    return (
+        Cell(_stamp(first.time)),
+        Cell(f"{first.type} × {len(run)}"),
+        Cell(fmt.duration(_ms(last.time - first.time)), num=True),
+        Cell(
+            f"{', '.join(summary)[:200]}; to {_stamp(last.time)[11:]}",
+            more=tuple(f"{_stamp(e.time)[11:]} {_details(e) or '(no app named)'}" for e in run),
+        ),
+    )
 
 
 _DETAIL_SKIP = {"user_name", "client_guid", "client_name", "origin", "os", "device", "video_type"}
@@ -142,14 +202,12 @@ def _player(s: PlayerSession, events: Sequence[Event]) -> Built:
             spans.setdefault(e.type, []).append(
                 Span(e.type, begin, e.time, f"{e.type} {length}", text=length)
             )
-        else:
-            row = e.type if e.type in _PLAYER_ROWS else "events"
-            marks.setdefault(e.type, []).append(Mark(row, e.time, e.type))
-    rows = [t for t in _PLAYER_ROWS if t in spans or t in marks]
-    if any(t not in _PLAYER_ROWS for t in marks):
-        rows.append("events")
-    layers = [Layer(t, spans=spans[t]) for t in _PLAYER_ROWS if t in spans]
+        else:  # on its type's row too, so a row is labelled as its legend entry is
+            marks.setdefault(e.type, []).append(Mark(e.type, e.time, e.type))
     known = (*_PLAYER_ROWS, *_PLAYER_MARKS)
+    rows = [t for t in known if t in spans or t in marks]
+    rows += [t for t in marks if t not in known]
+    layers = [Layer(t, spans=spans[t]) for t in _PLAYER_ROWS if t in spans]
     layers += [
         Layer(t, marks=marks[t], style="cross" if t == "error" else "") for t in known if t in marks
     ]
@@ -159,7 +217,7 @@ def _player(s: PlayerSession, events: Sequence[Event]) -> Built:
     chart = timeline_chart(
         "session-timeline",
         "Player actions",
-        "Each action type on its own row; a bar covers the time an action report measured "
+        "Each event type on its own row; a bar covers the time an action report measured "
         "(reports are sent when the action ends), with its duration where it fits. Errors "
         "are red crosses; ends and track changes are marks.",
         rows,

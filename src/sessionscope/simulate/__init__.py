@@ -7,7 +7,8 @@ channels, desktop sessions, endpoint sessions), for the span ``[start, end]`` of
 
 Determinism: every kind draws from its own ``random.Random`` seeded from the config's seed and
 the kind's name, so the same config always gives the same events, and leaving a kind out does
-not change the others. Event ids are ``sim-<seed>-<kind letter><counter>``.
+not change the others. Event ids are ``sim-<seed>-<kind letter><counter>``, so a seed makes
+the same ids on every run: the CLI draws a new seed (:func:`fresh_seed`) unless one is given.
 
 Times are handled as integer epoch milliseconds and formatted by hand (RFC 3339, UTC,
 milliseconds), which keeps generation at well over 100,000 events a second. Sessions that would
@@ -23,12 +24,12 @@ from typing import Any
 
 from sessionscope.simulate.channel import channel_events
 from sessionscope.simulate.common import EPOCH, ONE_MS
-from sessionscope.simulate.config import SimulationConfig
+from sessionscope.simulate.config import SimulationConfig, fresh_seed
 from sessionscope.simulate.desktop import desktop_events
 from sessionscope.simulate.endpoint import endpoint_events
 from sessionscope.simulate.player import player_events
 
-__all__ = ["SimulationConfig", "simulate", "simulate_batches"]
+__all__ = ["SimulationConfig", "fresh_seed", "simulate", "simulate_batches"]
 
 
 def simulate(config: SimulationConfig) -> Iterator[dict[str, Any]]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from sessionscope.domain.events import KINDS
 
-__all__ = ["SimulationConfig"]
+__all__ = ["SimulationConfig", "fresh_seed"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,3 +42,10 @@ class SimulationConfig:
             raise ValueError(f"unknown kind {unknown[0]!r}; expected some of {', '.join(KINDS)}")
         if len(set(self.kinds)) != len(self.kinds):
             raise ValueError("kinds must not repeat")
+
+
+def fresh_seed() -> int:
+    """A seed for a run that names none: a new one each run, so its event ids
+    (``sim-<seed>-...``), session ids and users are new too and never collide with an earlier
+    run's (such as the demo's, seed 42). Pass it back as a seed to repeat that run."""
+    return secrets.randbits(32)
