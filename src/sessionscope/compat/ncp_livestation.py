@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from sessionscope.api.auth import project_for_key
@@ -38,13 +37,7 @@ from sessionscope.compat.demo import DemoHooks
 from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.timerange import MAX_EPOCH_MS
-from sessionscope.ingest.pipeline import (
-    IngestError,
-    decode_body,
-    parse_objects,
-    submit,
-    validate,
-)
+from sessionscope.ingest.pipeline import IngestError, ingest_async
 from sessionscope.store.clickhouse import ClickHouseStore
 
 __all__ = [
@@ -479,31 +472,6 @@ def _translate(items: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _ingest_callbacks(ctx: AppContext, project: Project, body: bytes, request: Request) -> JSON:
-    try:
-        data = decode_body(
-            body, request.headers.get("content-encoding"), ctx.settings.max_body_bytes
-        )
-        items = parse_objects(data, request.headers.get("content-type"))
-    except IngestError as exc:
-        raise _gateway(exc.status, exc.message) from None
-    if not items:
-        raise _bad("body holds no callbacks")
-    translated = _translate(items)
-    try:
-        validated = validate(translated)
-    except IngestError as exc:
-        first = exc.problems[0] if exc.problems else None
-        if first is None:
-            raise _bad(exc.message) from None
-        raise _callback_problem(first.index, first.field, first.message, len(items)) from None
-    try:
-        result = submit(ctx.ingestor, project.id, validated)
-    except IngestError as exc:
-        raise _gateway(exc.status, exc.message, exc.headers) from None
-    return JSON(result.as_dict())
-
-
 @router.post(CALLBACK_PATH)
 async def callback_events(
     request: Request,
@@ -523,7 +491,35 @@ async def callback_events(
         if size > limit * 2 + 1024:
             raise _gateway(413, f"body is larger than {limit} bytes")
         chunks.append(chunk)
-    return await run_in_threadpool(_ingest_callbacks, ctx, project, b"".join(chunks), request)
+    counted: list[int] = []
+
+    def translate(items: list[Any]) -> list[Any]:
+        counted.append(len(items))
+        return _translate(items)
+
+    try:
+        result = await ingest_async(
+            ctx.ingestor,
+            project.id,
+            b"".join(chunks),
+            content_type=request.headers.get("content-type"),
+            content_encoding=request.headers.get("content-encoding"),
+            max_bytes=limit,
+            translate=translate,
+        )
+    except IngestError as exc:
+        raise _refusal(exc, counted[0] if counted else 1) from None
+    return JSON(result.as_dict())
+
+
+def _refusal(exc: IngestError, count: int) -> ApiError:
+    """A refused batch of ``count`` callbacks in Live Station's shape: its first problem."""
+    if exc.code == "empty_batch":
+        return _bad("body holds no callbacks")
+    if exc.code == "invalid_events" and exc.problems:
+        first = exc.problems[0]
+        return _callback_problem(first.index, first.field, first.message, count)
+    return _gateway(exc.status, exc.message, exc.headers)
 
 
 # ------------------------------------------------------------------------------ wiring

@@ -7,7 +7,7 @@ problems found; nothing reaches the store unless every step passed for the whole
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -29,11 +29,11 @@ from sessionscope.ingest.records import Batch
 __all__ = [
     "IngestError",
     "IngestResult",
+    "Translate",
     "decode_body",
     "ingest_async",
     "parse_events",
     "parse_objects",
-    "submit",
     "validate",
 ]
 
@@ -166,18 +166,14 @@ def _refuse_problems(problems: Sequence[Problem]) -> None:
         )
 
 
-def submit(ingestor: Ingestor, project_id: int, events: Sequence[Event]) -> IngestResult:
-    """The last step: journal the events (durable on return); refusals as ``IngestError``."""
-    try:
-        accepted, duplicates = ingestor.submit(project_id, events)
-    except (Overloaded, JournalError) as exc:
-        return _refused(exc, ingestor)
-    return IngestResult(accepted, duplicates)
-
-
 #: Bodies up to this size are decoded on the event loop (it takes less than handing them to a
 #: thread); larger ones in a worker thread.
 INLINE_BODY_BYTES = 64 * 1024
+
+
+#: A receiver's step between parsing and validation: another vendor's objects -> event objects
+#: (it raises its own error for what it cannot translate).
+Translate = Callable[[list[Any]], list[Any]]
 
 
 async def ingest_async(
@@ -188,14 +184,17 @@ async def ingest_async(
     content_type: str | None,
     content_encoding: str | None,
     max_bytes: int,
+    translate: Translate | None = None,
 ) -> IngestResult:
-    """Run every step; return what was accepted once it is durably journaled.
+    """Run every step; return what was accepted once it is durably journaled. Every write
+    path over HTTP comes here: native ingest, and receivers of other vendors' payloads with
+    their ``translate`` step.
 
     For the event loop: a small body is decoded in place, a large one in a worker thread,
     and the journal is awaited without holding a thread."""
     try:
         return await _ingest_async(
-            ingestor, project_id, body, content_type, content_encoding, max_bytes
+            ingestor, project_id, body, content_type, content_encoding, max_bytes, translate
         )
     except IngestError as exc:
         if exc.status != 503:  # journal refusals are counted where they are raised
@@ -210,9 +209,14 @@ async def _ingest_async(
     content_type: str | None,
     content_encoding: str | None,
     max_bytes: int,
+    translate: Translate | None,
 ) -> IngestResult:
     def prepare() -> Batch:
-        events = parse_events(decode_body(body, content_encoding, max_bytes), content_type)
+        data = decode_body(body, content_encoding, max_bytes)
+        if translate is None:
+            events = parse_events(data, content_type)
+        else:
+            events = validate(translate(parse_objects(data, content_type)))
         return ingestor.prepare(project_id, events)
 
     try:
