@@ -30,6 +30,7 @@ from sessionscope.importers.driver import (
     state_path,
 )
 from sessionscope.importers.ekran import parse_timespan
+from sessionscope.importers.ncp_livestation import signer
 from sessionscope.ingest import Ingestor
 from sessionscope.store.clickhouse import ClickHouseStore
 from tests.conftest import EXE, serve_process
@@ -49,6 +50,8 @@ class Vendor:
     api_key: str
     email: str
     token: str
+    access_key: str
+    secret_key: str
 
 
 def _run(data: Path, *args: str) -> Any:
@@ -71,12 +74,16 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vendor]:
     project = _run(data, "projects", "create", "vendor")
     key = _run(data, "keys", "create", "--project", "vendor")
     user = _run(data, "users", "create", "ops@vendor.example", "--project", "vendor")
+    ncp = _run(data, "keys", "create", "--project", "vendor", "--ncp")
     _run(
         data, "simulate", "--project", "vendor", "--days", "1", "--end", iso(END),
         "--players", "50", "--channels", "2", "--desktop-users", "5", "--endpoint-agents", "3",
     )  # fmt: skip
     with serve_process(data) as base:
-        yield Vendor(base, project["id"], key["api_key"], user["email"], user["token"])
+        yield Vendor(
+            base, project["id"], key["api_key"], user["email"], user["token"],
+            ncp["access_key"], ncp["secret_key"],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ class Local:
     api_key: str
     email: str
     token: str
+    access_key: str
+    secret_key: str
 
 
 @pytest.fixture
@@ -95,7 +104,10 @@ def local(loaded_store: ClickHouseStore) -> Local:
     project = loaded_store.create_project(name)
     email = f"{name}@local.example"
     token = loaded_store.create_user(email, [project.id])
-    return Local(name, project.id, loaded_store.create_api_key(project.id), email, token)
+    api_key = loaded_store.create_api_key(project.id)
+    return Local(
+        name, project.id, api_key, email, token, *loaded_store.create_signing_key(project.id)
+    )
 
 
 def _import(settings: Settings, vendor: str, *args: str) -> dict[str, Any]:
@@ -219,6 +231,7 @@ def test_bad_credentials_are_refused_in_one_line(
         ("ncp-vpe", "--api-key", secret, "--project-id", str(vendor.project_id)),
         ("ekran", "--api-key", secret),
         ("thousandeyes", "--email", vendor.email, "--token", secret),
+        ("ncp-livestation", "--access-key", vendor.access_key, "--secret-key", secret),
     ]
     for vendor_name, *creds in cases:
         result = cli(
@@ -305,6 +318,61 @@ def test_thousandeyes_import_gives_the_same_sessions_and_pages(
     assert ours == theirs
     again = _import(settings, "thousandeyes", *args)
     assert again["accepted"] == 0 and again["duplicates"] == first["accepted"]
+
+
+# ------------------------------------------------------------------------------ Live Station
+
+
+def _livestation(base: str, access_key: str, secret_key: str, path: str) -> Any:
+    request = httpx.Request("GET", base + path)
+    signer(access_key, secret_key)(request)
+    with httpx.Client(timeout=60) as client:
+        answer = client.send(request)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_ncp_livestation_import_gives_the_same_events_and_publish_periods(
+    settings: Settings, vendor: Vendor, local: Local, base_url: str
+) -> None:
+    args = [
+        "--url", vendor.base, "--project", local.name,
+        "--access-key", vendor.access_key, "--secret-key", vendor.secret_key,
+    ]  # fmt: skip
+    first = _import(settings, "ncp-livestation", *args)
+    theirs = _livestation(vendor.base, vendor.access_key, vendor.secret_key, "/api/v2/events")
+    ours = _livestation(base_url, local.access_key, local.secret_key, "/api/v2/events")
+    assert theirs["total"] == first["events"] == first["accepted"] >= 10
+    assert ours["total"] == theirs["total"]
+
+    def ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # events of one millisecond: the order of their ids, which cannot carry over
+        return sorted(items, key=lambda e: (-e["timestamp"], json.dumps(e, sort_keys=True)))
+
+    assert ordered(ours["content"]) == ordered(theirs["content"])
+    channel = theirs["content"][0]["channelId"]
+    path = f"/api/v2/channels/{channel}/publish-log"
+    assert _livestation(base_url, local.access_key, local.secret_key, path) == _livestation(
+        vendor.base, vendor.access_key, vendor.secret_key, path
+    )
+    sessions = "/api/v1/sessions?kind=channel&limit=1000"
+    native_theirs = httpx.get(vendor.base + sessions, headers=_bearer(vendor.api_key)).json()
+    native_ours = httpx.get(base_url + sessions, headers=_bearer(local.api_key)).json()
+    assert native_ours["sessions"] and _settled(native_ours) == _settled(native_theirs)
+    again = _import(settings, "ncp-livestation", *args)
+    assert again["accepted"] == 0 and again["duplicates"] == first["accepted"]
+
+
+def _settled(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sessions without the duration of those still live (it runs up to each answer's now)."""
+    return [
+        {k: v for k, v in s.items() if not (s["live"] and k == "duration_ms")}
+        for s in answer["sessions"]
+    ]
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 # ------------------------------------------------------------------------------ rate limits

@@ -59,6 +59,7 @@ def _run(
     identity: tuple[object, ...],
     data_dir: Any,
     json_out: bool,
+    unit: str = "sessions",
 ) -> None:
     from sessionscope.importers.driver import ImportFailed, Job, StateFile, state_path
 
@@ -67,7 +68,7 @@ def _run(
     progress = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed} sessions"),
+        TextColumn(f"{{task.completed}} {unit}"),
         console=err,
         disable=json_out,
     )
@@ -100,7 +101,7 @@ def _run(
             progress.stop()
             raise fail(str(exc)) from None
     result = {
-        "sessions": job.sessions,
+        unit: job.sessions,
         "accepted": job.accepted,
         "duplicates": job.duplicates,
         "skipped": job.skipped,
@@ -112,7 +113,7 @@ def _run(
         print_json(result)
     else:
         console.print(
-            f"{vendor}: {job.sessions} sessions{' (resumed)' if resumed else ''}: "
+            f"{vendor}: {job.sessions} {unit}{' (resumed)' if resumed else ''}: "
             f"{job.accepted} events stored, {job.duplicates} already there"
             + (f", {job.skipped} skipped" if job.skipped else "")
         )
@@ -214,4 +215,39 @@ def thousandeyes(
         identity=(email.lower(), aid),
         data_dir=data_dir,
         json_out=json_out,
+    )
+
+
+@import_app.command("ncp-livestation")
+def ncp_livestation(
+    url: Url,
+    project: ProjectName,
+    access_key: Annotated[str, typer.Option("--access-key", help="Access key (signature v2).")],
+    secret_key: Annotated[str, typer.Option("--secret-key", help="Secret key (signature v2).")],
+    from_: From = None,
+    to: To = None,
+    data_dir: DataDir = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Import channel events from NAVER Cloud Live Station (signed requests)."""
+    from sessionscope.importers import ncp_livestation as ls
+    from sessionscope.importers.driver import RateLimitedHttp
+
+    _run(
+        ls.VENDOR,
+        make_http=lambda: RateLimitedHttp(
+            ls.VENDOR,
+            url,
+            sign=ls.signer(access_key, secret_key),
+            credentials_hint="check --access-key and --secret-key",
+        ),
+        runner=ls.run,
+        url=url,
+        project=project,
+        start=from_,
+        end=to,
+        identity=(access_key,),
+        data_dir=data_dir,
+        json_out=json_out,
+        unit="events",
     )
