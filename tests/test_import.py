@@ -24,6 +24,7 @@ from sessionscope.domain.events import Event
 from sessionscope.importers import ncp_vpe
 from sessionscope.importers.driver import (
     BadCredentials,
+    ImportFailed,
     Job,
     RateLimitedHttp,
     StateFile,
@@ -31,6 +32,7 @@ from sessionscope.importers.driver import (
 )
 from sessionscope.importers.ekran import parse_timespan
 from sessionscope.importers.ncp_livestation import signer
+from sessionscope.importers.thousandeyes import follow
 from sessionscope.ingest import Ingestor
 from sessionscope.store.clickhouse import ClickHouseStore
 from tests.conftest import EXE, serve_process
@@ -416,3 +418,19 @@ def test_forbidden_account_is_refused() -> None:
     http = _mock_http([httpx.Response(403, json={"errorMessage": "no"})], [])
     with pytest.raises(BadCredentials, match="refused the account"):
         http.request("GET", "/a")
+
+
+def test_next_pages_stay_on_the_imported_host() -> None:
+    base = "http://127.0.0.1:9"
+    assert follow(base, None) is None
+    same = f"{base}/v6/endpoint-data/user-sessions.json?cursor=x&page=2"
+    assert follow(base, same) == same
+    other = "https://api.example.com/v6/endpoint-data/user-sessions.json?cursor=x"
+    assert follow(base, other) == "/v6/endpoint-data/user-sessions.json?cursor=x"
+
+
+def test_a_session_gone_since_listed_is_none_only_when_allowed() -> None:
+    http = _mock_http([httpx.Response(404, json={}), httpx.Response(404, json={})], [])
+    assert http.request("GET", "/gone", missing_ok=True) is None
+    with pytest.raises(ImportFailed, match="HTTP 404"):
+        http.request("GET", "/gone")

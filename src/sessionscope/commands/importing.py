@@ -100,6 +100,12 @@ def _run(
         except ImportFailed as exc:
             progress.stop()
             raise fail(str(exc)) from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            progress.stop()  # the vendor answered something else than its documented shape
+            raise fail(
+                f"{vendor}: unexpected answer from {url} ({type(exc).__name__}: {exc}); "
+                f"progress so far is kept in {path}"
+            ) from None
     result = {
         unit: job.sessions,
         "accepted": job.accepted,

@@ -124,8 +124,9 @@ class RateLimitedHttp:
                 return float(reset) - time.time() + 0.5
         return float(min(2**attempt, 30))
 
-    def request(self, method: str, url: str, **kwargs: Any) -> Any:
-        """Send a request and return its JSON answer; retry, wait and refuse as above."""
+    def request(self, method: str, url: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
+        """Send a request and return its JSON answer; retry, wait and refuse as above. With
+        ``missing_ok``, a ``404`` answers None (a session gone since it was listed)."""
         for attempt in range(ATTEMPTS):
             request = self._client.build_request(method, url, **kwargs)
             if self._sign is not None:
@@ -149,6 +150,8 @@ class RateLimitedHttp:
             if response.status_code in _RETRY_STATUS and attempt < ATTEMPTS - 1:
                 self._wait(self._retry_after(response, attempt))
                 continue
+            if response.status_code == 404 and missing_ok:
+                return None
             if response.status_code >= 400:
                 raise ImportFailed(
                     f"{self.vendor}: {method} {request.url.path} answered HTTP "

@@ -135,8 +135,8 @@ class _Walk:
     def detail(self, uuid: str) -> dict[str, Any] | None:
         """The user's latest session in detail (asked once per user and run)."""
         if uuid not in self.details:
-            answer = self.job.http.request("GET", f"/v1/sessionRecent/{uuid}")
-            found = _result(answer, "sessionRecent/{uuid}")
+            answer = self.job.http.request("GET", f"/v1/sessionRecent/{uuid}", missing_ok=True)
+            found = None if answer is None else _result(answer, "sessionRecent/{uuid}")
             self.details[uuid] = found if isinstance(found, dict) else None
         return self.details[uuid]
 

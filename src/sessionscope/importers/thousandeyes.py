@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from sessionscope.importers.driver import ImportFailed, Job, event_id
 
-__all__ = ["LIST_PATH", "run", "session_events"]
+__all__ = ["LIST_PATH", "follow", "run", "session_events"]
 
 VENDOR = "thousandeyes"
 LIST_PATH = "/v6/endpoint-data/user-sessions"
@@ -72,6 +72,18 @@ def _first_url(job: Job, aid: str | None) -> str:
     return url + (f"&aid={quote(aid)}" if aid else "")
 
 
+def follow(base_url: str, next_url: str | None) -> str | None:
+    """The next page's URL, kept on the host the import talks to: ``pages.next`` is built on
+    the vendor's public URL, and the credentials go nowhere else (another host, as behind a
+    proxy, keeps only its path and query)."""
+    if not next_url:
+        return None
+    parts, base = urlsplit(next_url), urlsplit(base_url)
+    if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
+        return next_url
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 def run(job: Job, aid: str | None = None) -> None:
     """Import every user session whose first page is in the job's range, page by page; the
     state keeps the next page's URL (the vendor's cursor), so a resumed run goes on there."""
@@ -84,14 +96,17 @@ def run(job: Job, aid: str | None = None) -> None:
         for item in answer["userSessions"]:
             sid = str(item["userSessionId"])
             detail = job.http.request(
-                "GET", f"{LIST_PATH}/{quote(sid, safe='')}.json", params=params
+                "GET", f"{LIST_PATH}/{quote(sid, safe='')}.json", params=params, missing_ok=True
             )
+            if detail is None:  # gone since the list was read
+                job.skipped += 1
+                continue
             found = detail.get("userSessions") if isinstance(detail, dict) else None
             if not found:
                 raise ImportFailed(f"{VENDOR}: no detail for user session {sid}")
             job.emit(session_events(found[0]))
             job.sessions += 1
             job.progress(VENDOR, 1)
-        url = (answer.get("pages") or {}).get("next")
+        url = follow(job.http.base_url, (answer.get("pages") or {}).get("next"))
         job.checkpoint(next=url)
     job.done()
