@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 
 from sessionscope.commands.common import (
@@ -81,10 +82,16 @@ def _run(
             state.data = {}
         tasks: dict[str, Any] = {}
 
-        def advance(what: str, n: int) -> None:
+        def task(what: str) -> Any:
             if what not in tasks:
                 tasks[what] = progress.add_task(what, total=None)
-            progress.advance(tasks[what], n)
+            return tasks[what]
+
+        def advance(what: str, n: int) -> None:
+            progress.advance(task(what), n)
+
+        def expect(what: str, total: int) -> None:
+            progress.update(task(what), total=total)
 
         job = Job(
             http=http,
@@ -94,6 +101,7 @@ def _run(
             start=first,
             end=last,
             progress=advance,
+            expect=expect,
         )
         try:
             runner(job)
@@ -113,8 +121,11 @@ def _run(
         "skipped": job.skipped,
         "requests": http.requests,
         "resumed": resumed,
+        "notes": job.notes,
         "state": str(path),
     }
+    for note in job.notes:
+        err.print(f"[yellow]warning:[/yellow] {escape(f'{vendor}: {note}')}", soft_wrap=True)
     if json_out:
         print_json(result)
     else:

@@ -221,11 +221,15 @@ class Job:
     start: datetime | None = None
     end: datetime | None = None
     progress: Callable[[str, int], None] = lambda _what, _n: None
+    #: Says how many items a progress line will reach, when the vendor tells.
+    expect: Callable[[str, int], None] = lambda _what, _n: None
     batch_size: int = 2000
     accepted: int = 0
     duplicates: int = 0
     sessions: int = 0
     skipped: int = 0
+    #: What the user should know (printed as warnings at the end).
+    notes: list[str] = field(default_factory=list)
     _pending: list[dict[str, Any]] = field(default_factory=list)
 
     def emit(self, events: list[dict[str, Any]]) -> None:

@@ -103,6 +103,8 @@ def run(job: Job) -> None:
         if not isinstance(answer, dict) or not isinstance(answer.get("sessions"), list):
             raise ImportFailed(f"{VENDOR}: /ekranapi/sessions answered without sessions")
         items: list[dict[str, Any]] = answer["sessions"]
+        if isinstance(answer.get("totalCount"), int):
+            job.expect(VENDOR, answer["totalCount"])
         for item in items:
             if item.get("logoutDate") is None:
                 job.skipped += 1

@@ -74,6 +74,8 @@ def run(job: Job) -> None:
         if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
             raise ImportFailed(f"{VENDOR}: {EVENTS_PATH} answered without content")
         items: list[dict[str, Any]] = answer["content"]
+        if isinstance(answer.get("total"), int):
+            job.expect(f"{VENDOR} events", answer["total"])
         job.emit([channel_event(item) for item in items])
         job.sessions += len(items)
         job.progress(f"{VENDOR} events", len(items))

@@ -160,8 +160,11 @@ class _Walk:
                 pending.append((middle + 1, hi))
                 pending.append((lo, middle))  # popped first: oldest first
                 continue
-            if len(items) >= MAX_PER_CALL:  # 100 sessions ending in one millisecond
-                self.job.skipped += 1
+            if len(items) >= MAX_PER_CALL:  # cannot split a millisecond: more may exist
+                self.job.notes.append(
+                    f"{MAX_PER_CALL} {video_type} sessions end at {lo} ms: any more ending "
+                    "then could not be listed"
+                )
             self.store(items, video_type)
             done = dict(self.job.state.data.get("done_until", {}))
             done[video_type] = hi + 1
