@@ -30,7 +30,7 @@ from sessionscope.importers.driver import (
     StateFile,
     state_path,
 )
-from sessionscope.importers.ekran import parse_timespan
+from sessionscope.importers.ekran import parse_timespan, session_events
 from sessionscope.importers.ncp_livestation import signer
 from sessionscope.importers.thousandeyes import follow
 from sessionscope.ingest import Ingestor
@@ -434,3 +434,22 @@ def test_a_session_gone_since_listed_is_none_only_when_allowed() -> None:
     assert http.request("GET", "/gone", missing_ok=True) is None
     with pytest.raises(ImportFailed, match="HTTP 404"):
         http.request("GET", "/gone")
+
+
+def test_ekran_synthesis_reproduces_the_totals() -> None:
+    item = {
+        "duration": "03:32:09.4100000", "idleTime": "01:20:26.1920000",
+        "productivityTime": "02:11:43.2180000", "clientGuid": "g", "clientName": "WS-1",
+        "logoutDate": "2026-11-21T03:32:53.588+00:00", "loginDate": "2026-11-20T23:59:44.178+00:00",
+        "sessionId": 7, "userName": "kim", "userId": 5,
+    }  # fmt: skip
+    events = session_events(item, 900)
+    times = [e["time"] for e in events]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert [e["type"] for e in (events[0], events[-1])] == ["login", "logout"]
+    assert times[-1] - times[0] == parse_timespan(item["duration"])
+    assert sum(g for g in gaps if g > 900_000) == parse_timespan(item["idleTime"])
+    assert all(g <= 300_000 for g in gaps if g <= 900_000)
+    assert len({e["id"] for e in events}) == len(events) == len(session_events(item, 900))
+    with pytest.raises(ImportFailed, match="idle timeout"):
+        session_events(item, 2 * 3600)  # 1 h 20 min idle is not idle under a 2 h timeout
