@@ -13,6 +13,7 @@ from sessionscope.commands.accounts import keys_app, projects_app, users_app
 from sessionscope.commands.common import console
 from sessionscope.commands.data import ingest, sessions, simulate
 from sessionscope.commands.demo import demo, print_demo_help
+from sessionscope.commands.importing import import_app
 from sessionscope.commands.server import migrate, serve
 from sessionscope.commands.transfer import export
 
@@ -30,6 +31,7 @@ app.command()(serve)
 app.command()(migrate)
 app.command()(ingest)
 app.command()(export)
+app.add_typer(import_app, name="import")
 app.command()(simulate)
 app.command()(sessions)
 app.command()(demo)

@@ -1,0 +1,455 @@
+"""Importers: a second sessionscope server, on its own data directory with simulated data,
+plays the vendor; ``sessionscope import`` pulls through each vendor API into the test store,
+and both servers then answer that API with the same sessions and the same metrics (modulo the
+ids that cannot carry over, see README "Moving from NAVER Cloud, Ekran or ThousandEyes")."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sessionscope.config import Settings
+from sessionscope.domain.events import Event
+from sessionscope.importers import ncp_vpe
+from sessionscope.importers.driver import (
+    BadCredentials,
+    ImportFailed,
+    Job,
+    RateLimitedHttp,
+    StateFile,
+    state_path,
+)
+from sessionscope.importers.ekran import parse_timespan, session_events
+from sessionscope.importers.ncp_livestation import signer
+from sessionscope.importers.thousandeyes import follow
+from sessionscope.ingest import Ingestor
+from sessionscope.store.clickhouse import ClickHouseStore
+from tests.conftest import EXE, serve_process
+from tests.factories import BASE, iso
+from tests.test_cli import cli, cli_json
+
+END = BASE + timedelta(days=1)
+DAY = {"startDate": (END - timedelta(days=2)).strftime("%Y-%m-%d"), "endDate": END.strftime("%F")}
+TE_RANGE = {"from": iso(END - timedelta(days=2))[:19], "to": iso(END)[:19]}
+_names = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Vendor:
+    base: str
+    project_id: int
+    api_key: str
+    email: str
+    token: str
+    access_key: str
+    secret_key: str
+
+
+def _run(data: Path, *args: str) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    done = subprocess.run(
+        [*EXE, *args, "--data-dir", str(data), "--json"],
+        capture_output=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def vendor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vendor]:
+    """A real ``sessionscope serve`` on its own data directory: a day of simulated traffic."""
+    data = tmp_path_factory.mktemp("vendor") / "data"
+    project = _run(data, "projects", "create", "vendor")
+    key = _run(data, "keys", "create", "--project", "vendor")
+    user = _run(data, "users", "create", "ops@vendor.example", "--project", "vendor")
+    ncp = _run(data, "keys", "create", "--project", "vendor", "--ncp")
+    _run(
+        data, "simulate", "--project", "vendor", "--days", "1", "--end", iso(END),
+        "--players", "50", "--channels", "2", "--desktop-users", "5", "--endpoint-agents", "3",
+    )  # fmt: skip
+    with serve_process(data) as base:
+        yield Vendor(
+            base, project["id"], key["api_key"], user["email"], user["token"],
+            ncp["access_key"], ncp["secret_key"],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Local:
+    name: str
+    project_id: int
+    api_key: str
+    email: str
+    token: str
+    access_key: str
+    secret_key: str
+
+
+@pytest.fixture
+def local(loaded_store: ClickHouseStore) -> Local:
+    """An empty project of the test store, with an API key and a ThousandEyes user."""
+    name = f"import-{next(_names)}-{time.monotonic_ns() % 100000}"
+    project = loaded_store.create_project(name)
+    email = f"{name}@local.example"
+    token = loaded_store.create_user(email, [project.id])
+    api_key = loaded_store.create_api_key(project.id)
+    return Local(
+        name, project.id, api_key, email, token, *loaded_store.create_signing_key(project.id)
+    )
+
+
+def _import(settings: Settings, vendor: str, *args: str) -> dict[str, Any]:
+    return dict(cli_json(settings, "import", vendor, *args))
+
+
+# ------------------------------------------------------------------------------ NAVER VPE
+
+
+def _vpe_args(vendor: Vendor, local: Local) -> list[str]:
+    return [
+        "--url", vendor.base, "--project", local.name,
+        "--api-key", vendor.api_key, "--project-id", str(vendor.project_id),
+    ]  # fmt: skip
+
+
+def _vpe(base: str, key: str, pid: int, path: str, **params: str) -> Any:
+    headers = {"x-api-key": key, "x-project-id": str(pid)}
+    answer = httpx.get(base + path, params=params, headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _without_no(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``no`` is made from the session id, which NAVER never shows (so it cannot carry over);
+    sessions ending in the same second may come in another order for the same reason."""
+    out = [{k: v for k, v in item.items() if k != "no"} for item in items]
+    return sorted(out, key=lambda i: (i["logDate"], i["uuid"], json.dumps(i["sessionLog"])))
+
+
+def _assert_vpe_same(vendor: Vendor, local: Local, base_url: str) -> None:
+    theirs = _vpe(vendor.base, vendor.api_key, vendor.project_id, "/v1/sessionRecent", **DAY)
+    ours = _vpe(base_url, local.api_key, local.project_id, "/v1/sessionRecent", **DAY)
+    assert 10 <= len(theirs["result"]) < 100
+    assert ours["message"] == theirs["message"]
+    assert _without_no(ours["result"]) == _without_no(theirs["result"])
+    users = {item["uuid"] for item in theirs["result"]}
+    for uuid in sorted(users):
+        path = f"/v1/sessionRecent/{uuid}"
+        detail = _vpe(base_url, local.api_key, local.project_id, path)
+        assert detail == _vpe(vendor.base, vendor.api_key, vendor.project_id, path), uuid
+    for chart in ("playCnt", "playTimeSum", "uniqUserCnt"):
+        path = f"/v1/charts/{chart}"
+        assert _vpe(base_url, local.api_key, local.project_id, path, **DAY) == _vpe(
+            vendor.base, vendor.api_key, vendor.project_id, path, **DAY
+        ), chart
+
+
+def test_ncp_vpe_import_gives_the_same_sessions_and_details(
+    settings: Settings, vendor: Vendor, local: Local, base_url: str
+) -> None:
+    first = _import(settings, "ncp-vpe", *_vpe_args(vendor, local))
+    assert first["sessions"] >= 10 and first["accepted"] > 100 and first["duplicates"] == 0
+    _assert_vpe_same(vendor, local, base_url)
+    again = _import(settings, "ncp-vpe", *_vpe_args(vendor, local))
+    assert again["accepted"] == 0 and again["duplicates"] == first["accepted"]
+    assert not again["resumed"]
+    _assert_vpe_same(vendor, local, base_url)
+
+
+def test_ncp_vpe_import_splits_full_windows(
+    settings: Settings, vendor: Vendor, local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With at most 5 sessions an answer, the walk must split windows to get them all.
+    monkeypatch.setattr(ncp_vpe, "MAX_PER_CALL", 5)
+    pages: list[int] = []
+    real_page = ncp_vpe._Walk.page
+
+    def page(self: Any, video_type: str, start: int, end: int) -> list[dict[str, Any]]:
+        items = real_page(self, video_type, start, end)[:5]  # as a vendor capped at 5
+        pages.append(len(items))
+        return items
+
+    monkeypatch.setattr(ncp_vpe._Walk, "page", page)
+    done = _import(settings, "ncp-vpe", *_vpe_args(vendor, local))
+    total = _vpe(vendor.base, vendor.api_key, vendor.project_id, "/v1/sessionRecent",
+                 startDate="2000-01-01")  # fmt: skip
+    assert done["sessions"] == len(total["result"]) and 5 in pages
+
+
+def test_ncp_vpe_import_resumes_after_an_interruption(
+    settings: Settings,
+    vendor: Vendor,
+    local: Local,
+    ingestor: Ingestor,
+    loaded_store: ClickHouseStore,
+    base_url: str,
+) -> None:
+    project = loaded_store.get_project(local.project_id)
+    assert project is not None
+    url = vendor.base
+    path = state_path(
+        settings.data_dir, "ncp-vpe", url, project.id, None, None, str(vendor.project_id)
+    )
+    calls = 0
+
+    def submit(events: list[Event]) -> tuple[int, int]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt  # cut short after the first window was stored
+        return ingestor.submit(project.id, events)
+
+    headers = {"x-api-key": vendor.api_key, "x-project-id": str(vendor.project_id)}
+    with RateLimitedHttp("ncp-vpe", url, headers=headers) as http:
+        job = Job(http=http, project=project, state=StateFile.load(path), submit=submit)
+        with pytest.raises(KeyboardInterrupt):
+            ncp_vpe.run(job)
+    stored_first = job.accepted
+    assert stored_first > 0 and "VOD" in StateFile.load(path).data["done_until"]
+    resumed = _import(settings, "ncp-vpe", *_vpe_args(vendor, local))
+    assert resumed["resumed"] and resumed["duplicates"] == 0
+    _assert_vpe_same(vendor, local, base_url)
+
+
+def test_bad_credentials_are_refused_in_one_line(
+    settings: Settings, vendor: Vendor, local: Local
+) -> None:
+    secret = "ssk_not_a_real_key_0123456789"
+    cases = [
+        ("ncp-vpe", "--api-key", secret, "--project-id", str(vendor.project_id)),
+        ("ekran", "--api-key", secret),
+        ("thousandeyes", "--email", vendor.email, "--token", secret),
+        ("ncp-livestation", "--access-key", vendor.access_key, "--secret-key", secret),
+    ]
+    for vendor_name, *creds in cases:
+        result = cli(
+            settings, "import", vendor_name, "--url", vendor.base, "--project", local.name, *creds
+        )
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "refused the credentials (HTTP 401)" in lines[0], lines
+        assert "Traceback" not in result.output and secret not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# ------------------------------------------------------------------------------ Ekran
+
+
+def _ekran(base: str, key: str, **body: Any) -> Any:
+    answer = httpx.post(base + "/ekranapi/sessions", json=body, headers={"ApiKey": key})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_ekran_import_gives_the_same_sessions_and_totals(
+    settings: Settings, vendor: Vendor, local: Local, base_url: str
+) -> None:
+    args = ["--url", vendor.base, "--project", local.name, "--api-key", vendor.api_key]
+    first = _import(settings, "ekran", *args)
+    theirs = _ekran(vendor.base, vendor.api_key)["sessions"]
+    closed = [s for s in theirs if s["logoutDate"] is not None]
+    assert len(closed) >= 3 and first["sessions"] == len(closed)
+    assert first["skipped"] == len(theirs) - len(closed)  # still open: their totals grow
+    ours = _ekran(base_url, local.api_key)
+    assert ours == {"sessions": closed, "totalCount": len(closed)}
+    again = _import(settings, "ekran", *args)
+    assert again["accepted"] == 0 and again["duplicates"] == first["accepted"]
+    assert _ekran(base_url, local.api_key)["sessions"] == closed
+
+
+def test_ekran_timespans() -> None:
+    assert parse_timespan("03:32:09.4100000") == ((3 * 60 + 32) * 60 + 9) * 1000 + 410
+    assert parse_timespan("1.02:03:04.5000000") == (((24 + 2) * 60 + 3) * 60 + 4) * 1000 + 500
+    assert parse_timespan("00:00:00") == 0
+
+
+# ------------------------------------------------------------------------------ ThousandEyes
+
+#: Made from the account group and the session key (userSessionId), the local dashboard
+#: (permalink), and when the local store took the events (committed): they cannot carry over.
+TE_LOCAL = {"userSessionId", "permalink", "committed"}
+TE_LIST = "/v6/endpoint-data/user-sessions"
+
+
+def _te(base: str, email: str, token: str, path: str, **params: str) -> Any:
+    answer = httpx.get(base + path, params=params, auth=(email, token), timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _te_sessions(
+    base: str, email: str, token: str, detail: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    out = []
+    for entry in _te(base, email, token, f"{TE_LIST}.json", **TE_RANGE)["userSessions"]:
+        full = _te(base, email, token, detail(entry["userSessionId"]))["userSessions"][0]
+        out.append({k: v for k, v in full.items() if k not in TE_LOCAL})
+    return out
+
+
+def test_thousandeyes_import_gives_the_same_sessions_and_pages(
+    settings: Settings, vendor: Vendor, local: Local, base_url: str
+) -> None:
+    args = [
+        "--url", vendor.base, "--project", local.name, "--email", vendor.email,
+        "--token", vendor.token, "--aid", str(vendor.project_id),
+    ]  # fmt: skip
+    first = _import(settings, "thousandeyes", *args)
+    assert first["sessions"] >= 10 and first["duplicates"] == 0
+
+    def detail(sid: str) -> str:
+        return f"{TE_LIST}/{sid}.json"
+
+    theirs = _te_sessions(vendor.base, vendor.email, vendor.token, detail)
+    ours = _te_sessions(base_url, local.email, local.token, detail)
+    assert len(theirs) == first["sessions"] and all(s["pages"] for s in theirs)
+    assert ours == theirs
+    again = _import(settings, "thousandeyes", *args)
+    assert again["accepted"] == 0 and again["duplicates"] == first["accepted"]
+
+
+# ------------------------------------------------------------------------------ Live Station
+
+
+def _livestation(base: str, access_key: str, secret_key: str, path: str) -> Any:
+    request = httpx.Request("GET", base + path)
+    signer(access_key, secret_key)(request)
+    with httpx.Client(timeout=60) as client:
+        answer = client.send(request)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_ncp_livestation_import_gives_the_same_events_and_publish_periods(
+    settings: Settings, vendor: Vendor, local: Local, base_url: str
+) -> None:
+    args = [
+        "--url", vendor.base, "--project", local.name,
+        "--access-key", vendor.access_key, "--secret-key", vendor.secret_key,
+    ]  # fmt: skip
+    first = _import(settings, "ncp-livestation", *args)
+    theirs = _livestation(vendor.base, vendor.access_key, vendor.secret_key, "/api/v2/events")
+    ours = _livestation(base_url, local.access_key, local.secret_key, "/api/v2/events")
+    assert theirs["total"] == first["events"] == first["accepted"] >= 10
+    assert ours["total"] == theirs["total"]
+
+    def ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # events of one millisecond: the order of their ids, which cannot carry over
+        return sorted(items, key=lambda e: (-e["timestamp"], json.dumps(e, sort_keys=True)))
+
+    assert ordered(ours["content"]) == ordered(theirs["content"])
+    channel = theirs["content"][0]["channelId"]
+    path = f"/api/v2/channels/{channel}/publish-log"
+    assert _livestation(base_url, local.access_key, local.secret_key, path) == _livestation(
+        vendor.base, vendor.access_key, vendor.secret_key, path
+    )
+    sessions = "/api/v1/sessions?kind=channel&limit=1000"
+    native_theirs = httpx.get(vendor.base + sessions, headers=_bearer(vendor.api_key)).json()
+    native_ours = httpx.get(base_url + sessions, headers=_bearer(local.api_key)).json()
+    assert native_ours["sessions"] and _settled(native_ours) == _settled(native_theirs)
+    again = _import(settings, "ncp-livestation", *args)
+    assert again["accepted"] == 0 and again["duplicates"] == first["accepted"]
+
+
+def _settled(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sessions without the duration of those still live (it runs up to each answer's now)."""
+    return [
+        {k: v for k, v in s.items() if not (s["live"] and k == "duration_ms")}
+        for s in answer["sessions"]
+    ]
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+# ------------------------------------------------------------------------------ rate limits
+
+
+def _mock_http(responses: list[httpx.Response], slept: list[float]) -> RateLimitedHttp:
+    queue = iter(responses)
+    http = RateLimitedHttp("thousandeyes", "http://vendor.invalid", sleep=slept.append)
+    http._client = httpx.Client(
+        base_url="http://vendor.invalid", transport=httpx.MockTransport(lambda _r: next(queue))
+    )
+    return http
+
+
+def test_rate_limits_are_respected() -> None:
+    slept: list[float] = []
+    reset = str(int(time.time()) + 30)
+    http = _mock_http(
+        [
+            httpx.Response(429, headers={"Retry-After": "7"}, json={"errorMessage": "slow"}),
+            httpx.Response(
+                200,
+                headers={
+                    "X-Organization-Rate-Limit-Remaining": "0",
+                    "X-Organization-Rate-Limit-Reset": reset,
+                },
+                json={"ok": 1},
+            ),
+            httpx.Response(503, json={}),
+            httpx.Response(200, json={"ok": 2}),
+        ],
+        slept,
+    )
+    assert http.request("GET", "/a") == {"ok": 1}
+    assert slept[0] == 7 and 0 < slept[1] <= 31  # Retry-After, then until the window resets
+    assert http.request("GET", "/b") == {"ok": 2}
+    assert len(slept) == 3 and http.requests == 4
+
+
+def test_forbidden_account_is_refused() -> None:
+    http = _mock_http([httpx.Response(403, json={"errorMessage": "no"})], [])
+    with pytest.raises(BadCredentials, match="refused the account"):
+        http.request("GET", "/a")
+
+
+def test_next_pages_stay_on_the_imported_host() -> None:
+    base = "http://127.0.0.1:9"
+    assert follow(base, None) is None
+    same = f"{base}/v6/endpoint-data/user-sessions.json?cursor=x&page=2"
+    assert follow(base, same) == same
+    other = "https://api.example.com/v6/endpoint-data/user-sessions.json?cursor=x"
+    assert follow(base, other) == "/v6/endpoint-data/user-sessions.json?cursor=x"
+
+
+def test_a_session_gone_since_listed_is_none_only_when_allowed() -> None:
+    http = _mock_http([httpx.Response(404, json={}), httpx.Response(404, json={})], [])
+    assert http.request("GET", "/gone", missing_ok=True) is None
+    with pytest.raises(ImportFailed, match="HTTP 404"):
+        http.request("GET", "/gone")
+
+
+def test_ekran_synthesis_reproduces_the_totals() -> None:
+    item = {
+        "duration": "03:32:09.4100000", "idleTime": "01:20:26.1920000",
+        "productivityTime": "02:11:43.2180000", "clientGuid": "g", "clientName": "WS-1",
+        "logoutDate": "2026-11-21T03:32:53.588+00:00", "loginDate": "2026-11-20T23:59:44.178+00:00",
+        "sessionId": 7, "userName": "kim", "userId": 5,
+    }  # fmt: skip
+    events = session_events(item, 900)
+    times = [e["time"] for e in events]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert [e["type"] for e in (events[0], events[-1])] == ["login", "logout"]
+    assert times[-1] - times[0] == parse_timespan(item["duration"])
+    assert sum(g for g in gaps if g > 900_000) == parse_timespan(item["idleTime"])
+    assert all(g <= 300_000 for g in gaps if g <= 900_000)
+    assert len({e["id"] for e in events}) == len(events) == len(session_events(item, 900))
+    with pytest.raises(ImportFailed, match="idle timeout"):
+        session_events(item, 2 * 3600)  # 1 h 20 min idle is not idle under a 2 h timeout
