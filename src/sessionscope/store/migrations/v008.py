@@ -22,7 +22,7 @@ COLUMNS_V8 = (
 def _v8(p: EngineProfile) -> list[str]:
     """A key's scope (``ingest``, ``read`` or ``full``), a user's revocation, and a project's
     sign-in generation (a link or a link's sign-in of an older generation is refused)."""
-    out = []
+    out: list[str] = []
     for name, column in COLUMNS_V8:
         tables = [p.local_name(name), name] if p.cluster else [p.local_name(name)]
         out.extend(
