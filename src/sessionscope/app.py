@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from sessionscope import __version__, dashboard, sdk
-from sessionscope.api import metrics, native
+from sessionscope.api import admin, metrics, native
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
@@ -18,6 +18,7 @@ from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
 from sessionscope.ingest import Ingestor, open_ingestor
 from sessionscope.logs import install_redaction
+from sessionscope.management import admin_token
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
@@ -43,7 +44,9 @@ def create_app(
         install_redaction()
         st = open_store(settings) if store is None else store
         ing = open_ingestor(settings, st) if ingestor is None else ingestor
-        app.state.ctx = AppContext(settings, st, SessionService(st), ing)
+        app.state.ctx = AppContext(
+            settings, st, SessionService(st), ing, admin_token(settings.data_dir)
+        )
         try:
             yield
         finally:
@@ -60,7 +63,9 @@ def create_app(
     )
     if store is not None and ingestor is not None:
         # Usable without running the lifespan (e.g. in-process clients that skip it).
-        app.state.ctx = AppContext(settings, store, SessionService(store), ingestor)
+        app.state.ctx = AppContext(
+            settings, store, SessionService(store), ingestor, admin_token(settings.data_dir)
+        )
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
     # Outside read-after-write: a request's time includes its wait for the loader.
@@ -68,6 +73,7 @@ def create_app(
     # Outermost: preflights are answered before anything else (ingest and the SDK only).
     app.add_middleware(CrossOrigin)
     native.install(app)
+    admin.install(app)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.
     ekran.install(app)

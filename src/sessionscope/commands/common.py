@@ -7,10 +7,10 @@ import fcntl
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -22,6 +22,17 @@ from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.ingest import Ingestor, Overloaded, open_ingestor
 from sessionscope.ingest.journal import JournalBusy, JournalError
+from sessionscope.management import (
+    ADMIN_TOKEN_FILE,
+    Management,
+    ManagementError,
+    RemoteManagement,
+    StoreManagement,
+    admin_token,
+    forget_server,
+    record_server,
+    recorded_server,
+)
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
 __all__ = [
@@ -32,6 +43,8 @@ __all__ = [
     "console",
     "err",
     "fail",
+    "managed",
+    "managing",
     "opened_store",
     "print_json",
     "project_named",
@@ -41,6 +54,8 @@ __all__ = [
     "writing",
 ]
 
+
+T = TypeVar("T")
 
 console = Console()
 err = Console(stderr=True)
@@ -216,11 +231,56 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
     from sessionscope.app import create_app
     from sessionscope.logs import server_log_config
 
-    uvicorn.run(
-        create_app(settings, store=store),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        log_config=server_log_config(settings.log_format),
-        access_log=settings.access_log and settings.log_format == "text",
-    )
+    # The management channel: commands on this data directory reach the server here, with
+    # the admin token (made now if it is not yet).
+    admin_token(settings.data_dir)
+    record_server(settings.data_dir, settings.host, settings.port)
+    try:
+        uvicorn.run(
+            create_app(settings, store=store),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            log_config=server_log_config(settings.log_format),
+            access_log=settings.access_log and settings.log_format == "text",
+        )
+    finally:
+        forget_server(settings.data_dir)
+
+
+@contextmanager
+def managing(settings: Settings) -> Iterator[Management]:
+    """The management operations: through the server that holds the data directory's embedded
+    store (its management API, with the admin token), or else on the store directly."""
+    remote = running_server(settings)
+    if remote is not None:
+        yield remote
+        return
+    with opened_store(settings) as store:
+        yield StoreManagement(store)
+
+
+def running_server(settings: Settings) -> RemoteManagement | None:
+    """The management API of the server holding the embedded store, or None when no server
+    holds it (or it is shared: every process works on a ClickHouse server directly)."""
+    if not settings.embedded:
+        return None
+    found = recorded_server(settings.data_dir)
+    if found is None or found[1] == os.getpid() or not in_use_by_another_process(settings):
+        return None
+    token_file = Path(settings.data_dir) / ADMIN_TOKEN_FILE
+    try:
+        token = token_file.read_text().strip()
+    except OSError as exc:
+        raise fail(
+            f"a server holds {settings.data_dir} but its admin token is unreadable: {exc}"
+        ) from None
+    return RemoteManagement(found[0], token)
+
+
+def managed(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, a refusal printed as an error (exit status 1)."""
+    try:
+        return call(*args)
+    except ManagementError as exc:
+        raise fail(exc.message) from None

@@ -18,8 +18,8 @@ def allows(scope: str, need: str) -> bool:
 
 
 def iso(t: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``."""
-    return t.isoformat().replace("+00:00", "Z")
+    """RFC 3339 in UTC, to the millisecond, with a ``Z``."""
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class Project:
         return {
             "id": self.id,
             "name": self.name,
-            "created_at": iso(self.created_at),
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
             "idle_timeout_s": self.idle_timeout_s,
             "apdex_threshold_ms": self.apdex_threshold_ms,
             "organization": self.organization or self.name,
