@@ -18,7 +18,7 @@ from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
 from sessionscope.ingest import Ingestor, open_ingestor
 from sessionscope.logs import install_redaction
-from sessionscope.management import admin_token
+from sessionscope.management import admin_token, forget_server, record_server
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
@@ -28,12 +28,17 @@ log = logging.getLogger("sessionscope")
 
 
 def create_app(
-    settings: Settings, store: ClickHouseStore | None = None, ingestor: Ingestor | None = None
+    settings: Settings,
+    store: ClickHouseStore | None = None,
+    ingestor: Ingestor | None = None,
+    *,
+    record_address: bool = False,
 ) -> FastAPI:
     """Build the app. With ``store`` (and ``ingestor``) given, the caller owns them; otherwise
     the lifespan opens (and migrates) the store the settings name, opens the data directory's
     ingest journal (loading what it still holds before the first request), and closes both on
-    shutdown."""
+    shutdown. ``record_address``: while it runs, say in the data directory where it listens
+    (``server.json``, for the CLI's management commands: ``management.record_server``)."""
 
     # Credentials may ride in URLs (a callback URL with an API key, a sign-in link): keep them
     # out of the access log. Again at startup, once the server has configured its logging.
@@ -47,9 +52,13 @@ def create_app(
         app.state.ctx = AppContext(
             settings, st, SessionService(st), ing, admin_token(settings.data_dir)
         )
+        if record_address:
+            record_server(settings.data_dir, settings.host, settings.port)
         try:
             yield
         finally:
+            if record_address:
+                forget_server(settings.data_dir)
             if ingestor is None:
                 ing.close()  # loads what was acknowledged first
             if store is None:

@@ -28,9 +28,6 @@ from sessionscope.management import (
     ManagementError,
     RemoteManagement,
     StoreManagement,
-    admin_token,
-    forget_server,
-    record_server,
     recorded_server,
 )
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
@@ -231,21 +228,16 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
     from sessionscope.app import create_app
     from sessionscope.logs import server_log_config
 
-    # The management channel: commands on this data directory reach the server here, with
-    # the admin token (made now if it is not yet).
-    admin_token(settings.data_dir)
-    record_server(settings.data_dir, settings.host, settings.port)
-    try:
-        uvicorn.run(
-            create_app(settings, store=store),
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            log_config=server_log_config(settings.log_format),
-            access_log=settings.access_log and settings.log_format == "text",
-        )
-    finally:
-        forget_server(settings.data_dir)
+    # The management channel: commands on this data directory reach the server where it
+    # records its address, with the admin token.
+    uvicorn.run(
+        create_app(settings, store=store, record_address=True),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=server_log_config(settings.log_format),
+        access_log=settings.access_log and settings.log_format == "text",
+    )
 
 
 @contextmanager
