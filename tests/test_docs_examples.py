@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs" / "compat").glob("*.md"))]
 DOC_ADDRESS = "http://127.0.0.1:8000"
 #: Examples that show errors on purpose: how many of their answers are 4xx.
-EXPECTED_4XX = {"ekran.md:163": 2}
+EXPECTED_4XX = {"ekran.md:164": 2}
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("bash", "curl", "jq", "openssl")),
