@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from sessionscope import __version__, dashboard, sdk
-from sessionscope.api import docs, metrics, native
+from sessionscope.api import admin, docs, metrics, native
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
@@ -20,6 +20,7 @@ from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
 from sessionscope.ingest import Ingestor, open_ingestor
 from sessionscope.logs import install_redaction
+from sessionscope.management import admin_token, forget_server, record_server
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
@@ -29,12 +30,17 @@ log = logging.getLogger("sessionscope")
 
 
 def create_app(
-    settings: Settings, store: ClickHouseStore | None = None, ingestor: Ingestor | None = None
+    settings: Settings,
+    store: ClickHouseStore | None = None,
+    ingestor: Ingestor | None = None,
+    *,
+    record_address: bool = False,
 ) -> FastAPI:
     """Build the app. With ``store`` (and ``ingestor``) given, the caller owns them; otherwise
     the lifespan opens (and migrates) the store the settings name, opens the data directory's
     ingest journal (loading what it still holds before the first request), and closes both on
-    shutdown."""
+    shutdown. ``record_address``: while it runs, say in the data directory where it listens
+    (``server.json``, for the CLI's management commands: ``management.record_server``)."""
 
     # Credentials may ride in URLs (a callback URL with an API key, a sign-in link): keep them
     # out of the access log. Again at startup, once the server has configured its logging.
@@ -45,10 +51,16 @@ def create_app(
         install_redaction()
         st = open_store(settings) if store is None else store
         ing = open_ingestor(settings, st) if ingestor is None else ingestor
-        app.state.ctx = AppContext(settings, st, SessionService(st), ing)
+        app.state.ctx = AppContext(
+            settings, st, SessionService(st), ing, admin_token(settings.data_dir)
+        )
+        if record_address:
+            record_server(settings.data_dir, settings.host, settings.port)
         try:
             yield
         finally:
+            if record_address:
+                forget_server(settings.data_dir)
             if ingestor is None:
                 ing.close()  # loads what was acknowledged first
             if store is None:
@@ -65,7 +77,9 @@ def create_app(
     )
     if store is not None and ingestor is not None:
         # Usable without running the lifespan (e.g. in-process clients that skip it).
-        app.state.ctx = AppContext(settings, store, SessionService(store), ingestor)
+        app.state.ctx = AppContext(
+            settings, store, SessionService(store), ingestor, admin_token(settings.data_dir)
+        )
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
     # No body past the largest any route takes (a gzip body of the ingest limit).
@@ -81,6 +95,7 @@ def create_app(
     # loader).
     metrics.install(app, log_json=settings.log_format == "json")
     native.install(app)
+    admin.install(app)
     # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
     # and registers its error shape.
     ekran.install(app)

@@ -17,7 +17,9 @@ import pytest
 from tests.factories import BASE, desktop, endpoint, player
 
 from sessionscope.config import Settings
+from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import PLAYER_TYPES, validate_batch
+from sessionscope.security import hash_secret, new_api_key
 from sessionscope.store import clickhouse as ch
 from sessionscope.store import engine as store_engine
 from sessionscope.store.migrations import MIGRATIONS
@@ -48,6 +50,20 @@ def _store_at(
         store.command(f"DROP DATABASE {database} SYNC")
 
 
+def _old_project(store: ch.ClickHouseStore, name: str) -> Project:
+    """A project in a store of an older version, with the columns every version has (the
+    current code reads columns a later version adds)."""
+    project_id = int(store.query("SELECT max(id) FROM projects")[0][0] or 0) + 1
+    created = datetime.now(UTC).replace(microsecond=0)
+    store.client.insert(
+        "projects",
+        [[project_id, name, created, 1]],
+        column_names=["id", "name", "created_at", "version"],
+        settings=store.insert_settings,
+    )
+    return Project(project_id, name, created)
+
+
 @pytest.fixture
 def old_store(
     store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
@@ -68,7 +84,7 @@ def test_version_2_keeps_first_pages_and_indexes_stored_sessions(
     old_store: ch.ClickHouseStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert old_store.applied_migrations() == [1]
-    project = old_store.create_project("old")
+    project = _old_project(old_store, "old")
     raw = [
         endpoint(session="mixed", at=BASE, page_id="p1", protocol="http", port=80),
         endpoint(
@@ -134,7 +150,7 @@ def test_version_3_keeps_player_sessions_and_can_run_again(
     v2_store: ch.ClickHouseStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert v2_store.applied_migrations() == [1, 2]
-    project = v2_store.create_project("players")
+    project = _old_project(v2_store, "players")
     raw = [
         player(at=BASE, session="a", type="player_start", duration_ms=700),
         player(at=BASE + timedelta(seconds=1), session="a", type="startup", duration_ms=300),
@@ -181,7 +197,7 @@ def test_version_5_keeps_player_sums_per_type_and_can_run_again(
     store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with _store_at(4, store, settings, monkeypatch) as v4:
-        project = v4.create_project("players")
+        project = _old_project(v4, "players")
         raw = [
             player(at=BASE, session="a", type="player_start", duration_ms=700),
             player(at=BASE + timedelta(seconds=1), session="a", type="startup", duration_ms=300),
@@ -272,7 +288,7 @@ def test_version_4_keeps_desktop_and_endpoint_sessions(
     store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with _store_at(3, store, settings, monkeypatch) as v3:
-        project = v3.create_project("fleet")
+        project = _old_project(v3, "fleet")
         raw = [
             desktop("login", at=BASE, session=7),
             desktop("activity", at=BASE + timedelta(minutes=1), session=7),
@@ -315,3 +331,49 @@ def test_version_4_keeps_desktop_and_endpoint_sessions(
         assert (e["org_name"], e["pages"], e["events"]) == ("Org", 2, 3)
         (d,) = v3.session_rows("desktop", project.id, sessions=["7"])
         assert d["events"] == 3 and d["logout"] == BASE + timedelta(minutes=9)
+
+
+def test_version_8_keeps_keys_full_users_live_and_links_valid(
+    store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _store_at(7, store, settings, monkeypatch) as v7:
+        project = _old_project(v7, "keys")
+        key_id, secret, full = new_api_key()
+        token = "user-token"
+        now = datetime.now(UTC)
+        v7.client.insert(
+            "api_keys",
+            [[key_id, project.id, "api", hash_secret(secret), "", "old", now, 0, 1]],
+            column_names=[
+                "key_id",
+                "project_id",
+                "kind",
+                "secret_hash",
+                "secret_enc",
+                "name",
+                "created_at",
+                "revoked",
+                "version",
+            ],
+            settings=v7.insert_settings,
+        )
+        v7.client.insert(
+            "users",
+            [["old@example.com", hash_secret(token), [project.id], "", now, 1]],
+            column_names=[
+                "email",
+                "token_hash",
+                "project_ids",
+                "organization",
+                "created_at",
+                "version",
+            ],
+            settings=v7.insert_settings,
+        )
+        monkeypatch.setattr(store_engine, "MIGRATIONS", MIGRATIONS)
+        assert v7.migrate() == [f"{m.version:04d} {m.name}" for m in MIGRATIONS[7:]]
+        grant = v7.key_grant(full)
+        assert grant is not None and (grant.scope, grant.key_id) == ("full", key_id)
+        assert v7.verify_user("old@example.com", token) is not None
+        upgraded = v7.get_project(project.id)
+        assert upgraded is not None and upgraded.signin_generation == 0

@@ -63,6 +63,11 @@ FROZEN: dict[int, tuple[str, str, str]] = {
         "543c56200e5f3fb6dee265ba8538a1285bf86ee01219a6e2d7c39c4d11dba654",
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     ),
+    8: (
+        "5c5ab98e06d07755bba87239285ef516ebe613efb059bae22b887d9b86b1dd23",
+        "5c5ab98e06d07755bba87239285ef516ebe613efb059bae22b887d9b86b1dd23",
+        "468a79a1871d599f4b5e3241ec2a842f0de1c33945d4757b5ec70ed79964bf26",
+    ),
 }
 PROFILES = (EngineProfile(), EngineProfile(fsync=False), EngineProfile(cluster="analytics"))
 

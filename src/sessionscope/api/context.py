@@ -22,6 +22,8 @@ class AppContext:
     service: SessionService
     #: The write path: every route that stores events goes through it.
     ingestor: Ingestor
+    #: The management API's credential (``management.admin_token``); empty: refused.
+    admin_token: str = ""
 
 
 async def get_ctx(request: Request) -> AppContext:

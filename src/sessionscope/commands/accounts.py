@@ -1,10 +1,16 @@
-"""Projects, keys and users: the ``projects``, ``keys`` and ``users`` sub-commands."""
+"""Projects, keys and users: the ``projects``, ``keys`` and ``users`` sub-commands.
+
+Each works on the store directly, or, while a server holds the embedded store, through that
+server's management API (``commands.common.managing``): the same output either way.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -14,26 +20,25 @@ from sessionscope.commands.common import (
     JsonOut,
     ProjectName,
     console,
-    fail,
-    opened_store,
+    managed,
+    managing,
     print_json,
-    project_named,
     settings_for,
 )
-from sessionscope.store.engine import StoreError
+from sessionscope.domain.accounts import SCOPES
+from sessionscope.management import APDEX_THRESHOLD_RANGE_MS, IDLE_TIMEOUT_RANGE_S
 
 __all__ = ["keys_app", "projects_app", "users_app"]
 
 
 projects_app = typer.Typer(help="Create, list and configure projects.", no_args_is_help=True)
-keys_app = typer.Typer(help="Create and list API keys.", no_args_is_help=True)
-users_app = typer.Typer(help="Users with API tokens (ThousandEyes-style access).")
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Users with API tokens (ThousandEyes-style access, dashboard sign-in).",
+    no_args_is_help=True,
+)
 
 
-#: The idle timeouts a project may have, in seconds: a minute to a day.
-IDLE_TIMEOUT_RANGE_S = (60, 86_400)
-#: The Apdex thresholds T a project may have, in milliseconds: up to a minute.
-APDEX_THRESHOLD_RANGE_MS = (1, 60_000)
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smh]?)", re.ASCII | re.IGNORECASE)
 
 
@@ -79,36 +84,37 @@ def projects_create(
     org = (organization or "").strip()
     if organization is not None and not 1 <= len(org) <= 100:
         raise typer.BadParameter("must be 1 to 100 characters", param_hint="--organization")
-    with opened_store(settings_for(data_dir)) as store:
-        try:
-            project = store.create_project(name, organization=org)
-        except StoreError as exc:
-            raise fail(str(exc)) from None
+    with managing(settings_for(data_dir)) as m:
+        project = managed(m.create_project, name, org)
     if json_out:
-        print_json(project.as_dict())
+        print_json(project)
     else:
-        console.print(f"project [bold]{project.name}[/bold] created with id {project.id}")
+        console.print(f"project [bold]{project['name']}[/bold] created with id {project['id']}")
 
 
 @projects_app.command("list")
 def projects_list(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
     """List projects."""
-    with opened_store(settings_for(data_dir)) as store:
-        projects = store.list_projects()
+    with managing(settings_for(data_dir)) as m:
+        projects = managed(m.list_projects)
     if json_out:
-        print_json([p.as_dict() for p in projects])
+        print_json(projects)
         return
     table = Table("id", "name", "organization", "idle timeout", "apdex T", "created")
     for p in projects:
         table.add_row(
-            str(p.id),
-            p.name,
-            p.organization or p.name,
-            f"{p.idle_timeout_s}s",
-            f"{p.apdex_threshold_ms}ms",
-            p.created_at.strftime("%Y-%m-%d %H:%M"),
+            str(p["id"]),
+            p["name"],
+            p["organization"],
+            f"{p['idle_timeout_s']}s",
+            f"{p['apdex_threshold_ms']}ms",
+            _minute(p["created_at"]),
         )
     console.print(table)
+
+
+def _minute(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
 
 
 @projects_app.command("set")
@@ -144,24 +150,51 @@ def projects_set(
     org = organization.strip() if organization is not None else None
     if org is not None and len(org) > 100:
         raise typer.BadParameter("must be at most 100 characters", param_hint="--organization")
-    with opened_store(settings_for(data_dir)) as store:
-        project = store.update_project(
-            project_named(store, name),
-            idle_timeout_s=timeout,
-            apdex_threshold_ms=apdex_threshold_ms,
-            organization=org,
-        )
+    with managing(settings_for(data_dir)) as m:
+        project = managed(m.set_project, name, timeout, apdex_threshold_ms, org)
     if json_out:
-        print_json(project.as_dict())
+        print_json(project)
+    else:
+        own = project["organization"] == project["name"]
+        console.print(
+            f"project {project['name']}: idle timeout {project['idle_timeout_s']}s, "
+            f"apdex T {project['apdex_threshold_ms']}ms, "
+            f"organization {'(none: its own)' if own else project['organization']}"
+        )
+
+
+@projects_app.command("revoke-links")
+def projects_revoke_links(name: str, data_dir: DataDir = None, json_out: JsonOut = False) -> None:
+    """Refuse every sign-in link made so far for a project, and the dashboard sign-ins made
+    with them."""
+    with managing(settings_for(data_dir)) as m:
+        out = managed(m.revoke_links, name)
+    if json_out:
+        print_json(out)
     else:
         console.print(
-            f"project {project.name}: idle timeout {project.idle_timeout_s}s, "
-            f"apdex T {project.apdex_threshold_ms}ms, "
-            f"organization {project.organization or '(none: its own)'}"
+            f"sign-in links of project {out['project']} revoked "
+            f"(sign-in generation {out['signin_generation']})"
         )
 
 
 # ---------------------------------------------------------------------------- keys
+
+
+class KeyScope(StrEnum):
+    """What a key may do (``domain.accounts.SCOPES``)."""
+
+    ingest = "ingest"
+    read = "read"
+    full = "full"
+
+
+assert tuple(s.value for s in KeyScope) == SCOPES
+
+Scope = Annotated[
+    KeyScope,
+    typer.Option("--scope", help="ingest: only send events; read: only read; full: both."),
+]
 
 
 @keys_app.command("create")
@@ -171,27 +204,14 @@ def keys_create(
         bool,
         typer.Option("--ncp", help="An access key/secret key pair for signed (NAVER Cloud) calls."),
     ] = False,
+    scope: Scope = KeyScope.full,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
     data_dir: DataDir = None,
     json_out: JsonOut = False,
 ) -> None:
     """Create an API key for a project (shown once)."""
-    with opened_store(settings_for(data_dir)) as store:
-        p = project_named(store, project)
-        if ncp:
-            access, secret = store.create_signing_key(p.id, name)
-            out: dict[str, Any] = {
-                "project": p.name,
-                "project_id": p.id,
-                "access_key": access,
-                "secret_key": secret,
-            }
-        else:
-            out = {
-                "project": p.name,
-                "project_id": p.id,
-                "api_key": store.create_api_key(p.id, name),
-            }
+    with managing(settings_for(data_dir)) as m:
+        out = managed(m.create_key, project, ncp, name, scope.value)
     if json_out:
         print_json(out)
     else:
@@ -202,20 +222,37 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(project: ProjectName, data_dir: DataDir = None, json_out: JsonOut = False) -> None:
-    """List a project's keys (ids only)."""
-    with opened_store(settings_for(data_dir)) as store:
-        keys = store.list_keys(project_named(store, project).id)
-    rows = [
-        {"key_id": k.key_id, "kind": k.kind, "name": k.name, "created_at": k.created_at.isoformat()}
-        for k in keys
-    ]
+    """List a project's keys (ids only), revoked ones too."""
+    with managing(settings_for(data_dir)) as m:
+        rows = managed(m.list_keys, project)
     if json_out:
         print_json(rows)
         return
-    table = Table("key id", "kind", "name", "created")
+    table = Table("id", "kind", "scope", "name", "created", "revoked")
     for r in rows:
-        table.add_row(r["key_id"], r["kind"], r["name"], r["created_at"])
+        table.add_row(
+            r["id"], r["kind"], r["scope"], r["name"], r["created"], "yes" if r["revoked"] else ""
+        )
     console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="The key's id (keys list).")],
+    project: ProjectName,
+    data_dir: DataDir = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Revoke a key (an API key or a NAVER access key): refused from now on."""
+    with managing(settings_for(data_dir)) as m:
+        key = managed(m.revoke_key, project, key_id)
+    if json_out:
+        print_json(key)
+    else:
+        console.print(f"key {key['id']} of project {project} revoked")
+
+
+# ---------------------------------------------------------------------------- users
 
 
 @users_app.command("create")
@@ -226,14 +263,39 @@ def users_create(
     json_out: JsonOut = False,
 ) -> None:
     """Create a user with an API token for the given projects (account groups)."""
-    with opened_store(settings_for(data_dir)) as store:
-        projects = [project_named(store, name) for name in project]
-        try:
-            token = store.create_user(email, [p.id for p in projects])
-        except StoreError as exc:
-            raise fail(str(exc)) from None
-    out = {"email": email.strip().lower(), "token": token, "project_ids": [p.id for p in projects]}
+    with managing(settings_for(data_dir)) as m:
+        out = managed(m.create_user, email, project)
     if json_out:
         print_json(out)
     else:
-        console.print(f"user {out['email']} token: [bold]{token}[/bold]")
+        console.print(f"user {out['email']} token: [bold]{out['token']}[/bold]")
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
+    """List users (no tokens), revoked ones too."""
+    with managing(settings_for(data_dir)) as m:
+        users = managed(m.list_users)
+    if json_out:
+        print_json(users)
+        return
+    table = Table("email", "project ids", "created", "revoked")
+    for u in users:
+        table.add_row(
+            u["email"],
+            ", ".join(str(p) for p in u["project_ids"]),
+            u["created"] or "",
+            "yes" if u["revoked"] else "",
+        )
+    console.print(table)
+
+
+@users_app.command("revoke")
+def users_revoke(email: str, data_dir: DataDir = None, json_out: JsonOut = False) -> None:
+    """Revoke a user: the token and the dashboard sign-ins made with it are refused."""
+    with managing(settings_for(data_dir)) as m:
+        user = managed(m.revoke_user, email)
+    if json_out:
+        print_json(user)
+    else:
+        console.print(f"user {user['email']} revoked")

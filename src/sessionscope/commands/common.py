@@ -8,10 +8,10 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -25,6 +25,14 @@ from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.ingest import Ingestor, Overloaded, open_ingestor
 from sessionscope.ingest.journal import JournalBusy, JournalError
+from sessionscope.management import (
+    ADMIN_TOKEN_FILE,
+    Management,
+    ManagementError,
+    RemoteManagement,
+    StoreManagement,
+    recorded_server,
+)
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
 __all__ = [
@@ -35,6 +43,8 @@ __all__ = [
     "console",
     "err",
     "fail",
+    "managed",
+    "managing",
     "opened_store",
     "print_json",
     "project_named",
@@ -45,6 +55,8 @@ __all__ = [
     "writing",
 ]
 
+
+T = TypeVar("T")
 
 console = Console()
 err = Console(stderr=True)
@@ -236,8 +248,10 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
     from sessionscope.app import create_app
     from sessionscope.logs import server_log_config
 
+    # The management channel: commands on this data directory reach the server where it
+    # records its address, with the admin token.
     uvicorn.run(
-        create_app(settings, store=store),
+        create_app(settings, store=store, record_address=True),
         host=settings.host,
         port=settings.port,
         log_level="info",
@@ -276,3 +290,41 @@ def stopped_by_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def managing(settings: Settings) -> Iterator[Management]:
+    """The management operations: through the server that holds the data directory's embedded
+    store (its management API, with the admin token), or else on the store directly."""
+    remote = running_server(settings)
+    if remote is not None:
+        yield remote
+        return
+    with opened_store(settings) as store:
+        yield StoreManagement(store)
+
+
+def running_server(settings: Settings) -> RemoteManagement | None:
+    """The management API of the server holding the embedded store, or None when no server
+    holds it (or it is shared: every process works on a ClickHouse server directly)."""
+    if not settings.embedded:
+        return None
+    found = recorded_server(settings.data_dir)
+    if found is None or found[1] == os.getpid() or not in_use_by_another_process(settings):
+        return None
+    token_file = Path(settings.data_dir) / ADMIN_TOKEN_FILE
+    try:
+        token = token_file.read_text().strip()
+    except OSError as exc:
+        raise fail(
+            f"a server holds {settings.data_dir} but its admin token is unreadable: {exc}"
+        ) from None
+    return RemoteManagement(found[0], token)
+
+
+def managed(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, a refusal printed as an error (exit status 1)."""
+    try:
+        return call(*args)
+    except ManagementError as exc:
+        raise fail(exc.message) from None

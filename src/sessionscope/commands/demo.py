@@ -70,13 +70,13 @@ def demo(
             api_key=None,
         )
         console.print(f"loaded {result['accepted']} simulated events into project 'demo'")
-    print_demo_help(settings, creds)
+    print_demo_help(settings, creds, project.signin_generation)
     if serve_after:
         with stopped_by_signals(), opened_store(settings) as store:
             run_server(settings, store)
 
 
-def print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
+def print_demo_help(settings: Settings, creds: dict[str, Any], generation: int = 0) -> None:
     from sessionscope.dashboard.auth import sign_in_link
 
     base = settings.base_url
@@ -92,7 +92,7 @@ def print_demo_help(settings: Settings, creds: dict[str, Any]) -> None:
         f"  (saved in {Path(settings.data_dir) / 'demo-credentials.json'})",
         "",
         "Open the dashboard (this sign-in link works for 7 days; or sign in with the API key):",
-        f"  {sign_in_link(settings, creds['project_id'])}",
+        f"  {sign_in_link(settings, creds['project_id'], generation)}",
         "",
         "Try the native API:",
         f"  curl -s {auth} '{base}/api/v1/sessions?kind=player&limit=5'",

@@ -136,7 +136,7 @@ def ekran_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Proje
         raise ApiError(
             401, "unauthorized", "ApiKey: header is required (a project API key)", headers=challenge
         )
-    project = project_for_key(ctx, key)
+    project = project_for_key(ctx, key, "read")
     if project is None:
         raise ApiError(401, "unauthorized", "ApiKey: not a valid API key", headers=challenge)
     note_project(request, project.id)

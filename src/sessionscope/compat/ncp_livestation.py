@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from sessionscope.api.auth import project_for_key
+from sessionscope.api.auth import check_scope, project_for_key
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.metrics import note_project
@@ -215,7 +215,14 @@ def _header(request: Request, name: str) -> str:
 
 
 def signed_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Project:
-    """Dependency: the project of a request signed with API Gateway signature v2, or a 401.
+    """Dependency of the reads: the project of a request signed with API Gateway signature v2
+    by a signing key that may read; a 401, or a 403 for an ingest key."""
+    return _signed(request, ctx, "read")
+
+
+def _signed(request: Request, ctx: AppContext, need: str) -> Project:
+    """The project of a request signed with API Gateway signature v2 by a signing key that may
+    do ``need``, or a 401 (a 403 when the key may not).
 
     The signature and the secret are never logged; signatures are compared in constant time.
     """
@@ -231,10 +238,10 @@ def signed_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Proj
         raise _unauthorized(f"header {_TIMESTAMP} must be epoch milliseconds")
     if abs(time.time_ns() // 1_000_000 - int(timestamp)) > SIGNATURE_WINDOW_MS:
         raise _unauthorized(f"header {_TIMESTAMP} is more than 5 minutes from the server clock")
-    found = ctx.store.signing_secret(access_key)
+    found = ctx.store.signing_key(access_key)
     if found is None:
         raise _unauthorized(f"header {_ACCESS_KEY} is not a valid access key")
-    project_id, secret = found
+    project_id, secret, scope = found
     signature = given.encode("latin-1")
     matches = [
         hmac.compare_digest(
@@ -254,6 +261,7 @@ def signed_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Proj
     if project is None:
         raise _unauthorized(f"header {_ACCESS_KEY} belongs to no project")
     note_project(request, project.id)
+    check_scope(scope, need, "access key")
     return project
 
 
@@ -269,13 +277,13 @@ def callback_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Pr
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("header Authorization must be 'Bearer <API key>'")
-        project = project_for_key(ctx, token)
+        project = project_for_key(ctx, token, "ingest")
         if project is None:
             raise _unauthorized("header Authorization does not hold a valid API key")
         note_project(request, project.id)
         return project
     if query_key is not None:
-        project = project_for_key(ctx, query_key)
+        project = project_for_key(ctx, query_key, "ingest")
         if project is None:
             raise _unauthorized(f"parameter {_CALLBACK_KEY_PARAM} is not a valid API key")
         note_project(request, project.id)
@@ -287,7 +295,7 @@ def callback_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Pr
             f"sign the request ({_TIMESTAMP}, {_ACCESS_KEY}, {_SIGNATURE}) or send a project "
             f"API key (Authorization: Bearer, or the {_CALLBACK_KEY_PARAM} parameter)"
         )
-    return signed_project(request, ctx)
+    return _signed(request, ctx, "ingest")
 
 
 # ------------------------------------------------------------------------------ parameters

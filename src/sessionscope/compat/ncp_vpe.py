@@ -108,7 +108,7 @@ def vpe_project(request: Request, ctx: AppContext = Depends(get_ctx)) -> Project
         raise _unauthorized("x-api-key: header is required (a project API key)")
     if not project_id:
         raise _unauthorized("x-project-id: header is required (the id of the key's project)")
-    project = project_for_key(ctx, key)
+    project = project_for_key(ctx, key, "read")
     if project is None:
         raise _unauthorized("x-api-key: not a valid API key")
     if not _DIGITS.fullmatch(project_id) or int(project_id) != project.id:

@@ -1,9 +1,11 @@
 """Dashboard sign-in: who is looking, kept in a signed cookie and checked again on every page.
 
-A sign-in is made with a project API key, with a user's email and token, or with a sign-in link
-(``sessionscope demo`` prints one). The cookie holds only the project id and how the sign-in was
-made (the API key's id, or the user's email), signed with ``settings.secret_key``; every request
-checks that this still grants the project (the key is still active, the user still has it).
+A sign-in is made with a project API key that may read, with a user's email and token, or with a
+sign-in link (``sessionscope demo`` prints one). The cookie holds only the project id and how the
+sign-in was made (the API key's id, the user's email, or the link's sign-in generation), signed
+with ``settings.secret_key``; every request checks that this still grants the project (the key
+is still live and may read, the user is live and still has it, the project's links were not
+revoked since: ``sessionscope projects revoke-links``).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from sessionscope.api.context import AppContext
 from sessionscope.config import Settings
-from sessionscope.domain.accounts import Project
+from sessionscope.domain.accounts import Project, allows
 from sessionscope.security import split_api_key
 
 __all__ = [
     "COOKIE",
     "COOKIE_MAX_AGE_S",
     "LINK_MAX_AGE_S",
+    "KeyCannotRead",
     "SignIn",
     "Viewer",
     "decode_cookie",
@@ -44,10 +47,18 @@ _COOKIE_SALT = "sessionscope.dashboard.cookie"
 _LINK_SALT = "sessionscope.dashboard.link"
 
 
+class KeyCannotRead(Exception):
+    """A valid API key whose scope does not allow reading (an ingest key)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
 @dataclass(frozen=True, slots=True)
 class SignIn:
     """What the cookie says: the project, and ``via`` ``key`` / ``user`` / ``link`` with ``ref``
-    (the API key's id, the user's email, or empty)."""
+    (the API key's id, the user's email, or the link's sign-in generation: empty is 0)."""
 
     project_id: int
     via: str
@@ -102,31 +113,42 @@ def decode_cookie(settings: Settings, value: str | None) -> SignIn | None:
     return SignIn(pid, via, ref)
 
 
-def sign_in_link(settings: Settings, project_id: int) -> str:
-    """An absolute URL that signs its visitor in to a project (valid ``LINK_MAX_AGE_S``)."""
-    token = _serializer(settings, _LINK_SALT).dumps({"p": project_id})
+def sign_in_link(settings: Settings, project_id: int, generation: int = 0) -> str:
+    """An absolute URL that signs its visitor in to a project (valid ``LINK_MAX_AGE_S``, and
+    while the project's sign-in generation is ``generation``)."""
+    data = {"p": project_id, "g": generation} if generation else {"p": project_id}
+    token = _serializer(settings, _LINK_SALT).dumps(data)
     # ``token`` is a query parameter the access log redacts (``sessionscope.logs``).
     return f"{settings.base_url}/login?token={token}"
 
 
-def decode_link(settings: Settings, token: str) -> int | None:
-    """The project id of a sign-in link's token, or None when forged or expired."""
+def decode_link(settings: Settings, token: str) -> tuple[int, int] | None:
+    """``(project id, sign-in generation)`` of a sign-in link's token, or None when forged or
+    expired."""
     try:
         data: Any = _serializer(settings, _LINK_SALT).loads(token, max_age=LINK_MAX_AGE_S)
     except BadSignature:
         return None
-    pid = data.get("p") if isinstance(data, dict) else None
-    return pid if isinstance(pid, int) else None
+    if not isinstance(data, dict):
+        return None
+    pid, generation = data.get("p"), data.get("g", 0)
+    if not isinstance(pid, int) or not isinstance(generation, int):
+        return None
+    return pid, generation
 
 
 def sign_in_with_key(ctx: AppContext, api_key: str) -> SignIn | None:
-    """Check a project API key; return the sign-in it grants, or None."""
+    """Check a project API key; return the sign-in it grants, or None; ``KeyCannotRead`` for
+    a valid key that may not read."""
     key = api_key.strip()
-    parts = split_api_key(key)
-    if parts is None:
+    if split_api_key(key) is None:
         return None
-    project = ctx.store.verify_api_key(key)
-    return SignIn(project.id, "key", parts[0]) if project is not None else None
+    grant = ctx.store.key_grant(key)
+    if grant is None:
+        return None
+    if not allows(grant.scope, "read"):
+        raise KeyCannotRead(grant.scope)
+    return SignIn(grant.project.id, "key", grant.key_id)
 
 
 def sign_in_with_user(
@@ -157,5 +179,7 @@ def resolve(ctx: AppContext, sign_in: SignIn | None) -> Viewer | None:
     if project is None:
         return None
     if sign_in.via == "key" and store.api_key_project(sign_in.ref) != project.id:
+        return None
+    if sign_in.via == "link" and (sign_in.ref or "0") != str(project.signin_generation):
         return None
     return Viewer(sign_in, project, (project,))

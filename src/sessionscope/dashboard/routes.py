@@ -31,6 +31,7 @@ from sessionscope.dashboard import format as fmt
 from sessionscope.dashboard.auth import (
     COOKIE,
     COOKIE_MAX_AGE_S,
+    KeyCannotRead,
     SignIn,
     Viewer,
     decode_cookie,
@@ -215,9 +216,9 @@ async def login_page(
 ) -> Response:
     """The sign-in form; ``?token=`` signs in with a link made by ``sessionscope demo``."""
     if token:
-        pid = decode_link(ctx.settings, token)
-        project = await run_in_threadpool(ctx.store.get_project, pid) if pid else None
-        if project is None:
+        link = decode_link(ctx.settings, token)
+        project = await run_in_threadpool(ctx.store.get_project, link[0]) if link else None
+        if project is None or link is None or link[1] != project.signin_generation:
             return render(
                 "login.html",
                 400,
@@ -225,7 +226,8 @@ async def login_page(
                 error="This sign-in link is not valid or has expired: sign in with a key.",
                 email="",
             )
-        return _signed_in(ctx, request, SignIn(project.id, "link"), next or "/")
+        ref = str(link[1]) if link[1] else ""
+        return _signed_in(ctx, request, SignIn(project.id, "link", ref), next or "/")
     viewer = await run_in_threadpool(_viewer, ctx, request)
     return render("login.html", next=_safe_next(next), error="", email="", viewer=viewer)
 
@@ -242,7 +244,14 @@ async def login(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respons
     token = form.get("token", "").strip()
     sign_in: SignIn | None = None
     if api_key:
-        sign_in = await run_in_threadpool(sign_in_with_key, ctx, api_key)
+        try:
+            sign_in = await run_in_threadpool(sign_in_with_key, ctx, api_key)
+        except KeyCannotRead as exc:
+            error = (
+                f"That API key has scope '{exc.scope}': it can only send events. "
+                "Sign in with a read or full key."
+            )
+            return render("login.html", 403, next=target, error=error, email=email)
         error = "That API key is not valid."
     elif email and token:
         sign_in = await run_in_threadpool(sign_in_with_user, ctx, email, token)

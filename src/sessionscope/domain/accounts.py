@@ -6,7 +6,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ApiKey", "Project", "User"]
+__all__ = ["SCOPES", "ApiKey", "KeyGrant", "Project", "User", "allows", "iso"]
+
+#: What a key may do: ``ingest`` only sends events, ``read`` only reads, ``full`` both.
+SCOPES: tuple[str, ...] = ("ingest", "read", "full")
+
+
+def allows(scope: str, need: str) -> bool:
+    """Whether a key of ``scope`` may do ``need`` (``ingest`` or ``read``)."""
+    return scope == "full" or scope == need
+
+
+def iso(t: datetime) -> str:
+    """RFC 3339 in UTC, to the millisecond, with a ``Z``."""
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +32,8 @@ class Project:
     idle_timeout_s: int = 900
     apdex_threshold_ms: int = 2000
     organization: str = ""
+    #: Sign-in links (and the sign-ins made with them) of an older generation are refused.
+    signin_generation: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -33,13 +48,35 @@ class Project:
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """A live key of a project (its secret is never kept in clear)."""
+    """A key of a project (its secret is never kept in clear): ``kind`` ``api`` (a bearer API
+    key) or ``ncp`` (a NAVER Cloud access key / secret key pair, the access key its id)."""
 
     key_id: str
     project_id: int
     kind: str
     name: str
     created_at: datetime
+    scope: str = "full"
+    revoked: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.key_id,
+            "kind": self.kind,
+            "name": self.name,
+            "scope": self.scope,
+            "created": iso(self.created_at),
+            "revoked": self.revoked,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """What a live key grants: its project, its scope, and its id."""
+
+    project: Project
+    scope: str
+    key_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +86,13 @@ class User:
     email: str
     project_ids: tuple[int, ...]
     organization: str
+    created_at: datetime | None = None
+    revoked: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "email": self.email,
+            "project_ids": list(self.project_ids),
+            "created": iso(self.created_at) if self.created_at is not None else None,
+            "revoked": self.revoked,
+        }

@@ -58,9 +58,10 @@ class Engine:
         self._clients_lock = threading.Lock()
         #: Guards the in-memory state of every part of the store (caches, filters, locks).
         self._meta_lock = threading.Lock()
-        #: How long what is read of projects and kinds is kept: an exclusive store sees every
-        #: change (it makes them), so it keeps them longer.
-        self._cache_s = 3600.0 if exclusive else 5.0
+        #: How long what is read of projects, keys and kinds is kept: an exclusive store sees
+        #: every change (it makes them), so it keeps them longer; on a shared store, under 5 s,
+        #: so that what another server revokes (a key, sign-in links) is refused here within 5 s.
+        self._cache_s = 3600.0 if exclusive else 4.0
         self.insert_settings: dict[str, Any] = {
             # The engine enables async inserts by default; an acknowledged insert must already
             # be written, so insert synchronously and wait.

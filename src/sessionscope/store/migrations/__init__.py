@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sessionscope.store.migrations import v001, v002, v003, v004, v005, v006, v007
+from sessionscope.store.migrations import v001, v002, v003, v004, v005, v006, v007, v008
 from sessionscope.store.schema import current
 from sessionscope.store.schema.render import Migration, Table
 
@@ -41,6 +41,7 @@ MIGRATIONS: list[Migration] = [
     v005.MIGRATION,
     v006.MIGRATION,
     v007.MIGRATION,
+    v008.MIGRATION,
 ]
 
 MIGRATIONS_TABLE = Table(

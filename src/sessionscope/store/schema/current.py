@@ -1,4 +1,4 @@
-"""Today's schema (version 7), declared whole: what a fresh store is created from.
+"""Today's schema (version 8), declared whole: what a fresh store is created from.
 
 A store made before is brought here by the migrations (``sessionscope.store.migrations``),
 replayed in order; ``tests/store/test_store_schema.py`` proves that both give the same tables
@@ -12,7 +12,7 @@ from sessionscope.store.schema.render import EngineProfile, Table, View
 __all__ = ["PLAYER_TYPES", "TABLES", "VERSION", "VIEWS", "statements"]
 
 #: The migration version this schema is.
-VERSION = 7
+VERSION = 8
 
 _T = "DateTime64(3, 'UTC')"
 _ZERO = "toDateTime64(0, 3, 'UTC')"
@@ -53,7 +53,8 @@ PROJECTS = Table(
     "ReplacingMergeTree",
     f"""id UInt32, name String, created_at {_T},
     idle_timeout_s UInt32 DEFAULT 900, apdex_threshold_ms UInt32 DEFAULT 2000,
-    organization String DEFAULT '', version UInt64""",
+    organization String DEFAULT '', version UInt64,
+    signin_generation UInt32 DEFAULT 0""",
     "ORDER BY id",
     engine_args="version",
     sharding_key="id",
@@ -63,7 +64,8 @@ KEYS = Table(
     "api_keys",
     "ReplacingMergeTree",
     f"""key_id String, project_id UInt32, kind LowCardinality(String), secret_hash String,
-    secret_enc String, name String, created_at {_T}, revoked UInt8, version UInt64""",
+    secret_enc String, name String, created_at {_T}, revoked UInt8, version UInt64,
+    scope LowCardinality(String) DEFAULT 'full'""",
     "ORDER BY key_id",
     engine_args="version",
     sharding_key="cityHash64(key_id)",
@@ -73,7 +75,7 @@ USERS = Table(
     "users",
     "ReplacingMergeTree",
     f"""email String, token_hash String, project_ids Array(UInt32), organization String,
-    created_at {_T}, version UInt64""",
+    created_at {_T}, version UInt64, revoked UInt8 DEFAULT 0""",
     "ORDER BY email",
     engine_args="version",
     sharding_key="cityHash64(email)",
