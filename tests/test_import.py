@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +23,8 @@ import pytest
 
 from sessionscope.config import Settings
 from sessionscope.domain.events import Event
-from sessionscope.importers import ncp_vpe
+from sessionscope.commands import importing
+from sessionscope.importers import ekran, ncp_vpe
 from sessionscope.importers.driver import (
     BadCredentials,
     ImportFailed,
@@ -54,6 +57,8 @@ class Vendor:
     token: str
     access_key: str
     secret_key: str
+    #: A copy of its data directory, for another server (the rate-limited vendor).
+    copy: Path
 
 
 def _run(data: Path, *args: str) -> Any:
@@ -78,13 +83,15 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vendor]:
     user = _run(data, "users", "create", "ops@vendor.example", "--project", "vendor")
     ncp = _run(data, "keys", "create", "--project", "vendor", "--ncp")
     _run(
-        data, "simulate", "--project", "vendor", "--days", "1", "--end", iso(END),
+        data, "simulate", "--project", "vendor", "--days", "1", "--end", iso(END), "--seed", "18",
         "--players", "50", "--channels", "2", "--desktop-users", "5", "--endpoint-agents", "3",
     )  # fmt: skip
+    copy = data.parent / "copy"
+    shutil.copytree(data, copy)
     with serve_process(data) as base:
         yield Vendor(
             base, project["id"], key["api_key"], user["email"], user["token"],
-            ncp["access_key"], ncp["secret_key"],
+            ncp["access_key"], ncp["secret_key"], copy,
         )  # fmt: skip
 
 
@@ -269,6 +276,46 @@ def test_ekran_import_gives_the_same_sessions_and_totals(
     again = _import(settings, "ekran", *args)
     assert again["accepted"] == 0 and again["duplicates"] == first["accepted"]
     assert _ekran(base_url, local.api_key)["sessions"] == closed
+
+
+def test_ekran_import_resumes_after_ctrl_c(
+    settings: Settings,
+    vendor: Vendor,
+    local: Local,
+    base_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A page a session, so that there is a checkpoint after each; Ctrl-C while the third
+    # logged-out session is being stored.
+    monkeypatch.setattr(ekran, "PAGE_SIZE", 1)
+    real_submit = importing.submit
+    submitted: list[int] = []
+
+    def interrupted(ingestor: Ingestor, project_id: int, events: list[Event]) -> tuple[int, int]:
+        submitted.append(len(events))
+        if len(submitted) == 3:
+            raise KeyboardInterrupt
+        return real_submit(ingestor, project_id, events)
+
+    monkeypatch.setattr(importing, "submit", interrupted)
+    args = ["--url", vendor.base, "--project", local.name, "--api-key", vendor.api_key]
+    cut = cli(settings, "import", "ekran", *args)
+    assert cut.exit_code != 0 and len(submitted) == 3
+    theirs = _ekran(vendor.base, vendor.api_key)
+    closed = [s for s in theirs["sessions"] if s["logoutDate"] is not None]
+    assert _ekran(base_url, local.api_key)["sessions"] == closed[:2]  # what was stored
+    path = state_path(settings.data_dir, "ekran", vendor.base, local.project_id, None, None)
+    state = json.loads(path.read_text())
+    assert not state.get("finished") and state["progress"]["ekran"] == state["page"] >= 2
+
+    monkeypatch.setattr(importing, "submit", real_submit)
+    resumed = _import(settings, "ekran", *args)
+    assert resumed["resumed"] and resumed["duplicates"] == 0
+    assert resumed["sessions"] == len(closed) - 2
+    assert resumed["sessions"] + resumed["skipped"] == theirs["totalCount"] - state["page"]
+    assert _ekran(base_url, local.api_key) == {"sessions": closed, "totalCount": len(closed)}
+    done = json.loads(path.read_text())
+    assert done["finished"] and done["progress"] == {"ekran": theirs["totalCount"]}
 
 
 def test_ekran_timespans() -> None:

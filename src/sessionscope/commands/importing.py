@@ -100,9 +100,11 @@ def _run(
             submit=lambda events: submit(ingestor, p.id, events),
             start=first,
             end=last,
-            progress=advance,
+            on_progress=advance,
             expect=expect,
         )
+        for what, n in job.done_before.items():  # a resumed bar goes on from its checkpoint
+            advance(what, n)
         try:
             runner(job)
         except ImportFailed as exc:
