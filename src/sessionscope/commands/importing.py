@@ -82,9 +82,9 @@ def _run(
             state.data = {}
         tasks: dict[str, Any] = {}
 
-        def task(what: str) -> Any:
+        def task(what: str, done: int = 0) -> Any:
             if what not in tasks:
-                tasks[what] = progress.add_task(what, total=None)
+                tasks[what] = progress.add_task(what, total=None, completed=done)
             return tasks[what]
 
         def advance(what: str, n: int) -> None:
@@ -104,7 +104,7 @@ def _run(
             expect=expect,
         )
         for what, n in job.done_before.items():  # a resumed bar goes on from its checkpoint
-            advance(what, n)
+            task(what, n)
         try:
             runner(job)
         except ImportFailed as exc:
