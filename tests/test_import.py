@@ -38,7 +38,7 @@ from sessionscope.importers.ncp_livestation import signer
 from sessionscope.importers.thousandeyes import follow
 from sessionscope.ingest import Ingestor
 from sessionscope.store.clickhouse import ClickHouseStore
-from tests.conftest import EXE, serve_process
+from tests.conftest import EXE, free_port, serve_process
 from tests.factories import BASE, iso
 from tests.test_cli import cli, cli_json
 
@@ -251,6 +251,15 @@ def test_bad_credentials_are_refused_in_one_line(
         assert len(lines) == 1 and "refused the credentials (HTTP 401)" in lines[0], lines
         assert "Traceback" not in result.output and secret not in result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_unreachable_url_is_said_at_once(settings: Settings, local: Local) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = cli(settings, "import", "ekran", "--url", closed, "--project", local.name,
+                 "--api-key", "ssk_whatever")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"ekran: cannot reach {closed}: ConnectError" in lines[0], lines
 
 
 # ------------------------------------------------------------------------------ Ekran

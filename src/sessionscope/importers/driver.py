@@ -87,6 +87,7 @@ class RateLimitedHttp:
         self.waited_s = 0.0
         #: When the vendor's budget allows the next request (epoch seconds), if it said.
         self._not_before: float | None = None
+        self._answered = False
         self._client = httpx.Client(
             base_url=self.base_url, headers=dict(headers or {}), auth=auth, timeout=timeout
         )
@@ -144,12 +145,17 @@ class RateLimitedHttp:
             try:
                 response = self._client.send(request)
             except httpx.TransportError as exc:
-                if attempt == ATTEMPTS - 1:
+                # Never reached at all (a wrong --url, nothing listening): said at once; a
+                # connection lost later is tried again.
+                first_contact = not self._answered and isinstance(exc, httpx.ConnectError)
+                if first_contact or attempt == ATTEMPTS - 1:
                     raise ImportFailed(
                         f"{self.vendor}: cannot reach {self.base_url}: {type(exc).__name__}"
+                        + (f" ({exc})" if first_contact and str(exc) else "")
                     ) from None
                 self._wait(min(2**attempt, 30))
                 continue
+            self._answered = True
             self._note_budget(response)
             if response.status_code in (401, 403):
                 what = "credentials" if response.status_code == 401 else "account"
