@@ -253,6 +253,20 @@ def test_bad_credentials_are_refused_in_one_line(
         assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_an_account_group_not_the_users_is_refused(
+    settings: Settings, local: Local, loaded_store: ClickHouseStore, base_url: str
+) -> None:
+    # A real ThousandEyes-compatible server answers 403 for an aid the user is not assigned to.
+    other = loaded_store.create_project(f"{local.name}-other")
+    args = ["--url", base_url, "--project", local.name, "--email", local.email,
+            "--token", local.token, "--aid", str(other.id)]  # fmt: skip
+    result = cli(settings, "import", "thousandeyes", *args)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused the account (HTTP 403)" in lines[0], lines
+    assert "check --email, --token and --aid" in lines[0] and local.token not in result.output
+
+
 def test_an_unreachable_url_is_said_at_once(settings: Settings, local: Local) -> None:
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = cli(settings, "import", "ekran", "--url", closed, "--project", local.name,
