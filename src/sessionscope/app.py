@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from sessionscope import __version__, dashboard, sdk
 from sessionscope.api import admin, docs, metrics, native
@@ -14,6 +15,7 @@ from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.api.headers import SecurityHeaders
+from sessionscope.api.hotpath import IngestHotPath
 from sessionscope.api.limits import BodyLimit
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
@@ -24,9 +26,16 @@ from sessionscope.management import admin_token, forget_server, record_server
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
-__all__ = ["create_app"]
+__all__ = ["SessionscopeApp", "create_app"]
 
 log = logging.getLogger("sessionscope")
+
+
+class SessionscopeApp(FastAPI):
+    """The FastAPI app, with the ingest hot path in front of its middleware stack."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return IngestHotPath(super().build_middleware_stack(), self)
 
 
 def create_app(
@@ -66,7 +75,7 @@ def create_app(
             if store is None:
                 st.close()
 
-    app = FastAPI(
+    app = SessionscopeApp(
         title="sessionscope",
         version=__version__,
         description="Session analytics: collect events, build sessions, serve them.",
