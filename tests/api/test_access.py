@@ -170,3 +170,29 @@ def test_a_server_sharing_the_store_refuses_revoked_keys_within_5_s(
     monkeypatch.setattr(accounts_module, "_time", clock)
     assert other.remembered_api_key(tenant.api_key) is None
     assert other.key_grant(tenant.api_key) is None
+
+
+def test_thousandeyes_takes_project_keys_by_scope(
+    http: httpx.Client, store: ClickHouseStore, tenant: Tenant
+) -> None:
+    """A project key given as a ThousandEyes token: an ingest key gets ThousandEyes' 403 (JSON
+    or XML), a read key reads its own account group only, a revoked key gets 401."""
+    pid = tenant.project.id
+    ingest = store.create_api_key(pid, "te-ingest", "ingest")
+    read = store.create_api_key(pid, "te-read", "read")
+    url = "/v6/endpoint-data/user-sessions"
+    for auth in ({"headers": {"Authorization": f"Bearer {ingest}"}}, {"auth": ("a@b.c", ingest)}):
+        r = http.get(url + ".json", **auth)  # type: ignore[arg-type]
+        assert r.status_code == 403, r.text
+        assert list(r.json()) == ["errorMessage"] and "scope 'ingest'" in r.text, r.text
+    r = http.get(url + ".xml", headers={"Authorization": f"Bearer {ingest}"})
+    assert r.status_code == 403 and "<errorMessage>" in r.text and "scope" in r.text, r.text
+    r = http.get(url + ".json", headers={"Authorization": f"Bearer {read}"}, params={"aid": pid})
+    assert r.status_code == 200 and r.json()["userSessions"] == [], r.text
+    other = store.create_project(f"te-other-{pid}")
+    r = http.get(url + ".json", auth=("x@y.z", read), params={"aid": other.id})
+    assert r.status_code == 403 and "not assigned" in r.json()["errorMessage"], r.text
+    key_id = read.split("_")[1]
+    assert store.revoke_key(pid, key_id) is not None
+    r = http.get(url + ".json", headers={"Authorization": f"Bearer {read}"})
+    assert r.status_code == 401 and list(r.json()) == ["errorMessage"], r.text

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from sessionscope.api.auth import check_scope, key_grant
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import ApiError
 from sessionscope.api.metrics import note_project
 from sessionscope.compat.thousandeyes.constants import _AID, _STATE_HEADERS
 from sessionscope.compat.thousandeyes.formats import _bad, _unauthorized
 from sessionscope.domain.accounts import Project, User
+from sessionscope.security import split_api_key
 
 # ------------------------------------------------------------------------------ rate limit
 
@@ -119,10 +121,26 @@ def _user(request: Request, ctx: AppContext) -> User | None:
         email, sep, token = decoded.partition(":")
         if not sep or not email or not token:
             raise _unauthorized("Authorization: Basic credentials must be email:token")
-        return ctx.store.verify_user(email, token)
+        return ctx.store.verify_user(email, token) or _key_user(ctx, token)
     if scheme.lower() == "bearer":
-        return ctx.store.user_by_token(credentials)
+        return ctx.store.user_by_token(credentials) or _key_user(ctx, credentials)
     return None
+
+
+def _key_user(ctx: AppContext, token: str) -> User | None:
+    """A project API key given as the token: a user of its project alone when the key may
+    read; a 403 when it is valid but outside its scope (an ``ingest`` key); None otherwise.
+
+    Users' tokens never look like API keys, so only a token shaped like one is looked up.
+    """
+    if split_api_key(token.strip()) is None:
+        return None
+    grant = key_grant(ctx, token)
+    if grant is None:
+        return None
+    check_scope(grant.scope, "read")
+    project = grant.project
+    return User(f"key:{grant.key_id}", (project.id,), project.organization)
 
 
 def _organization_key(ctx: AppContext, user: User, project: Project | None) -> tuple[str, str]:
