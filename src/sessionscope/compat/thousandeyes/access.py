@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from sessionscope.api.auth import check_scope, key_grant
+from sessionscope.api.auth import key_grant
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import ApiError
 from sessionscope.api.metrics import note_project
 from sessionscope.compat.thousandeyes.constants import _AID, _STATE_HEADERS
 from sessionscope.compat.thousandeyes.formats import _bad, _unauthorized
-from sessionscope.domain.accounts import Project, User
+from sessionscope.domain.accounts import Project, User, allows
 from sessionscope.security import split_api_key
 
 # ------------------------------------------------------------------------------ rate limit
@@ -105,6 +105,8 @@ def _count(request: Request, ctx: AppContext, key: tuple[str, str]) -> None:
 
 # ------------------------------------------------------------------------------ auth
 
+_MAKE_USER = "sessionscope users create EMAIL --project NAME"
+
 
 def _user(request: Request, ctx: AppContext) -> User | None:
     """The user of the request's credentials; None when absent; 401 when malformed."""
@@ -128,8 +130,10 @@ def _user(request: Request, ctx: AppContext) -> User | None:
 
 
 def _key_user(ctx: AppContext, token: str) -> User | None:
-    """A project API key given as the token: a user of its project alone when the key may
-    read; a 403 when it is valid but outside its scope (an ``ingest`` key); None otherwise.
+    """A project API key given as the token is no ThousandEyes credential (users are): an
+    ``ingest`` key, which may not read anywhere, gets the 403 of a key outside its scope (as
+    in every API family); a key that may read gets a 401 saying what to use instead. None when
+    the token is not a live API key.
 
     Users' tokens never look like API keys, so only a token shaped like one is looked up.
     """
@@ -138,9 +142,17 @@ def _key_user(ctx: AppContext, token: str) -> User | None:
     grant = key_grant(ctx, token)
     if grant is None:
         return None
-    check_scope(grant.scope, "read")
-    project = grant.project
-    return User(f"key:{grant.key_id}", (project.id,), project.organization)
+    if not allows(grant.scope, "read"):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"this API key has scope {grant.scope!r}: it cannot read; the ThousandEyes API "
+            f"takes a user's email and token (make one with: {_MAKE_USER})",
+        )
+    raise _unauthorized(
+        "Authorization: a project API key is not a ThousandEyes credential; use a user's "
+        f"email and token (make one with: {_MAKE_USER})"
+    )
 
 
 def _organization_key(ctx: AppContext, user: User, project: Project | None) -> tuple[str, str]:
@@ -177,7 +189,7 @@ def _authenticate(request: Request, ctx: AppContext) -> User:
             )
         raise _unauthorized(
             "Authorization: required, as HTTP Basic email:token or 'Bearer <token>' "
-            "(make a token with: sessionscope users create EMAIL --project NAME)"
+            f"(make a token with: {_MAKE_USER})"
         )
     return user
 
