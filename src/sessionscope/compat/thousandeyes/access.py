@@ -17,7 +17,7 @@ from sessionscope.api.auth import key_grant
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import ApiError
 from sessionscope.api.metrics import note_project
-from sessionscope.compat.thousandeyes.constants import _AID, _STATE_HEADERS
+from sessionscope.compat.thousandeyes.constants import _AID, _STATE_HEADERS, RATE_LIMIT
 from sessionscope.compat.thousandeyes.formats import _bad, _unauthorized
 from sessionscope.domain.accounts import Project, User, allows
 from sessionscope.security import split_api_key
@@ -90,7 +90,7 @@ def _limiter(request: Request) -> OrganizationRateLimiter:
 
 def _count(request: Request, ctx: AppContext, key: tuple[str, str]) -> None:
     """Count the request against ``key``; keep the headers for the answer; 429 beyond."""
-    decision = _limiter(request).hit(key, ctx.settings.rate_limit_per_minute)
+    decision = _limiter(request).hit(key, ctx.settings.vendor(RATE_LIMIT))
     setattr(request.state, _STATE_HEADERS, decision.headers())
     if not decision.allowed:
         wait = max(1, decision.reset - int(time.time()))
