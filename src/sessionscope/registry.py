@@ -152,9 +152,15 @@ def _load() -> None:
         return
     with _lock:
         if not _loaded:
+            # Marked first: a provider's import asks nothing of the registry, but a question
+            # asked meanwhile must not import it a second time.
             _loaded = True
-            for name in PROVIDERS:
-                importlib.import_module(name)
+            try:
+                for name in PROVIDERS:
+                    importlib.import_module(name)
+            except BaseException:
+                _loaded = False  # asked again, it fails again, never answers half
+                raise
 
 
 def vendors() -> tuple[Vendor, ...]:
