@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from sessionscope import __version__, dashboard, sdk
+from sessionscope import __version__, dashboard, registry, sdk
 from sessionscope.api import admin, docs, metrics, native
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
@@ -18,7 +18,6 @@ from sessionscope.api.headers import SecurityHeaders
 from sessionscope.api.hotpath import IngestHotPath
 from sessionscope.api.limits import BodyLimit
 from sessionscope.api.readafterwrite import ReadAfterWrite
-from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
 from sessionscope.ingest import Ingestor, open_ingestor
 from sessionscope.logs import install_redaction
@@ -105,12 +104,10 @@ def create_app(
     metrics.install(app, log_json=settings.log_format == "json")
     native.install(app)
     admin.install(app)
-    # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
-    # and registers its error shape.
-    ekran.install(app)
-    ncp_vpe.install(app)
-    ncp_livestation.install(app)
-    thousandeyes.install(app)
+    # Each vendor-compatible API (as registered by `compat`) and the dashboard:
+    # `install(app)` adds its routes and registers its error shape.
+    for vendor in registry.vendors():
+        vendor.install(app)
     dashboard.install(app)
     sdk.install(app)
     docs.install(app)
