@@ -7,16 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
-from sessionscope import __version__, dashboard, sdk
+from sessionscope import __version__, dashboard, registry, sdk
 from sessionscope.api import admin, docs, metrics, native
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.api.headers import SecurityHeaders
+from sessionscope.api.hotpath import IngestHotPath
 from sessionscope.api.limits import BodyLimit
 from sessionscope.api.readafterwrite import ReadAfterWrite
-from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
 from sessionscope.ingest import Ingestor, open_ingestor
 from sessionscope.logs import install_redaction
@@ -24,9 +25,16 @@ from sessionscope.management import admin_token, forget_server, record_server
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
-__all__ = ["create_app"]
+__all__ = ["SessionscopeApp", "create_app"]
 
 log = logging.getLogger("sessionscope")
+
+
+class SessionscopeApp(FastAPI):
+    """The FastAPI app, with the ingest hot path in front of its middleware stack."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return IngestHotPath(super().build_middleware_stack(), self)
 
 
 def create_app(
@@ -66,7 +74,7 @@ def create_app(
             if store is None:
                 st.close()
 
-    app = FastAPI(
+    app = SessionscopeApp(
         title="sessionscope",
         version=__version__,
         description="Session analytics: collect events, build sessions, serve them.",
@@ -96,12 +104,10 @@ def create_app(
     metrics.install(app, log_json=settings.log_format == "json")
     native.install(app)
     admin.install(app)
-    # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
-    # and registers its error shape.
-    ekran.install(app)
-    ncp_vpe.install(app)
-    ncp_livestation.install(app)
-    thousandeyes.install(app)
+    # Each vendor-compatible API (as registered by `compat`) and the dashboard:
+    # `install(app)` adds its routes and registers its error shape.
+    for vendor in registry.vendors():
+        vendor.install(app)
     dashboard.install(app)
     sdk.install(app)
     docs.install(app)

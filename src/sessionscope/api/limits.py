@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionscope.api.errors import ApiError, error_response
 
-__all__ = ["BodyLimit", "read_body", "too_large"]
+__all__ = ["BodyLimit", "bounded_receive", "read_body", "too_large"]
 
 
 def too_large(limit: int) -> ApiError:
@@ -42,33 +42,40 @@ class BodyLimit:
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return
-        received = 0
-        complete = False
-        deadline: float | None = None
-
-        async def bounded() -> Message:
-            nonlocal received, complete, deadline
-            if complete:  # after the body: waiting for a disconnect is not bounded
-                return await receive()
-            if deadline is None:
-                deadline = anyio.current_time() + self.timeout_s
-            try:
-                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                    message = await receive()
-            except TimeoutError:
-                raise ApiError(
-                    408, "timeout", f"the body did not arrive within {self.timeout_s:g} s"
-                ) from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise too_large(limit)
-                complete = not message.get("more_body", False)
-            else:
-                complete = True
-            return message
-
+        bounded = bounded_receive(receive, limit, self.timeout_s)
         await self.app(scope, bounded, send)
+
+
+def bounded_receive(receive: Receive, limit: int, timeout_s: float) -> Receive:
+    """``receive``, refusing (as :class:`ApiError`) a body past ``limit`` bytes (413) or one
+    still arriving ``timeout_s`` after it was first asked for (408)."""
+    received = 0
+    complete = False
+    deadline: float | None = None
+
+    async def bounded() -> Message:
+        nonlocal received, complete, deadline
+        if complete:  # after the body: waiting for a disconnect is not bounded
+            return await receive()
+        if deadline is None:
+            deadline = anyio.current_time() + timeout_s
+        try:
+            with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                message = await receive()
+        except TimeoutError:
+            raise ApiError(
+                408, "timeout", f"the body did not arrive within {timeout_s:g} s"
+            ) from None
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_large(limit)
+            complete = not message.get("more_body", False)
+        else:
+            complete = True
+        return message
+
+    return bounded
 
 
 async def read_body(request: Request, limit: int) -> bytes:
