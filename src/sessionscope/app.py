@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from sessionscope import __version__, dashboard, sdk
 from sessionscope.api import admin, docs, metrics, native
+from sessionscope.api.attempts import AttemptLimit, FailedAttempts
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
@@ -45,6 +46,8 @@ def create_app(
     # Credentials may ride in URLs (a callback URL with an API key, a sign-in link): keep them
     # out of the access log. Again at startup, once the server has configured its logging.
     install_redaction()
+    # One table of refused credentials per app: the middleware and the dashboard's sign-in.
+    attempts = FailedAttempts(settings.auth_failure_limit, settings.auth_failure_window_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +55,7 @@ def create_app(
         st = open_store(settings) if store is None else store
         ing = open_ingestor(settings, st) if ingestor is None else ingestor
         app.state.ctx = AppContext(
-            settings, st, SessionService(st), ing, admin_token(settings.data_dir)
+            settings, st, SessionService(st), ing, admin_token(settings.data_dir), attempts
         )
         if record_address:
             record_server(settings.data_dir, settings.host, settings.port)
@@ -78,7 +81,12 @@ def create_app(
     if store is not None and ingestor is not None:
         # Usable without running the lifespan (e.g. in-process clients that skip it).
         app.state.ctx = AppContext(
-            settings, store, SessionService(store), ingestor, admin_token(settings.data_dir)
+            settings,
+            store,
+            SessionService(store),
+            ingestor,
+            admin_token(settings.data_dir),
+            attempts,
         )
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
@@ -90,6 +98,9 @@ def create_app(
     )
     # Preflights are answered before the routes (ingest and the SDK only).
     app.add_middleware(CrossOrigin)
+    # Credential guessing: past the limit of 401s, an address's new credentials get a 429
+    # here, before any route (or body) is read.
+    app.add_middleware(AttemptLimit, attempts=attempts)
     app.add_middleware(SecurityHeaders)
     # Outermost: every answer is counted and timed (a read's time includes its wait for the
     # loader).

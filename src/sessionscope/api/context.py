@@ -3,10 +3,11 @@ built once per app."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from sessionscope.api.attempts import FailedAttempts
 from sessionscope.config import Settings
 from sessionscope.ingest.ingestor import Ingestor
 from sessionscope.service import SessionService
@@ -24,6 +25,8 @@ class AppContext:
     ingestor: Ingestor
     #: The management API's credential (``management.admin_token``); empty: refused.
     admin_token: str = ""
+    #: Refused credentials per client address (the dashboard's sign-in asks it directly).
+    attempts: FailedAttempts = field(default_factory=lambda: FailedAttempts(0, 60))
 
 
 async def get_ctx(request: Request) -> AppContext:
