@@ -59,8 +59,11 @@ def settings(data_dir: Path, server_port: int) -> Settings:
         public_url=f"http://127.0.0.1:{server_port}",
         # Every test of a run shares this server and one client address, and many send bad
         # credentials on purpose: the limit on refused credentials per address
-        # (``api.attempts``) is tested with its own apps (tests/reliability/test_guessing.py).
+        # (``api.attempts``) is tested with its own apps (tests/reliability/test_guessing.py
+        # and test_abuse.py).
         auth_failure_limit=1_000_000,
+        # Likewise for bodies refused as too large or too slow (``api.limits.RefusedBodies``).
+        body_refusal_limit=1_000_000,
     )
 
 

@@ -15,7 +15,7 @@ from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.api.headers import SecurityHeaders
-from sessionscope.api.limits import BodyLimit
+from sessionscope.api.limits import BodyLimit, RefusedBodies
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
@@ -101,6 +101,11 @@ def create_app(
     # Credential guessing: past the limit of 401s, an address's new credentials get a 429
     # here, before any route (or body) is read.
     app.add_middleware(AttemptLimit, attempts=attempts)
+    # Resource abuse: an address whose bodies keep being refused (413, 408) is slowed down.
+    refused_bodies = FailedAttempts(
+        settings.body_refusal_limit, settings.body_refusal_window_s, what="request bodies"
+    )
+    app.add_middleware(RefusedBodies, refusals=refused_bodies)
     app.add_middleware(SecurityHeaders)
     # Outermost: every answer is counted and timed (a read's time includes its wait for the
     # loader).

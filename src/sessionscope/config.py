@@ -61,6 +61,11 @@ class Settings:
     #: has passed (``api.attempts``); 0 turns this off.
     auth_failure_limit: int = 30
     auth_failure_window_s: int = 60
+    #: Request bodies refused as too large (413) or too slow (408) one client address may
+    #: have within ``body_refusal_window_s``; past it, each of its requests is answered 429
+    #: after a pause of a second, until the window has passed (``api.limits``); 0: off.
+    body_refusal_limit: int = 20
+    body_refusal_window_s: int = 60
 
     @property
     def embedded(self) -> bool:
@@ -113,6 +118,8 @@ _JOURNAL_LIMITS = (
     ("head_timeout_ms", 100, 600_000),
     ("auth_failure_limit", 0, 1_000_000),
     ("auth_failure_window_s", 1, 86_400),
+    ("body_refusal_limit", 0, 1_000_000),
+    ("body_refusal_window_s", 1, 86_400),
 )
 
 

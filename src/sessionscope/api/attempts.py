@@ -79,18 +79,21 @@ class _Address:
 class FailedAttempts:
     """Refused credentials per client address within a window; see the module docstring.
 
-    ``limit`` 0 turns the limit off. ``clock`` is for tests (monotonic seconds)."""
+    ``limit`` 0 turns the limit off; ``what`` names the refusals in the log line of an
+    address reaching it. ``clock`` is for tests (monotonic seconds)."""
 
     def __init__(
         self,
         limit: int,
         window_s: float,
         *,
+        what: str = "credentials",
         max_addresses: int = MAX_ADDRESSES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit = limit
         self.window_s = window_s
+        self.what = what
         self.max_addresses = max_addresses
         self._clock = clock
         self._addresses: OrderedDict[str, _Address] = OrderedDict()
@@ -106,15 +109,22 @@ class FailedAttempts:
         """Whether ``address`` is remembered (it had a credential refused or accepted)."""
         return address in self._addresses
 
-    def wait_s(self, address: str, credential: int | None) -> int:
-        """Seconds ``address`` must wait before ``credential`` is checked; 0: check it now."""
+    def blocked_s(self, address: str) -> int:
+        """Seconds left until ``address``'s window (past its limit) ends; 0: not past it."""
         entry = self._addresses.get(address)
         if entry is None or entry.refused < self.limit or not self.enabled:
             return 0
         left = entry.window_start + self.window_s - self._clock()
-        if left <= 0 or credential is None or credential in entry.known:
+        return max(1, math.ceil(left)) if left > 0 else 0
+
+    def wait_s(self, address: str, credential: int | None) -> int:
+        """Seconds ``address`` must wait before ``credential`` is checked; 0: check it now."""
+        if credential is None:
             return 0
-        return max(1, math.ceil(left))
+        entry = self._addresses.get(address)
+        if entry is None or credential in entry.known:
+            return 0
+        return self.blocked_s(address)
 
     def _entry(self, address: str, now: float) -> _Address:
         entry = self._addresses.get(address)
@@ -139,8 +149,8 @@ class FailedAttempts:
             entry.known.pop(credential, None)  # refused now: no longer a known good one
         if entry.refused == self.limit:
             log.warning(
-                "too many refused credentials from %s: %d within %g s; its new credentials "
-                "are refused (429) for %d s",
+                "too many refused %s from %s: %d within %g s; refusing it (429) for %d s",
+                self.what,
                 address,
                 entry.refused,
                 self.window_s,

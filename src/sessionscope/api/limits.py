@@ -4,6 +4,11 @@
 before a route reads it: at once when ``Content-Length`` says so, or as soon as the bytes
 received pass it. Routes that take small bodies read them with :func:`read_body` and a bound
 of their own, so no route holds more than its bound in memory.
+
+:class:`RefusedBodies` keeps a client that sends such bodies over and over (each refused
+cheaply, but hundreds a second still compete with other clients for the event loop and the
+cores) from doing it fast: past a limit of refused bodies, its requests are answered 429
+after a pause.
 """
 
 from __future__ import annotations
@@ -12,9 +17,27 @@ import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sessionscope.api.attempts import FailedAttempts, client_address
 from sessionscope.api.errors import ApiError, error_response
 
-__all__ = ["BodyLimit", "read_body", "too_large"]
+__all__ = [
+    "HOLD_S",
+    "MAX_HELD",
+    "MAX_HELD_PER_ADDRESS",
+    "REFUSED_BODY_STATUSES",
+    "BodyLimit",
+    "RefusedBodies",
+    "read_body",
+    "too_large",
+]
+
+#: How long :class:`RefusedBodies` holds a request of an address past its limit before its 429.
+HOLD_S = 1.0
+#: Requests held at once, per address and in all: more are answered (429) at once.
+MAX_HELD_PER_ADDRESS = 16
+MAX_HELD = 512
+#: Refusals of a body that count: too large (413), too slow to arrive (408).
+REFUSED_BODY_STATUSES = frozenset({408, 413})
 
 
 def too_large(limit: int) -> ApiError:
@@ -85,3 +108,63 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class RefusedBodies:
+    """ASGI middleware: an address whose request bodies were refused (413 too large, 408 too
+    slow) ``refusals.limit`` times within the window gets a 429 with ``Retry-After`` (in the
+    family's shape, the connection closed after it) for every request until the window has
+    passed, each after a pause of ``hold_s``: a client sending gzip bombs or oversize bodies
+    in a loop is slowed to a few requests a second, at the cost of a timer each, and other
+    addresses are not affected. At most ``MAX_HELD_PER_ADDRESS`` requests of an address (and
+    ``MAX_HELD`` in all) are held at once; more are answered at once."""
+
+    def __init__(self, app: ASGIApp, refusals: FailedAttempts, hold_s: float = HOLD_S) -> None:
+        self.app = app
+        self.refusals = refusals
+        self.hold_s = hold_s
+        self._held: dict[str, int] = {}
+        self._held_total = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusals = self.refusals
+        if scope["type"] != "http" or not refusals.enabled:
+            await self.app(scope, receive, send)
+            return
+        address = client_address(scope)
+        if refusals.blocked_s(address):
+            await self._hold(address)
+            wait = max(1, refusals.blocked_s(address))
+            err = ApiError(
+                429,
+                "too_many_refusals",
+                "too many requests from this address were refused as too large or too slow: "
+                f"try again in {wait} s",
+                headers={"Retry-After": str(wait), "Connection": "close"},
+            )
+            await error_response(err, Request(scope))(scope, receive, send)
+            return
+
+        async def counted(message: Message) -> None:
+            start = message["type"] == "http.response.start"
+            if start and message["status"] in REFUSED_BODY_STATUSES:
+                refusals.refused(address, None)
+            await send(message)
+
+        await self.app(scope, receive, counted)
+
+    async def _hold(self, address: str) -> None:
+        held = self._held.get(address, 0)
+        if held >= MAX_HELD_PER_ADDRESS or self._held_total >= MAX_HELD:
+            return
+        self._held[address] = held + 1
+        self._held_total += 1
+        try:
+            await anyio.sleep(self.hold_s)
+        finally:
+            self._held_total -= 1
+            left = self._held[address] - 1
+            if left:
+                self._held[address] = left
+            else:
+                del self._held[address]
