@@ -46,14 +46,14 @@ bench: $(DEV)
 
 # Longer fuzzing than `make test` runs: examples per route and per parser strategy.
 FUZZ_EXAMPLES ?= 250
-fuzz: $(STAMP)
+fuzz: $(DEV)
 	SESSIONSCOPE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q \
 		tests/reliability/test_fuzz_schema.py tests/reliability/test_fuzz_parsers.py
 
 # The reliability and security suite at full length; writes docs/reliability.md.
 RELIABILITY_EXAMPLES ?= 100
 CLI_REPEAT ?= 5
-reliability: $(STAMP)
+reliability: $(DEV)
 	rm -f .reliability.jsonl
 	SESSIONSCOPE_RELIABILITY_OUT=$(CURDIR)/.reliability.jsonl \
 		SESSIONSCOPE_FUZZ_EXAMPLES=$(RELIABILITY_EXAMPLES) SESSIONSCOPE_CLI_REPEAT=$(CLI_REPEAT) \
