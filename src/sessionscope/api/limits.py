@@ -5,10 +5,10 @@ before a route reads it: at once when ``Content-Length`` says so, or as soon as 
 received pass it. Routes that take small bodies read them with :func:`read_body` and a bound
 of their own, so no route holds more than its bound in memory.
 
-:class:`RefusedBodies` keeps a client that sends such bodies over and over (each refused
+:class:`RefusedBodies` keeps clients that send such bodies over and over (each refused
 cheaply, but hundreds a second still compete with other clients for the event loop and the
-cores) from doing it fast: past a limit of refused bodies, its requests are answered 429
-after a pause.
+cores) from doing it fast: every refused body is answered after a short pause, and past a
+limit of refused bodies an address's requests are all answered 429 after a longer one.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "HOLD_S",
     "MAX_HELD",
     "MAX_HELD_PER_ADDRESS",
+    "PAUSE_S",
     "REFUSED_BODY_STATUSES",
     "BodyLimit",
     "RefusedBodies",
@@ -33,6 +34,8 @@ __all__ = [
 
 #: How long :class:`RefusedBodies` holds a request of an address past its limit before its 429.
 HOLD_S = 1.0
+#: How long it holds the answer to any refused body (413, 408) before sending it.
+PAUSE_S = 0.25
 #: Requests held at once, per address and in all: more are answered (429) at once.
 MAX_HELD_PER_ADDRESS = 16
 MAX_HELD = 512
@@ -111,18 +114,28 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class RefusedBodies:
-    """ASGI middleware: an address whose request bodies were refused (413 too large, 408 too
-    slow) ``refusals.limit`` times within the window gets a 429 with ``Retry-After`` (in the
-    family's shape, the connection closed after it) for every request until the window has
-    passed, each after a pause of ``hold_s``: a client sending gzip bombs or oversize bodies
-    in a loop is slowed to a few requests a second, at the cost of a timer each, and other
-    addresses are not affected. At most ``MAX_HELD_PER_ADDRESS`` requests of an address (and
-    ``MAX_HELD`` in all) are held at once; more are answered at once."""
+    """ASGI middleware: slow down clients whose request bodies keep being refused.
 
-    def __init__(self, app: ASGIApp, refusals: FailedAttempts, hold_s: float = HOLD_S) -> None:
+    Every answer refusing a body (413 too large, 408 too slow) is sent after a pause of
+    ``pause_s``: a client that sends such bodies in a loop, one after another, makes a few a
+    second instead of hundreds, from however many addresses. An address with
+    ``refusals.limit`` such refusals within the window gets a 429 with ``Retry-After`` (in the
+    family's shape, the connection closed after it) for every request until the window has
+    passed, each after a pause of ``hold_s``. A pause costs a timer; at most
+    ``MAX_HELD_PER_ADDRESS`` answers of an address (and ``MAX_HELD`` in all) are held at once,
+    more are sent at once. Other addresses' requests are never held."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        refusals: FailedAttempts,
+        hold_s: float = HOLD_S,
+        pause_s: float = PAUSE_S,
+    ) -> None:
         self.app = app
         self.refusals = refusals
         self.hold_s = hold_s
+        self.pause_s = pause_s
         self._held: dict[str, int] = {}
         self._held_total = 0
 
@@ -133,7 +146,7 @@ class RefusedBodies:
             return
         address = client_address(scope)
         if refusals.blocked_s(address):
-            await self._hold(address)
+            await self._hold(address, self.hold_s)
             wait = max(1, refusals.blocked_s(address))
             err = ApiError(
                 429,
@@ -149,18 +162,19 @@ class RefusedBodies:
             start = message["type"] == "http.response.start"
             if start and message["status"] in REFUSED_BODY_STATUSES:
                 refusals.refused(address, None)
+                await self._hold(address, self.pause_s)
             await send(message)
 
         await self.app(scope, receive, counted)
 
-    async def _hold(self, address: str) -> None:
+    async def _hold(self, address: str, seconds: float) -> None:
         held = self._held.get(address, 0)
         if held >= MAX_HELD_PER_ADDRESS or self._held_total >= MAX_HELD:
             return
         self._held[address] = held + 1
         self._held_total += 1
         try:
-            await anyio.sleep(self.hold_s)
+            await anyio.sleep(seconds)
         finally:
             self._held_total -= 1
             left = self._held[address] - 1
