@@ -115,15 +115,15 @@ run is abuse that limits per address do not hold back.
   on `Content-Length`, or as soon as the bytes pass it); Ekran bodies are bounded to 64 KiB,
   ThousandEyes filters to 64 KiB, dashboard forms to 16 KiB; gzip is decoded up to the limit
   only (a 512 MiB bomb is a 413 after 10 MiB of work).
-- **Clients whose bodies keep being refused**: an address with
-  `SESSIONSCOPE_BODY_REFUSAL_LIMIT` (20) bodies refused as too large (413) or too slow (408)
-  within a minute gets, for every request until the minute has passed, a 429 with
-  `Retry-After` in the family's shape after a pause of one second (at most 16 of its requests
-  held at once, then answered at once; the connection closed after each). Refusals were cheap
-  already, but a client sending them in a loop made hundreds a second, which took the event
-  loop and the cores from everyone else; paused, it makes a few. Other addresses keep their
-  speed; clients sharing the abuser's address (a NAT, a proxy not trusted with
-  `X-Forwarded-For`) are paused with it.
+- **Clients whose bodies keep being refused**: every body refused as too large (413) or too
+  slow (408) is answered after a pause of a quarter second, and an address with
+  `SESSIONSCOPE_BODY_REFUSAL_LIMIT` (20) of them within a minute gets, for every request until
+  the minute has passed, a 429 with `Retry-After` in the family's shape after a pause of one
+  second (the connection closed after it). At most 16 answers of an address (512 in all) are
+  held at once; more are sent at once. Refusals were cheap already, but a client sending them
+  in a loop made hundreds a second, which took the event loop and the cores from everyone
+  else; paused, it makes a few. Other addresses keep their speed; clients sharing the
+  abuser's address (a NAT, a proxy not trusted with `X-Forwarded-For`) are paused with it.
 - **Request heads and slow bodies**: a head not complete within
   `SESSIONSCOPE_HEAD_TIMEOUT_MS` (10 s) is answered 408 and the connection closed (slowloris,
   idle connections); a body still arriving after twelve times that (2 minutes) is a 408; a URL
@@ -155,15 +155,16 @@ run is abuse that limits per address do not hold back.
 
 ## Not covered yet
 
-- Abusers spread over many addresses are not slowed down by the per-address limits (each
-  address gets its 20 refused bodies and 30 refused credentials a minute): with 250 addresses
-  the tenant's p99 above is several times its quiet p99, and its p50 too. A profile of the
-  server meanwhile (py-spy) has its event loop busy nearly all the time: about 60% of it in
-  the ASGI app answering the refused requests (the middleware stack, the ingest route decoding
-  bombs and deep JSON up to their bound), a fifth in the socket writes of the answers; the
-  abusive process itself took a quarter to a third of one of the two shared cores. Refusing a
-  `Content-Length` over the bound in the HTTP protocol, before the ASGI app, and a global
-  budget of refusals a second would be the next steps.
+- Abusers spread over many addresses are slowed down by the pause of each refused body only
+  (each address gets its 20 refused bodies and 30 refused credentials a minute), and bodies
+  refused for their content (400: 100 000-deep JSON) are not paused at all: with 250 addresses
+  the abusive process still sends well over a hundred of those a second. Before the pause, a
+  profile of the server under 250 addresses (py-spy) had its event loop busy nearly all the
+  time: about 60% of it in the ASGI app answering the refused requests (the middleware stack,
+  the ingest route decoding bombs and deep JSON up to their bound), a fifth in the socket
+  writes of the answers; the abusive process itself took a quarter to a third of one of the two
+  shared cores. Refusing a `Content-Length` over the bound in the HTTP protocol, before the
+  ASGI app, and a global budget of refusals a second would be the next steps.
 - Credentials are limited per address, not per key id or email: every secret is random (API
   keys and tokens 192 bits, NAVER secret keys 240), so guessing one from many addresses is
   hopeless, while a limit per key id would let anyone lock its owner out.
