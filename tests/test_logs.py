@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import httpx
 import pytest
 
-from sessionscope.logs import RedactSecrets, redact
+from sessionscope.logs import BackgroundStreamHandler, RedactSecrets, redact, server_log_config
 
 
 def test_redact_query_values() -> None:
@@ -32,3 +33,27 @@ def test_access_log_is_redacted(http: httpx.Client, caplog: pytest.LogCaptureFix
     # The running app installed the filter on uvicorn's access logger.
     http.get("/healthz")
     assert any(isinstance(f, RedactSecrets) for f in logging.getLogger("uvicorn.access").filters)
+
+
+def test_background_handler_writes_every_line_in_order() -> None:
+    stream = io.StringIO()
+    handler = BackgroundStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("sessionscope.test.background")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        for i in range(2_000):
+            logger.warning("line %d", i)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()  # drains the queue before returning
+    assert stream.getvalue().splitlines() == [f"line {i}" for i in range(2_000)]
+    handler.close()  # closing twice is harmless
+
+
+def test_server_log_config_writes_off_the_event_loop() -> None:
+    for log_format in ("text", "json"):
+        config = server_log_config(log_format)
+        classes = {h["class"] for h in config["handlers"].values()}
+        assert classes == {"sessionscope.logs.BackgroundStreamHandler"}

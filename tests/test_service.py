@@ -119,6 +119,8 @@ def forbidden(r: httpx.Response, path: str) -> None:
     elif path.startswith("/ekranapi/"):  # RFC 7807
         assert r.headers["content-type"].startswith("application/problem+json")
         assert body["status"] == 403, (path, body)
+    elif path.startswith("/v6/"):  # ThousandEyes
+        assert set(body) == {"errorMessage"}, (path, body)
     else:
         assert body["error"]["code"] == "forbidden", (path, body)
     assert "scope" in json.dumps(body), (path, body)
@@ -192,8 +194,12 @@ def test_manage_while_serving_scoped_keys_and_revocation(tmp_path: Path) -> None
             forbidden(call(http, method, path, pid, ingest, ncp_ingest), path)
             # ... and the read keys pass the same check.
             assert call(http, method, path, pid, read, ncp_read).status_code != 403, path
-        # ThousandEyes takes users' tokens, not project keys: refused as unknown.
-        r = http.get("/v6/endpoint-data/user-sessions.json", headers=bearer(ingest))
+        # ThousandEyes takes users' tokens, not project keys: the ingest key gets its 403
+        # in ThousandEyes' shape (Bearer or Basic), the read key is refused as no credential.
+        te = "/v6/endpoint-data/user-sessions.json"
+        forbidden(http.get(te, headers=bearer(ingest)), te)
+        forbidden(http.get(te, auth=("ops@example.com", ingest["api_key"])), te)
+        r = http.get(te, headers=bearer(read))
         assert r.status_code == 401, r.text
         # Dashboard sign-in: the ingest key is refused, the read key signs in.
         origin = {"Origin": base}

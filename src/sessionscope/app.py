@@ -7,17 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
-from sessionscope import __version__, dashboard, sdk
+from sessionscope import __version__, dashboard, registry, sdk
 from sessionscope.api import admin, docs, metrics, native
 from sessionscope.api.attempts import AttemptLimit, FailedAttempts
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.api.headers import SecurityHeaders
-from sessionscope.api.limits import BodyLimit, RefusedBodies
+from sessionscope.api.hotpath import IngestHotPath
+from sessionscope.api.limits import BodyLimit, BodyRefusals, RefusedBodies
 from sessionscope.api.readafterwrite import ReadAfterWrite
-from sessionscope.compat import ekran, ncp_livestation, ncp_vpe, thousandeyes
 from sessionscope.config import Settings
 from sessionscope.ingest import Ingestor, open_ingestor
 from sessionscope.logs import install_redaction
@@ -25,9 +26,16 @@ from sessionscope.management import admin_token, forget_server, record_server
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
 
-__all__ = ["create_app"]
+__all__ = ["SessionscopeApp", "create_app"]
 
 log = logging.getLogger("sessionscope")
+
+
+class SessionscopeApp(FastAPI):
+    """The FastAPI app, with the ingest hot path in front of its middleware stack."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return IngestHotPath(super().build_middleware_stack(), self)
 
 
 def create_app(
@@ -48,6 +56,12 @@ def create_app(
     install_redaction()
     # One table of refused credentials per app: the middleware and the dashboard's sign-in.
     attempts = FailedAttempts(settings.auth_failure_limit, settings.auth_failure_window_s)
+    # And of refused bodies: the middleware and the ingest hot path.
+    body_refusals = BodyRefusals(
+        FailedAttempts(
+            settings.body_refusal_limit, settings.body_refusal_window_s, what="request bodies"
+        )
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,7 +69,13 @@ def create_app(
         st = open_store(settings) if store is None else store
         ing = open_ingestor(settings, st) if ingestor is None else ingestor
         app.state.ctx = AppContext(
-            settings, st, SessionService(st), ing, admin_token(settings.data_dir), attempts
+            settings,
+            st,
+            SessionService(st),
+            ing,
+            admin_token(settings.data_dir),
+            attempts,
+            body_refusals,
         )
         if record_address:
             record_server(settings.data_dir, settings.host, settings.port)
@@ -69,7 +89,7 @@ def create_app(
             if store is None:
                 st.close()
 
-    app = FastAPI(
+    app = SessionscopeApp(
         title="sessionscope",
         version=__version__,
         description="Session analytics: collect events, build sessions, serve them.",
@@ -87,6 +107,7 @@ def create_app(
             ingestor,
             admin_token(settings.data_dir),
             attempts,
+            body_refusals,
         )
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
@@ -102,22 +123,17 @@ def create_app(
     # here, before any route (or body) is read.
     app.add_middleware(AttemptLimit, attempts=attempts)
     # Resource abuse: an address whose bodies keep being refused (413, 408) is slowed down.
-    refused_bodies = FailedAttempts(
-        settings.body_refusal_limit, settings.body_refusal_window_s, what="request bodies"
-    )
-    app.add_middleware(RefusedBodies, refusals=refused_bodies)
+    app.add_middleware(RefusedBodies, refusals=body_refusals)
     app.add_middleware(SecurityHeaders)
     # Outermost: every answer is counted and timed (a read's time includes its wait for the
     # loader).
     metrics.install(app, log_json=settings.log_format == "json")
     native.install(app)
     admin.install(app)
-    # Each vendor-compatible API and the dashboard: `module.install(app)` adds its routes
-    # and registers its error shape.
-    ekran.install(app)
-    ncp_vpe.install(app)
-    ncp_livestation.install(app)
-    thousandeyes.install(app)
+    # Each vendor-compatible API (as registered by `compat`) and the dashboard:
+    # `install(app)` adds its routes and registers its error shape.
+    for vendor in registry.vendors():
+        vendor.install(app)
     dashboard.install(app)
     sdk.install(app)
     docs.install(app)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sessionscope import registry
+
 __all__ = ["Settings", "load_settings"]
 
 
@@ -34,8 +36,9 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     #: Base URL of this server as users reach it (links in answers, e.g. permalinks).
     public_url: str = ""
-    #: ThousandEyes-compatible rate limit per organisation and minute.
-    rate_limit_per_minute: int = 240
+    #: The settings vendor-compatible APIs registered (``registry.Setting``), by name; one not
+    #: given has its default (:meth:`vendor`).
+    extra: Mapping[str, Any] = field(default_factory=dict)
     #: Prefix-to-organisation table for endpoint ``orgName`` (CIDR -> name).
     org_prefixes: Mapping[str, str] = field(default_factory=dict)
     #: fsync every inserted part (durable acknowledgement on the embedded engine).
@@ -74,6 +77,10 @@ class Settings:
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def vendor(self, setting: registry.Setting) -> Any:
+        """The value of a setting a vendor registered."""
+        return self.extra.get(setting.name, setting.default)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the given (non-None) values replaced."""
@@ -156,8 +163,6 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
         values["max_body_bytes"] = int(v)
     if v := source.get("SESSIONSCOPE_PUBLIC_URL"):
         values["public_url"] = v
-    if v := source.get("SESSIONSCOPE_RATE_LIMIT_PER_MINUTE"):
-        values["rate_limit_per_minute"] = int(v)
     if v := source.get("SESSIONSCOPE_ORG_PREFIXES"):
         values["org_prefixes"] = _parse_prefixes(v)
     if v := source.get("SESSIONSCOPE_FSYNC_INSERTS"):
@@ -169,6 +174,12 @@ def load_settings(env: Mapping[str, str] | None = None, **flags: Any) -> Setting
     for key, lo, hi in _JOURNAL_LIMITS:
         if v := source.get(f"SESSIONSCOPE_{key.upper()}"):
             values[key] = _bounded_int(f"SESSIONSCOPE_{key.upper()}", v, lo, hi)
+    extra: dict[str, Any] = {}
+    for setting in registry.settings():  # those the vendor-compatible APIs registered
+        if v := source.get(setting.env):
+            extra[setting.name] = setting.parse(v)
+    if extra:
+        values["extra"] = extra
     for key, value in flags.items():
         if value is not None:
             values[key] = Path(value) if key == "data_dir" else value

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from sessionscope import registry
 from sessionscope.domain.accounts import SCOPES, Project
 from sessionscope.security import split_api_key
 from sessionscope.store.clickhouse import ClickHouseStore
@@ -73,7 +74,7 @@ class Management(Protocol):
         organization: str | None,
     ) -> dict[str, Any]: ...
     def revoke_links(self, name: str) -> dict[str, Any]: ...
-    def create_key(self, project: str, ncp: bool, name: str, scope: str) -> dict[str, Any]: ...
+    def create_key(self, project: str, kind: str, name: str, scope: str) -> dict[str, Any]: ...
     def list_keys(self, project: str) -> list[dict[str, Any]]: ...
     def revoke_key(self, project: str, key_id: str) -> dict[str, Any]: ...
     def create_user(self, email: str, projects: Sequence[str]) -> dict[str, Any]: ...
@@ -140,13 +141,16 @@ class StoreManagement:
             "signin_generation": project.signin_generation,
         }
 
-    def create_key(self, project: str, ncp: bool, name: str, scope: str) -> dict[str, Any]:
+    def create_key(self, project: str, kind: str, name: str, scope: str) -> dict[str, Any]:
+        """A key of ``kind``: ``api`` (a bearer API key) or a registered signing-key kind."""
         if scope not in SCOPES:
             raise ManagementError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+        if kind != "api" and kind not in {k.name for k in registry.key_kinds()}:
+            raise ManagementError(f"no key kind {kind!r}")
         p = self._project(project)
         out: dict[str, Any] = {"project": p.name, "project_id": p.id}
-        if ncp:
-            access, secret = self.store.create_signing_key(p.id, name, scope)
+        if kind != "api":
+            access, secret = self.store.create_signing_key(p.id, name, scope, kind)
             out.update(id=access, scope=scope, access_key=access, secret_key=secret)
         else:
             key = self.store.create_api_key(p.id, name, scope)
@@ -266,8 +270,10 @@ class RemoteManagement:
         result: dict[str, Any] = self._call("POST", "projects/revoke-links", {"name": name})
         return result
 
-    def create_key(self, project: str, ncp: bool, name: str, scope: str) -> dict[str, Any]:
-        body = {"project": project, "ncp": ncp, "name": name, "scope": scope}
+    def create_key(self, project: str, kind: str, name: str, scope: str) -> dict[str, Any]:
+        # The management API asks for a signing key by its kind's option (``"<option>": true``).
+        options = {k.option: True for k in registry.key_kinds() if k.name == kind}
+        body = {"project": project, "name": name, "scope": scope, **options}
         result: dict[str, Any] = self._call("POST", "keys", body)
         return result
 

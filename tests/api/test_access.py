@@ -170,3 +170,27 @@ def test_a_server_sharing_the_store_refuses_revoked_keys_within_5_s(
     monkeypatch.setattr(accounts_module, "_time", clock)
     assert other.remembered_api_key(tenant.api_key) is None
     assert other.key_grant(tenant.api_key) is None
+
+
+def test_thousandeyes_refuses_project_keys_by_scope(
+    http: httpx.Client, store: ClickHouseStore, tenant: Tenant
+) -> None:
+    """A project key given as a ThousandEyes token (users are its credentials): an ingest key
+    gets ThousandEyes' 403 (JSON or XML, Bearer or Basic), a read key a 401 naming what to use,
+    a revoked ingest key a plain 401."""
+    pid = tenant.project.id
+    ingest = store.create_api_key(pid, "te-ingest", "ingest")
+    read = store.create_api_key(pid, "te-read", "read")
+    url = "/v6/endpoint-data/user-sessions"
+    for auth in ({"headers": {"Authorization": f"Bearer {ingest}"}}, {"auth": ("a@b.c", ingest)}):
+        r = http.get(url + ".json", **auth)  # type: ignore[arg-type]
+        assert r.status_code == 403, r.text
+        assert list(r.json()) == ["errorMessage"] and "scope 'ingest'" in r.text, r.text
+        assert "sessionscope users create" in r.text
+    r = http.get(url + ".xml", headers={"Authorization": f"Bearer {ingest}"})
+    assert r.status_code == 403 and "<errorMessage>" in r.text and "scope" in r.text, r.text
+    r = http.get(url + ".json", headers={"Authorization": f"Bearer {read}"}, params={"aid": pid})
+    assert r.status_code == 401 and "not a ThousandEyes credential" in r.text, r.text
+    assert store.revoke_key(pid, ingest.split("_")[1]) is not None
+    r = http.get(url + ".json", headers={"Authorization": f"Bearer {ingest}"})
+    assert r.status_code == 401 and list(r.json()) == ["errorMessage"], r.text

@@ -872,7 +872,7 @@ def limited_url(settings: Settings, store: ClickHouseStore, ingestor: Ingestor) 
     """An app with a limit of 3 requests a minute and an address-prefix table, served."""
     limited = dataclasses.replace(
         settings,
-        rate_limit_per_minute=3,
+        extra={**settings.extra, "rate_limit_per_minute": 3},
         org_prefixes={"84.255.240.0/20": T2, "84.255.241.0/24": "T-2 Ljubljana", "bad": "x"},
     )
     config = uvicorn.Config(

@@ -7,6 +7,7 @@ runs one engine per process), filled, then migrated.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +23,9 @@ from sessionscope.domain.events import PLAYER_TYPES, validate_batch
 from sessionscope.security import hash_secret, new_api_key
 from sessionscope.store import clickhouse as ch
 from sessionscope.store import engine as store_engine
-from sessionscope.store.migrations import MIGRATIONS
+from sessionscope.store.migrations import MIGRATIONS, QUIET_S, MigrationRefused, offline
 from sessionscope.store.migrations.v005 import PLAYER_TYPES_V5
+from sessionscope.store.schema import EngineProfile
 
 
 @contextlib.contextmanager
@@ -377,3 +379,68 @@ def test_version_8_keeps_keys_full_users_live_and_links_valid(
         assert v7.verify_user("old@example.com", token) is not None
         upgraded = v7.get_project(project.id)
         assert upgraded is not None and upgraded.signin_generation == 0
+
+
+def test_only_the_versions_that_drop_a_view_need_the_servers_stopped() -> None:
+    p = EngineProfile()
+    assert [m.version for m in MIGRATIONS if offline(m, p)] == [2, 3, 4, 5, 6]
+    cluster = EngineProfile(cluster="analytics")
+    assert [m.version for m in MIGRATIONS if offline(m, cluster)] == [2, 3, 4, 5, 6]
+
+
+def test_a_shared_store_rebuilds_only_with_the_servers_stopped_and_quiet(
+    store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a store other servers may write (not exclusive, as a ClickHouse server), a server
+    starting leaves a rebuild to `sessionscope migrate`, which applies it only once no event
+    has been stored for a while; the other versions apply as they always did."""
+    with _store_at(2, store, settings, monkeypatch) as v2:
+        assert not v2.exclusive
+        project = _old_project(v2, "shared")
+        events, _ = validate_batch([player(at=BASE, session="s")], now=datetime.now(UTC))
+        v2.insert_events(project.id, events)
+        sessions = "SELECT session, sum(events) FROM player_sessions GROUP BY session"
+
+        monkeypatch.setattr(store_engine, "MIGRATIONS", MIGRATIONS)
+        # As a server starts (open_store on a ClickHouse server): refused, nothing applied.
+        with pytest.raises(MigrationRefused) as refused:
+            v2.migrate(servers_stopped=False)
+        message = str(refused.value)
+        assert "schema version 3 (" in message and "sessionscope migrate" in message
+        assert "stop every sessionscope server" in message
+        assert v2.applied_migrations() == [1, 2]
+        assert "player_sessions_mv" in {r[0] for r in v2.query("SHOW TABLES")}
+
+        # `sessionscope migrate` right after an event was stored: a server still writes.
+        with pytest.raises(MigrationRefused, match=r"an event was stored \d+ s ago"):
+            v2.migrate(servers_stopped=True, quiet_s=QUIET_S)
+        assert v2.applied_migrations() == [1, 2]
+
+        # Quiet for long enough: applied, the sessions kept.
+        time.sleep(1.1)
+        assert v2.migrate(servers_stopped=True, quiet_s=1.0) == [
+            f"{m.version:04d} {m.name}" for m in MIGRATIONS[2:]
+        ]
+        assert v2.query(sessions) == [("s", 1)]
+
+    # Versions that change no view apply at a server's start on a shared store, as before.
+    with _store_at(7, store, settings, monkeypatch) as v7:
+        monkeypatch.setattr(store_engine, "MIGRATIONS", MIGRATIONS)
+        assert v7.migrate(servers_stopped=False) == [
+            f"{m.version:04d} {m.name}" for m in MIGRATIONS[7:]
+        ]
+
+
+def test_an_exclusive_store_rebuilds_at_start(
+    store: ch.ClickHouseStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded engine is one process's: nobody else can insert during a rebuild."""
+    with _store_at(2, store, settings, monkeypatch) as v2:
+        exclusive = ch.ClickHouseStore(v2._connect, v2.profile, v2._box, exclusive=True)
+        try:
+            monkeypatch.setattr(store_engine, "MIGRATIONS", MIGRATIONS)
+            assert exclusive.migrate(servers_stopped=False, quiet_s=QUIET_S) == [
+                f"{m.version:04d} {m.name}" for m in MIGRATIONS[2:]
+            ]
+        finally:
+            exclusive.close()

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from sessionscope import registry
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError
 from sessionscope.management import ManagementError, StoreManagement
@@ -137,7 +138,11 @@ def list_keys(
 @router.post("/keys")
 def create_key(body: NewKey, m: StoreManagement = Depends(_admin)) -> dict[str, Any]:
     """Create a key, shown once (`sessionscope keys create`)."""
-    result: dict[str, Any] = _run(m.create_key, body.project, body.ncp, body.name, body.scope)
+    try:
+        kind = registry.key_kind_for(body.model_dump())
+    except registry.RegistryError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    result: dict[str, Any] = _run(m.create_key, body.project, kind, body.name, body.scope)
     return result
 
 

@@ -48,6 +48,8 @@ __all__ = [
     "FailedAttempts",
     "client_address",
     "credential_of",
+    "gate",
+    "note",
     "too_many_attempts",
 ]
 
@@ -200,9 +202,30 @@ def too_many_attempts(wait_s: int) -> ApiError:
     )
 
 
+def gate(attempts: FailedAttempts, scope: Scope) -> tuple[int, int | None]:
+    """``(wait_s, credential)`` of a request: the seconds it must wait (0: check it now) and
+    its credential's hash when it was needed (None otherwise, or when it carries none)."""
+    address = client_address(scope)
+    if not attempts.enabled or not attempts.tracked(address):
+        return 0, None
+    credential = credential_of(scope)
+    return attempts.wait_s(address, credential), credential
+
+
+def note(attempts: FailedAttempts, scope: Scope, status: int, credential: int | None) -> None:
+    """Count a request's answer: a 401 refused its credential; an answer to a request whose
+    credential a family accepted (``metrics.note_project``) remembers it."""
+    if not attempts.enabled:
+        return
+    if status == 401:
+        attempts.refused(client_address(scope), credential or credential_of(scope))
+    elif _accepted(scope):
+        attempts.accepted(client_address(scope), credential or credential_of(scope))
+
+
 class AttemptLimit:
     """ASGI middleware: count every 401 against the client's address, and answer 429 (unchecked)
-    to the address's new credentials once it is past the limit."""
+    to the address's new credentials once it is past the limit (:func:`gate`, :func:`note`)."""
 
     def __init__(self, app: ASGIApp, attempts: FailedAttempts) -> None:
         self.app = app
@@ -213,28 +236,15 @@ class AttemptLimit:
         if scope["type"] != "http" or not attempts.enabled:
             await self.app(scope, receive, send)
             return
-        address = client_address(scope)
-        credential: int | None = None
-        if attempts.tracked(address):
-            credential = credential_of(scope)
-            wait = attempts.wait_s(address, credential)
-            if wait:
-                response = error_response(too_many_attempts(wait), Request(scope))
-                await response(scope, receive, send)
-                return
+        wait, credential = gate(attempts, scope)
+        if wait:
+            response = error_response(too_many_attempts(wait), Request(scope))
+            await response(scope, receive, send)
+            return
 
         async def counted(message: Message) -> None:
-            nonlocal credential
             if message["type"] == "http.response.start":
-                status = message["status"]
-                if status == 401:
-                    if credential is None:
-                        credential = credential_of(scope)
-                    attempts.refused(address, credential)
-                elif _accepted(scope):
-                    if credential is None:
-                        credential = credential_of(scope)
-                    attempts.accepted(address, credential)
+                note(attempts, scope, message["status"], credential)
             await send(message)
 
         await self.app(scope, receive, counted)

@@ -14,12 +14,17 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CORS_PREFIXES", "CORS_ROUTES", "CrossOrigin"]
+__all__ = ["CORS_ANSWER_HEADERS", "CORS_PREFIXES", "CORS_ROUTES", "CrossOrigin"]
 
 #: Exact paths open to other origins, with the methods allowed from there.
 CORS_ROUTES: dict[str, tuple[str, ...]] = {"/api/v1/events": ("POST",)}
 #: Path prefixes of public static files (GET) open to other origins.
 CORS_PREFIXES: tuple[str, ...] = ("/sdk/",)
+#: On every answer of those routes to a request from another origin.
+CORS_ANSWER_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "Retry-After"),
+)
 _ALLOWED_HEADERS = "Authorization, Content-Type, Content-Encoding"
 _MAX_AGE = "86400"
 
@@ -65,8 +70,8 @@ class CrossOrigin:
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 out = MutableHeaders(scope=message)
-                out["Access-Control-Allow-Origin"] = "*"
-                out["Access-Control-Expose-Headers"] = "Retry-After"
+                for name, value in CORS_ANSWER_HEADERS:
+                    out[name] = value
             await send(message)
 
         await self.app(scope, receive, send_with_cors)

@@ -27,7 +27,9 @@ __all__ = [
     "PAUSE_S",
     "REFUSED_BODY_STATUSES",
     "BodyLimit",
+    "BodyRefusals",
     "RefusedBodies",
+    "bounded_receive",
     "read_body",
     "too_large",
 ]
@@ -68,33 +70,40 @@ class BodyLimit:
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return
-        received = 0
-        complete = False
-        deadline: float | None = None
-
-        async def bounded() -> Message:
-            nonlocal received, complete, deadline
-            if complete:  # after the body: waiting for a disconnect is not bounded
-                return await receive()
-            if deadline is None:
-                deadline = anyio.current_time() + self.timeout_s
-            try:
-                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                    message = await receive()
-            except TimeoutError:
-                raise ApiError(
-                    408, "timeout", f"the body did not arrive within {self.timeout_s:g} s"
-                ) from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise too_large(limit)
-                complete = not message.get("more_body", False)
-            else:
-                complete = True
-            return message
-
+        bounded = bounded_receive(receive, limit, self.timeout_s)
         await self.app(scope, bounded, send)
+
+
+def bounded_receive(receive: Receive, limit: int, timeout_s: float) -> Receive:
+    """``receive``, refusing (as :class:`ApiError`) a body past ``limit`` bytes (413) or one
+    still arriving ``timeout_s`` after it was first asked for (408)."""
+    received = 0
+    complete = False
+    deadline: float | None = None
+
+    async def bounded() -> Message:
+        nonlocal received, complete, deadline
+        if complete:  # after the body: waiting for a disconnect is not bounded
+            return await receive()
+        if deadline is None:
+            deadline = anyio.current_time() + timeout_s
+        try:
+            with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                message = await receive()
+        except TimeoutError:
+            raise ApiError(
+                408, "timeout", f"the body did not arrive within {timeout_s:g} s"
+            ) from None
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_large(limit)
+            complete = not message.get("more_body", False)
+        else:
+            complete = True
+        return message
+
+    return bounded
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -113,59 +122,55 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-class RefusedBodies:
-    """ASGI middleware: slow down clients whose request bodies keep being refused.
+class BodyRefusals:
+    """Bodies refused (413 too large, 408 too slow) per client address, and the pauses that
+    slow down the clients sending them.
 
-    Every answer refusing a body (413 too large, 408 too slow) is sent after a pause of
-    ``pause_s``: a client that sends such bodies in a loop, one after another, makes a few a
-    second instead of hundreds, from however many addresses. An address with
-    ``refusals.limit`` such refusals within the window gets a 429 with ``Retry-After`` (in the
-    family's shape, the connection closed after it) for every request until the window has
-    passed, each after a pause of ``hold_s``. A pause costs a timer; at most
-    ``MAX_HELD_PER_ADDRESS`` answers of an address (and ``MAX_HELD`` in all) are held at once,
-    more are sent at once. Other addresses' requests are never held."""
+    Every answer refusing a body is sent after a pause of ``pause_s`` (:meth:`answered`): a
+    client that sends such bodies in a loop, one after another, makes a few a second instead of
+    hundreds, from however many addresses. An address with ``refusals.limit`` of them within
+    the window gets a 429 with ``Retry-After`` (in the family's shape, the connection closed
+    after it) for every request until the window has passed, each after a pause of ``hold_s``
+    (:meth:`refuse`). A pause costs a timer; at most ``MAX_HELD_PER_ADDRESS`` answers of an
+    address (and ``MAX_HELD`` in all) are held at once, more are sent at once. Other
+    addresses' requests are never held."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        refusals: FailedAttempts,
-        hold_s: float = HOLD_S,
-        pause_s: float = PAUSE_S,
+        self, refusals: FailedAttempts, hold_s: float = HOLD_S, pause_s: float = PAUSE_S
     ) -> None:
-        self.app = app
         self.refusals = refusals
         self.hold_s = hold_s
         self.pause_s = pause_s
         self._held: dict[str, int] = {}
         self._held_total = 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusals = self.refusals
-        if scope["type"] != "http" or not refusals.enabled:
-            await self.app(scope, receive, send)
-            return
+    @property
+    def enabled(self) -> bool:
+        return self.refusals.enabled
+
+    def blocked(self, scope: Scope) -> bool:
+        """Whether the request's address is past its limit (:meth:`refuse` answers it)."""
+        return self.enabled and self.refusals.blocked_s(client_address(scope)) > 0
+
+    async def refuse(self, scope: Scope) -> ApiError:
+        """After a pause, the 429 of a request whose address is past its limit."""
         address = client_address(scope)
-        if refusals.blocked_s(address):
-            await self._hold(address, self.hold_s)
-            wait = max(1, refusals.blocked_s(address))
-            err = ApiError(
-                429,
-                "too_many_refusals",
-                "too many requests from this address were refused as too large or too slow: "
-                f"try again in {wait} s",
-                headers={"Retry-After": str(wait), "Connection": "close"},
-            )
-            await error_response(err, Request(scope))(scope, receive, send)
-            return
+        await self._hold(address, self.hold_s)
+        wait = max(1, self.refusals.blocked_s(address))
+        return ApiError(
+            429,
+            "too_many_refusals",
+            "too many requests from this address were refused as too large or too slow: "
+            f"try again in {wait} s",
+            headers={"Retry-After": str(wait), "Connection": "close"},
+        )
 
-        async def counted(message: Message) -> None:
-            start = message["type"] == "http.response.start"
-            if start and message["status"] in REFUSED_BODY_STATUSES:
-                refusals.refused(address, None)
-                await self._hold(address, self.pause_s)
-            await send(message)
-
-        await self.app(scope, receive, counted)
+    async def answered(self, scope: Scope, status: int) -> None:
+        """Count an answer of ``status``; a refused body's is held for the pause first."""
+        if self.enabled and status in REFUSED_BODY_STATUSES:
+            address = client_address(scope)
+            self.refusals.refused(address, None)
+            await self._hold(address, self.pause_s)
 
     async def _hold(self, address: str, seconds: float) -> None:
         held = self._held.get(address, 0)
@@ -182,3 +187,28 @@ class RefusedBodies:
                 self._held[address] = left
             else:
                 del self._held[address]
+
+
+class RefusedBodies:
+    """ASGI middleware: :class:`BodyRefusals` for every request."""
+
+    def __init__(self, app: ASGIApp, refusals: BodyRefusals) -> None:
+        self.app = app
+        self.refusals = refusals
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusals = self.refusals
+        if scope["type"] != "http" or not refusals.enabled:
+            await self.app(scope, receive, send)
+            return
+        if refusals.blocked(scope):
+            err = await refusals.refuse(scope)
+            await error_response(err, Request(scope))(scope, receive, send)
+            return
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await refusals.answered(scope, message["status"])
+            await send(message)
+
+        await self.app(scope, receive, counted)

@@ -29,7 +29,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestMetrics", "install", "note_project"]
+__all__ = ["RequestMetrics", "RequestRecorder", "install", "note_project"]
 
 access_log = logging.getLogger("sessionscope.access")
 
@@ -45,11 +45,11 @@ def note_project(request: Request, project_id: int) -> None:
     request.state.project_id = project_id
 
 
-class RequestMetrics:
-    """ASGI middleware: count and time every HTTP request; log it as JSON when asked."""
+class RequestRecorder:
+    """The request counters and the JSON request log, shared by :class:`RequestMetrics` and
+    the ingest hot path (:mod:`sessionscope.api.hotpath`), which answers in front of it."""
 
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry, log_json: bool) -> None:
-        self.app = app
+    def __init__(self, registry: CollectorRegistry, log_json: bool) -> None:
         self.log_json = log_json
         self.requests = Counter(
             "sessionscope_http_requests",
@@ -70,6 +70,21 @@ class RequestMetrics:
             registry=registry,
         )
 
+    def record(self, scope: Scope, route: str, status: int, took: float) -> None:
+        """Count one answered request (``route``: its template) and log it when asked."""
+        self.requests.labels(route, scope.get("method", ""), str(status)).inc()
+        self.latency.labels(route).observe(took)
+        if self.log_json:
+            _log_request(scope, route, status, took)
+
+
+class RequestMetrics:
+    """ASGI middleware: count and time every HTTP request; log it as JSON when asked."""
+
+    def __init__(self, app: ASGIApp, recorder: RequestRecorder) -> None:
+        self.app = app
+        self.recorder = recorder
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -86,16 +101,10 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         except Exception:
-            self.errors.inc()
+            self.recorder.errors.inc()
             raise
         finally:
-            took = time.perf_counter() - start
-            route = _route(scope)
-            method = scope.get("method", "")
-            self.requests.labels(route, method, str(status)).inc()
-            self.latency.labels(route).observe(took)
-            if self.log_json:
-                _log_request(scope, route, status, took)
+            self.recorder.record(scope, _route(scope), status, time.perf_counter() - start)
 
 
 def _route(scope: Scope) -> str:
@@ -225,5 +234,6 @@ def install(app: FastAPI, *, log_json: bool = False) -> None:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_IngestCollector(app))
     app.state.metrics_registry = registry
+    app.state.request_recorder = recorder = RequestRecorder(registry, log_json)
     app.include_router(router)
-    app.add_middleware(RequestMetrics, registry=registry, log_json=log_json)
+    app.add_middleware(RequestMetrics, recorder=recorder)

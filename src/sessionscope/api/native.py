@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from starlette.routing import Route
 
 from sessionscope.api.auth import bearer_project, ingest_project
 from sessionscope.api.context import AppContext, get_ctx
@@ -28,15 +27,14 @@ from sessionscope.service import (
     session_to_dict,
 )
 
-__all__ = ["install", "router"]
+__all__ = ["ingest_events", "install", "router"]
 
 router = APIRouter()
 
 
 def install(app: FastAPI) -> None:
-    """Add the native routes; ingest is served by :func:`serve_events` in front of them."""
+    """Add the native routes (ingest is answered in front of them: see ``api.hotpath``)."""
     app.include_router(router)
-    app.router.routes.insert(0, Route("/api/v1/events", serve_events, methods=["POST"]))
 
 
 _RESERVED = {"kind", "from", "to", "limit", "cursor", "clip"}
@@ -88,18 +86,12 @@ async def post_events(
     The key may also come as a `key` query parameter (this route only: browsers'
     `navigator.sendBeacon` cannot set a header); other origins may post here (CORS).
     """
-    return await _ingest(request, project, ctx)
+    # As served, this route is answered by ``api.hotpath`` with the same code, in front of the
+    # middleware stack; this function is its documentation and serves only apps without it.
+    return await ingest_events(request, project, ctx)
 
 
-async def serve_events(request: Request) -> JSON:
-    """``POST /api/v1/events`` as served: :func:`post_events` without FastAPI's dependency
-    solving, which cost more than the rest of a single event's acknowledgement on the event
-    loop (see docs/performance.md). ``post_events`` stays the route's documentation."""
-    ctx = request.app.state.ctx
-    return await _ingest(request, await ingest_project(request, ctx), ctx)
-
-
-async def _ingest(request: Request, project: Project, ctx: AppContext) -> JSON:
+async def ingest_events(request: Request, project: Project, ctx: AppContext) -> JSON:
     limit = ctx.settings.max_body_bytes
     headers = request.headers
     declared = headers.get("content-length")

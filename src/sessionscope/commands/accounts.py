@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from sessionscope import registry
 from sessionscope.commands.common import (
     DataDir,
     JsonOut,
@@ -211,7 +212,7 @@ def keys_create(
 ) -> None:
     """Create an API key for a project (shown once)."""
     with managing(settings_for(data_dir)) as m:
-        out = managed(m.create_key, project, ncp, name, scope.value)
+        out = managed(m.create_key, project, registry.key_kind_for({"ncp": ncp}), name, scope.value)
     if json_out:
         print_json(out)
     else:

@@ -34,6 +34,7 @@ from sessionscope.management import (
     recorded_server,
 )
 from sessionscope.store.clickhouse import ClickHouseStore, open_store
+from sessionscope.store.migrations import MigrationRefused
 
 __all__ = [
     "DataDir",
@@ -162,6 +163,8 @@ def open_cli_store(settings: Settings, *, migrate: bool = True) -> ClickHouseSto
                     f"cannot reach the store at {where.scheme}://{where.hostname}:{where.port} "
                     f"(SESSIONSCOPE_CLICKHOUSE_URL): {_first_line(exc)}"
                 ) from None
+            if isinstance(exc, MigrationRefused):
+                raise fail(str(exc)) from None
             if not (settings.embedded and in_use_by_another_process(settings)):
                 raise
             drop[0] = True

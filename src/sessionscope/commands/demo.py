@@ -19,8 +19,8 @@ from sessionscope.commands.common import (
     stopped_by_signals,
 )
 from sessionscope.commands.data import run_simulation
-from sessionscope.compat.demo import vendors
 from sessionscope.config import Settings
+from sessionscope.registry import demos
 
 __all__ = ["demo", "print_demo_help"]
 
@@ -50,7 +50,7 @@ def demo(
         ):
             creds = {"project": "demo", "project_id": project.id}
             creds["api_key"] = store.create_api_key(project.id, "demo")
-        for vendor in vendors():  # the credentials each vendor-compatible API needs
+        for vendor in demos():  # the credentials each vendor-compatible API needs
             vendor.credentials(store, project, creds)
         creds_file.write_text(json.dumps(creds, indent=2))
         creds_file.chmod(0o600)
@@ -101,6 +101,6 @@ def print_demo_help(settings: Settings, creds: dict[str, Any], generation: int =
         f"  curl -s {auth} -H 'Content-Type: application/json' -d '{event}' '{base}/api/v1/events'",
         f"OpenAPI docs: {base}/docs",
     ]
-    for vendor in vendors():  # each vendor-compatible API: its credentials and examples
+    for vendor in demos():  # each vendor-compatible API: its credentials and examples
         lines += vendor.help(base, creds)
     console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=True)

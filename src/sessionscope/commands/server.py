@@ -10,11 +10,13 @@ from sessionscope.commands.common import (
     DataDir,
     LogFormat,
     console,
+    fail,
     opened_store,
     run_server,
     settings_for,
     stopped_by_signals,
 )
+from sessionscope.store.migrations import QUIET_S, MigrationRefused
 
 __all__ = ["migrate", "serve"]
 
@@ -39,9 +41,15 @@ def serve(
 
 
 def migrate(data_dir: DataDir = None) -> None:
-    """Apply pending schema migrations (also done at every start)."""
+    """Apply pending schema migrations (also done at every start, except, on a shared
+    ClickHouse, those that rebuild tables: run this with every server stopped)."""
     with opened_store(settings_for(data_dir), migrate=False) as store:
-        applied = store.migrate()
+        try:
+            # Said here, by the operator: every server is stopped. Still refused while events
+            # arrive (one was forgotten).
+            applied = store.migrate(servers_stopped=True, quiet_s=QUIET_S)
+        except MigrationRefused as exc:
+            raise fail(str(exc)) from None
         for name in applied:
             console.print(f"applied {name}")
         console.print(f"schema at version {max(store.applied_migrations(), default=0)}")

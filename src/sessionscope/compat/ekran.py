@@ -29,10 +29,10 @@ from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.limits import read_body
 from sessionscope.api.metrics import note_project
 from sessionscope.api.responses import JSON
-from sessionscope.compat.demo import DemoHooks
 from sessionscope.domain.accounts import Project
 from sessionscope.domain.sessions import DesktopSession, UserActivity
 from sessionscope.domain.timerange import MAX_INSTANT, MIN_INSTANT, utc_clock
+from sessionscope.registry import DemoHooks, Vendor
 
 __all__ = [
     "DEFAULT_SESSION_COUNT",
@@ -377,3 +377,6 @@ def _demo_help(base: str, creds: dict[str, Any]) -> list[str]:
 
 
 DEMO = DemoHooks(_demo_help)
+
+#: What this API adds to the core (registered by ``compat/__init__``).
+VENDOR = Vendor("ekran", install, demo=DEMO)

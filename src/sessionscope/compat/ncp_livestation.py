@@ -33,11 +33,11 @@ from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.metrics import note_project
 from sessionscope.api.readafterwrite import INGEST_ROUTES
 from sessionscope.api.responses import JSON
-from sessionscope.compat.demo import DemoHooks
 from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.timerange import MAX_EPOCH_MS
 from sessionscope.ingest.pipeline import IngestError, ingest_async
+from sessionscope.registry import DemoHooks, KeyKind, Vendor
 from sessionscope.store.clickhouse import ClickHouseStore
 
 __all__ = [
@@ -66,6 +66,9 @@ MAX_CONTENT = 10_000
 CALLBACK_PATH = "/api/v2/callbacks/events"
 #: Stored event ids of callbacks are ``<prefix><Live Station id>``, apart from native ids.
 CALLBACK_ID_PREFIX = "livestation-"
+#: NAVER Cloud's access key / secret key pairs (API Gateway signature v2): ``api_keys.kind``
+#: ``ncp``, made with ``keys create --ncp``.
+SIGNING_KEY = KeyKind("ncp", "ncp", "An access key/secret key pair for signed (NAVER Cloud) calls.")
 
 _TIMESTAMP = "x-ncp-apigw-timestamp"
 _ACCESS_KEY = "x-ncp-iam-access-key"
@@ -238,7 +241,7 @@ def _signed(request: Request, ctx: AppContext, need: str) -> Project:
         raise _unauthorized(f"header {_TIMESTAMP} must be epoch milliseconds")
     if abs(time.time_ns() // 1_000_000 - int(timestamp)) > SIGNATURE_WINDOW_MS:
         raise _unauthorized(f"header {_TIMESTAMP} is more than 5 minutes from the server clock")
-    found = ctx.store.signing_key(access_key)
+    found = ctx.store.signing_key(access_key, SIGNING_KEY.name)
     if found is None:
         raise _unauthorized(f"header {_ACCESS_KEY} is not a valid access key")
     project_id, secret, scope = found
@@ -545,10 +548,10 @@ def install(app: FastAPI) -> None:
 
 def _demo_credentials(store: ClickHouseStore, project: Project, creds: dict[str, Any]) -> None:
     """A signature v2 key pair for the demo project (kept while it is still valid)."""
-    signing = store.signing_secret(str(creds.get("ncp_access_key", "")))
+    signing = store.signing_secret(str(creds.get("ncp_access_key", "")), SIGNING_KEY.name)
     if signing is None or signing[0] != project.id:
         creds["ncp_access_key"], creds["ncp_secret_key"] = store.create_signing_key(
-            project.id, "demo"
+            project.id, "demo", kind=SIGNING_KEY.name
         )
 
 
@@ -577,3 +580,7 @@ def _demo_help(base: str, creds: dict[str, Any]) -> list[str]:
 
 
 DEMO = DemoHooks(_demo_help, _demo_credentials)
+
+#: What this API adds to the core (registered by ``compat/__init__``): its signing keys, and
+#: its part of the demo.
+VENDOR = Vendor("ncp-livestation", install, key_kinds=(SIGNING_KEY,), demo=DEMO)

@@ -26,7 +26,6 @@ from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, register_error_shape
 from sessionscope.api.metrics import note_project
 from sessionscope.api.responses import JSON
-from sessionscope.compat.demo import DemoHooks
 from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event
 from sessionscope.domain.sessions import PlayerSession
@@ -39,6 +38,7 @@ from sessionscope.domain.timerange import (
     span_label,
     utc_clock,
 )
+from sessionscope.registry import DemoHooks, Vendor
 
 __all__ = [
     "PREFIXES",
@@ -506,3 +506,6 @@ def _demo_help(base: str, creds: dict[str, Any]) -> list[str]:
 
 
 DEMO = DemoHooks(_demo_help)
+
+#: What this API adds to the core (registered by ``compat/__init__``).
+VENDOR = Vendor("ncp-vpe", install, demo=DEMO)

@@ -112,7 +112,7 @@ _FILTER_LABELS = {
 }
 
 #: Filters of the native API the explorer leaves out: desktop's and endpoint's ``user`` are
-#: other names of ``user_id`` and ``agent_id`` (kept for the vendor APIs).
+#: other names of ``user_id`` and ``agent_id`` (the kind's grouping user, ``events.user``).
 _ALIASES = {"desktop": ("user",), "endpoint": ("user",)}
 
 

@@ -49,7 +49,8 @@ class Project:
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     """A key of a project (its secret is never kept in clear): ``kind`` ``api`` (a bearer API
-    key) or ``ncp`` (a NAVER Cloud access key / secret key pair, the access key its id)."""
+    key) or a signing-key kind a vendor registers (``registry.KeyKind``: an access key /
+    secret key pair, the access key its id)."""
 
     key_id: str
     project_id: int

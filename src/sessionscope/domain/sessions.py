@@ -45,7 +45,7 @@ __all__ = [
     "split_by_step",
 ]
 
-#: Desktop idle timeout when a project sets none (Ekran's default).
+#: Desktop idle timeout when a project sets none: 15 minutes without input.
 DEFAULT_IDLE_TIMEOUT = timedelta(minutes=15)
 #: Apdex threshold T on a page's onLoad when a project sets none.
 DEFAULT_APDEX_THRESHOLD_MS = 2000

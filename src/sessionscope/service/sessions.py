@@ -1,5 +1,5 @@
-"""Sessions of each kind with their metrics: pages in order, whole windows (clipped where a
-vendor asks), one session with its events. Store aggregates select, order and page; the pure
+"""Sessions of each kind with their metrics: pages in order, whole windows (clipped when asked),
+one session with its events. Store aggregates select, order and page; the pure
 definitions of ``domain.sessions`` measure."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sessionscope.domain.sessions import (
 )
 from sessionscope.service.cursor import decode_cursor, encode_cursor
 from sessionscope.store.clickhouse import ClickHouseStore
-from sessionscope.store.sessions import SESSION_FILTERS
+from sessionscope.store.sessions import session_filters
 
 __all__ = [
     "FILTERS",
@@ -40,8 +40,26 @@ __all__ = [
 
 AnySession = PlayerSession | ChannelSession | DesktopSession | EndpointSession
 
+
+class _Filters(Mapping[str, tuple[str, ...]]):
+    """Filters of the native session list, per kind: asked of the store (and the filter names
+    vendors registered) on use, never at import."""
+
+    def _all(self) -> dict[str, tuple[str, ...]]:
+        return {**session_filters(), "channel": ("channel",)}
+
+    def __getitem__(self, kind: str) -> tuple[str, ...]:
+        return self._all()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 #: Filters of the native session list, per kind.
-FILTERS: dict[str, tuple[str, ...]] = {**SESSION_FILTERS, "channel": ("channel",)}
+FILTERS: Mapping[str, tuple[str, ...]] = _Filters()
 
 #: How far before a window's start a publish period open at it is looked for first.
 _OPEN_LOOKBACK = timedelta(days=1)
@@ -81,7 +99,7 @@ class SessionQuery:
     filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
     limit: int = 50
     cursor: str | None = None
-    #: Desktop only: clip sessions to [start, end] (Ekran semantics).
+    #: Desktop only: clip sessions to [start, end] (their metrics count only what is inside).
     clip: bool = False
 
 
@@ -267,7 +285,7 @@ class SessionLists:
             if isinstance(s, EndpointSession)
         ]
 
-    def endpoint_sessions_committed(
+    def endpoint_sessions_stored(
         self,
         project: Project,
         *,
@@ -279,7 +297,7 @@ class SessionLists:
         offset: int = 0,
     ) -> list[tuple[EndpointSession, datetime]]:
         """List endpoint sessions whose first page is in ``[start, end]``, oldest first, each
-        with the time its newest event was stored (when the session was last committed).
+        with the time its newest event was stored.
 
         ``after`` continues a keyset walk after ``(date, session)`` of the last session seen;
         ``offset`` then skips that many sessions. A session stored while a walk goes on takes
@@ -296,9 +314,9 @@ class SessionLists:
             oldest_first=True,
             before=after,
         )[offset:]
-        committed = {str(r["session"]): r["committed"] for r in rows}
+        stored = {str(r["session"]): r["stored_at"] for r in rows}
         built = self._build(project, "endpoint", rows, start, end, False)
-        return [(s, committed[s.session]) for s in built if isinstance(s, EndpointSession)]
+        return [(s, stored[s.session]) for s in built if isinstance(s, EndpointSession)]
 
     def newest_session_start(self, project: Project, kind: str) -> datetime | None:
         """Return when the newest session of a kind (player, desktop, endpoint) began, or None."""

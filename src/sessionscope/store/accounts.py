@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sessionscope import registry
 from sessionscope.domain.accounts import SCOPES, ApiKey, KeyGrant, Project, User
 from sessionscope.security import hash_secret, new_api_key, new_token, split_api_key, verify_secret
 from sessionscope.store.engine import Engine, StoreError, to_dt
@@ -192,12 +193,17 @@ class Accounts(Engine):
         return full
 
     def create_signing_key(
-        self, project_id: int, name: str = "", scope: str = "full"
+        self, project_id: int, name: str = "", scope: str = "full", kind: str | None = None
     ) -> tuple[str, str]:
-        """Create an access key / secret key pair for HMAC-signed requests (NAVER Cloud)."""
+        """Create an access key / secret key pair for HMAC-signed requests, of a signing-key
+        kind a vendor registered (``registry.KeyKind``; without ``kind``, the only one)."""
+        try:
+            kind_name = registry.key_kind(kind).name
+        except registry.RegistryError as exc:
+            raise StoreError(str(exc)) from None
         access_key = new_token(15).replace("-", "A").replace("_", "B")[:20].upper()
         secret = new_token(30)
-        key = ApiKey(access_key, project_id, "ncp", name, _now_ms(), self._scope(scope))
+        key = ApiKey(access_key, project_id, kind_name, name, _now_ms(), self._scope(scope))
         self._write_key(key, "", self._box.seal(secret), 1)
         return access_key, secret
 
@@ -303,22 +309,23 @@ class Accounts(Engine):
         self._key_id_cache[key_id] = (now + self._key_s, found)
         return found
 
-    def signing_key(self, access_key: str) -> tuple[int, str, str] | None:
-        """``(project_id, secret, scope)`` of a live signing key, or None (never cached: a
-        revoked one is refused at once everywhere)."""
+    def signing_key(self, access_key: str, kind: str | None = None) -> tuple[int, str, str] | None:
+        """``(project_id, secret, scope)`` of a live signing key of ``kind`` (without it, of any
+        signing kind), or None (never cached: a revoked one is refused at once everywhere)."""
         rows = self.query(
             "SELECT project_id, secret_enc, scope FROM api_keys FINAL "
-            "WHERE key_id = {k:String} AND kind = 'ncp' AND revoked = 0",
-            {"k": access_key},
+            "WHERE key_id = {k:String} AND revoked = 0 AND "
+            + ("kind = {kind:String}" if kind is not None else "kind != 'api'"),
+            {"k": access_key} if kind is None else {"k": access_key, "kind": kind},
         )
         if not rows:
             return None
         secret = self._box.open(rows[0][1])
         return (int(rows[0][0]), secret, str(rows[0][2])) if secret is not None else None
 
-    def signing_secret(self, access_key: str) -> tuple[int, str] | None:
-        """Return ``(project_id, secret)`` for a live access key, or None."""
-        found = self.signing_key(access_key)
+    def signing_secret(self, access_key: str, kind: str | None = None) -> tuple[int, str] | None:
+        """Return ``(project_id, secret)`` for a live access key (of ``kind``), or None."""
+        found = self.signing_key(access_key, kind)
         return (found[0], found[1]) if found is not None else None
 
     # ---------------------------------------------------------------- users

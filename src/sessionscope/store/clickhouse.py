@@ -54,5 +54,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> ClickHouseStore:
 
     store = ClickHouseStore(connect, profile, box, exclusive=settings.embedded)
     if migrate:
-        store.migrate()
+        # Starting: other servers may run on a shared store, so a version that rebuilds a
+        # view's table is left to `sessionscope migrate` (MigrationRefused says so).
+        store.migrate(servers_stopped=settings.embedded)
     return store

@@ -117,7 +117,11 @@ class Engine:
         """The schema versions applied to this store, in order."""
         return migrations.applied(self)
 
-    def migrate(self) -> list[str]:
+    def migrate(self, *, servers_stopped: bool = True, quiet_s: float = 0.0) -> list[str]:
         """Apply pending migrations in order (under the migration lock); return the names
-        applied."""
-        return migrations.migrate(self, MIGRATIONS)
+        applied. On a shared store, a version that rebuilds a view's table applies only with
+        ``servers_stopped`` and after ``quiet_s`` without a stored event
+        (``migrations.MigrationRefused`` otherwise; see ``migrations.offline``)."""
+        return migrations.migrate(
+            self, MIGRATIONS, servers_stopped=servers_stopped, quiet_s=quiet_s
+        )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sessionscope import registry
 from sessionscope.domain.sessions import (
     PLAYER_ERROR_TYPES,
     PLAYER_PLAYING_TYPES,
@@ -18,7 +19,14 @@ from sessionscope.domain.sessions import (
 from sessionscope.store.engine import Engine, StoreError, ms, to_dt
 from sessionscope.store.schema.current import PLAYER_TYPES
 
-__all__ = ["PLAYER_EVENT_COLUMNS", "SESSION_FILTERS", "SPECS", "SessionReads", "SessionSpec"]
+__all__ = [
+    "PLAYER_EVENT_COLUMNS",
+    "SPECS",
+    "SessionReads",
+    "SessionSpec",
+    "filter_column",
+    "session_filters",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +37,8 @@ class SessionSpec:
     table: str
     #: The columns of a decoded row, merged over a session's rows (``session`` first).
     select: str
-    #: Filter names (of the native API) and the alias each matches in ``filter_select``.
+    #: Filter names (of the native API) and the alias each matches in ``filter_select``
+    #: (vendors add other names for some: ``filter_column``).
     filters: dict[str, str]
     filter_select: str
     #: The type of the ``session`` column and how a session key is cast to it.
@@ -144,7 +153,8 @@ def _decode_endpoint(r: Sequence[Any]) -> dict[str, Any]:
         "port": int(r[6]),
         "source_addr": r[7],
         "org_name": r[8],
-        "committed": to_dt(r[9]),
+        # When the session's newest event was stored (the column is named ``committed``).
+        "stored_at": to_dt(r[9]),
         "pages": int(r[10]),
         "events": int(r[11]),
     }
@@ -164,7 +174,6 @@ ENDPOINT = SessionSpec(
         "port": "toString(po)",
         "source_addr": "sa",
         "user": "ag",
-        "domain": "vs",
     },
     ", tupleElement(min(first), 3) AS ag, tupleElement(min(first), 4) AS vs, "
     "tupleElement(min(first), 5) AS pr, tupleElement(min(first), 6) AS po, "
@@ -179,14 +188,11 @@ ENDPOINT = SessionSpec(
 
 SPECS: dict[str, SessionSpec] = {"player": PLAYER, "desktop": DESKTOP, "endpoint": ENDPOINT}
 
-#: Filters that match a site and its subdomains (``example.com`` matches ``www.example.com``)
-#: instead of exact values; case-insensitive.
-_DOMAIN_FILTERS: frozenset[str] = frozenset({"domain"})
 
-
-def _filter_clause(name: str, column: str, param: str) -> str:
-    """The HAVING clause of one session filter: the column matches any of the values."""
-    if name in _DOMAIN_FILTERS:
+def _filter_clause(match: str, column: str, param: str) -> str:
+    """The HAVING clause of one session filter: the column matches any of the values, exactly
+    or (``hostname``) as a site or one of its subdomains, case-insensitive."""
+    if match == "hostname":
         return (
             f"arrayExists(d -> {column} = lower(d) OR endsWith({column}, concat('.', lower(d))), "
             f"{{{param}:Array(String)}})"
@@ -194,8 +200,25 @@ def _filter_clause(name: str, column: str, param: str) -> str:
     return f"{column} IN {{{param}:Array(String)}}"
 
 
-#: Filters each aggregate kind accepts (names of the native API).
-SESSION_FILTERS: dict[str, tuple[str, ...]] = {k: tuple(v.filters) for k, v in SPECS.items()}
+def filter_column(kind: str, name: str) -> tuple[str, str]:
+    """``(column, match)`` of a session filter of ``kind``: its own, or another name a vendor
+    registered for one (``registry.FilterAlias``)."""
+    spec = SPECS[kind]
+    if name in spec.filters:
+        return spec.filters[name], "exact"
+    for alias in registry.filter_aliases(kind):
+        if alias.name == name and alias.target in spec.filters:
+            return spec.filters[alias.target], alias.match
+    raise StoreError(f"unknown {kind} filter {name!r}")
+
+
+def session_filters() -> dict[str, tuple[str, ...]]:
+    """Filters each aggregate kind accepts (names of the native API): its own, then those
+    vendors registered."""
+    return {
+        kind: tuple(spec.filters) + tuple(a.name for a in registry.filter_aliases(kind))
+        for kind, spec in SPECS.items()
+    }
 
 
 class SessionReads(Engine):
@@ -282,8 +305,8 @@ class SessionReads(Engine):
                 ahead.append(f"t {travel} fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC')")
         having_filters = bool(filters)
         for i, (name, values) in enumerate((filters or {}).items()):
-            column = spec.filters[name]
-            having.append(_filter_clause(name, column, f"f{i}"))
+            column, match = filter_column(kind, name)
+            having.append(_filter_clause(match, column, f"f{i}"))
             params[f"f{i}"] = [str(v) for v in values]
         if before is not None:
             op = ">" if oldest_first else "<"
@@ -409,7 +432,8 @@ class SessionReads(Engine):
             having.append(f"{col} >= fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC')")
             params["lo"] = ms(start)
         for i, (name, values) in enumerate((filters or {}).items()):
-            having.append(_filter_clause(name, spec.filters[name], f"f{i}"))
+            column, match = filter_column(kind, name)
+            having.append(_filter_clause(match, column, f"f{i}"))
             params[f"f{i}"] = [str(v) for v in values]
         sql = (
             f"SELECT count() FROM (SELECT session, min(start) AS s, max(end) AS e"

@@ -21,17 +21,27 @@ from fastapi import FastAPI
 
 from sessionscope.api.errors import register_error_shape
 from sessionscope.compat.thousandeyes.access import OrganizationRateLimiter, RateDecision
-from sessionscope.compat.thousandeyes.constants import FILTER_KEYS, PAGE_SIZE, PREFIX
+from sessionscope.compat.thousandeyes.constants import (
+    DOMAIN_FILTER,
+    FILTER_KEYS,
+    PAGE_SIZE,
+    PREFIX,
+    RATE_LIMIT,
+)
 from sessionscope.compat.thousandeyes.demo import DEMO
 from sessionscope.compat.thousandeyes.formats import thousandeyes_error
 from sessionscope.compat.thousandeyes.routes import router
 from sessionscope.compat.thousandeyes.shapes import round_id, user_session_id
+from sessionscope.registry import Vendor
 
 __all__ = [
     "DEMO",
+    "DOMAIN_FILTER",
     "FILTER_KEYS",
     "PAGE_SIZE",
     "PREFIX",
+    "RATE_LIMIT",
+    "VENDOR",
     "OrganizationRateLimiter",
     "RateDecision",
     "install",
@@ -47,3 +57,14 @@ def install(app: FastAPI) -> None:
     app.state.thousandeyes_limiter = OrganizationRateLimiter()
     app.include_router(router)
     register_error_shape(PREFIX, thousandeyes_error)
+
+
+#: What this API adds to the core (registered by ``compat/__init__``): its rate-limit setting,
+#: the ``domain`` filter, its part of the demo.
+VENDOR = Vendor(
+    "thousandeyes",
+    install,
+    settings=(RATE_LIMIT,),
+    filters=(DOMAIN_FILTER,),
+    demo=DEMO,
+)

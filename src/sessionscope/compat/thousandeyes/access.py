@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from sessionscope.api.auth import key_grant
 from sessionscope.api.context import AppContext
 from sessionscope.api.errors import ApiError
 from sessionscope.api.metrics import note_project
-from sessionscope.compat.thousandeyes.constants import _AID, _STATE_HEADERS
+from sessionscope.compat.thousandeyes.constants import _AID, _STATE_HEADERS, RATE_LIMIT
 from sessionscope.compat.thousandeyes.formats import _bad, _unauthorized
-from sessionscope.domain.accounts import Project, User
+from sessionscope.domain.accounts import Project, User, allows
+from sessionscope.security import split_api_key
 
 # ------------------------------------------------------------------------------ rate limit
 
@@ -88,7 +90,7 @@ def _limiter(request: Request) -> OrganizationRateLimiter:
 
 def _count(request: Request, ctx: AppContext, key: tuple[str, str]) -> None:
     """Count the request against ``key``; keep the headers for the answer; 429 beyond."""
-    decision = _limiter(request).hit(key, ctx.settings.rate_limit_per_minute)
+    decision = _limiter(request).hit(key, ctx.settings.vendor(RATE_LIMIT))
     setattr(request.state, _STATE_HEADERS, decision.headers())
     if not decision.allowed:
         wait = max(1, decision.reset - int(time.time()))
@@ -102,6 +104,8 @@ def _count(request: Request, ctx: AppContext, key: tuple[str, str]) -> None:
 
 
 # ------------------------------------------------------------------------------ auth
+
+_MAKE_USER = "sessionscope users create EMAIL --project NAME"
 
 
 def _user(request: Request, ctx: AppContext) -> User | None:
@@ -119,10 +123,36 @@ def _user(request: Request, ctx: AppContext) -> User | None:
         email, sep, token = decoded.partition(":")
         if not sep or not email or not token:
             raise _unauthorized("Authorization: Basic credentials must be email:token")
-        return ctx.store.verify_user(email, token)
+        return ctx.store.verify_user(email, token) or _key_user(ctx, token)
     if scheme.lower() == "bearer":
-        return ctx.store.user_by_token(credentials)
+        return ctx.store.user_by_token(credentials) or _key_user(ctx, credentials)
     return None
+
+
+def _key_user(ctx: AppContext, token: str) -> User | None:
+    """A project API key given as the token is no ThousandEyes credential (users are): an
+    ``ingest`` key, which may not read anywhere, gets the 403 of a key outside its scope (as
+    in every API family); a key that may read gets a 401 saying what to use instead. None when
+    the token is not a live API key.
+
+    Users' tokens never look like API keys, so only a token shaped like one is looked up.
+    """
+    if split_api_key(token.strip()) is None:
+        return None
+    grant = key_grant(ctx, token)
+    if grant is None:
+        return None
+    if not allows(grant.scope, "read"):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"this API key has scope {grant.scope!r}: it cannot read; the ThousandEyes API "
+            f"takes a user's email and token (make one with: {_MAKE_USER})",
+        )
+    raise _unauthorized(
+        "Authorization: a project API key is not a ThousandEyes credential; use a user's "
+        f"email and token (make one with: {_MAKE_USER})"
+    )
 
 
 def _organization_key(ctx: AppContext, user: User, project: Project | None) -> tuple[str, str]:
@@ -159,7 +189,7 @@ def _authenticate(request: Request, ctx: AppContext) -> User:
             )
         raise _unauthorized(
             "Authorization: required, as HTTP Basic email:token or 'Bearer <token>' "
-            "(make a token with: sessionscope users create EMAIL --project NAME)"
+            f"(make a token with: {_MAKE_USER})"
         )
     return user
 

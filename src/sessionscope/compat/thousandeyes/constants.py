@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from sessionscope.registry import FilterAlias, Setting
+
 #: Every path under this prefix answers errors the ThousandEyes way (and is rate limited).
 PREFIX = "/v6"
 #: Sessions per page; ``pages.next`` links to the next page while more remain.
@@ -18,6 +20,13 @@ FILTER_KEYS: dict[str, str] = {
     "port": "port",
     "sourceAddr": "source_addr",
 }
+#: The endpoint session filter ``domain`` (ThousandEyes' base domain): ``visited_site``, a site
+#: and its subdomains; registered with the core, so the native API takes it too.
+DOMAIN_FILTER = FilterAlias("endpoint", "domain", "visited_site", "hostname")
+#: Requests a minute per organisation (``SESSIONSCOPE_RATE_LIMIT_PER_MINUTE``).
+RATE_LIMIT = Setting(
+    "rate_limit_per_minute", 240, int, "ThousandEyes-compatible rate limit per organisation"
+)
 #: ThousandEyes keys of user sessions that this server has no data for.
 _UNSUPPORTED_KEYS = ("platform", "connection", "location", "networkId")
 #: Values compared in lower case (the core stores sites and protocols in lower case).

@@ -6,8 +6,8 @@ from typing import Any
 
 from rich.markup import escape
 
-from sessionscope.compat.demo import DemoHooks
 from sessionscope.domain.accounts import Project
+from sessionscope.registry import DemoHooks
 from sessionscope.store.clickhouse import ClickHouseStore
 
 __all__ = ["DEMO"]

@@ -69,7 +69,7 @@ def _list(request: Request, ctx: AppContext, body: bytes) -> Response:
     headers = getattr(request.state, _STATE_HEADERS, {})
     if window is None:
         return _render(fmt, {"userSessions": [], "pages": {"current": page}}, headers=headers)
-    found = ctx.service.endpoint_sessions_committed(
+    found = ctx.service.endpoint_sessions_stored(
         project,
         start=window.start,
         end=window.end,
@@ -165,7 +165,7 @@ def user_session(
             404, "not_found", f"userSessionId: {ident} is not in account group {project.id}"
         )
     start = datetime.fromtimestamp(rid, tz=UTC)
-    for s, committed in ctx.service.endpoint_sessions_committed(
+    for s, committed in ctx.service.endpoint_sessions_stored(
         project, start=start, end=start + _ROUND - timedelta(milliseconds=1)
     ):
         item = _session(ctx, project, s, committed)

@@ -11,7 +11,13 @@ The runner:
 - creates an empty store from today's schema directly (``schema.current``), recording every
   version, and brings an older store up by replaying the versions it lacks, in order;
 - records each version with one single-row insert once all its statements succeeded; every
-  statement can run again, so a version cut short is applied again whole at the next start.
+  statement can run again, so a version cut short is applied again whole at the next start;
+- on a store other servers may write (a ClickHouse server, not the embedded engine, which one
+  process holds), applies a version that drops a materialized view (:func:`offline`: the
+  rebuilds of versions 3 to 5, the view changes of 2 and 6) only when told the other servers
+  are stopped, and not while events are still arriving (:class:`MigrationRefused`): while a
+  view is gone, the events another server stores never reach its table, and a session would
+  miss them for good. ``sessionscope migrate`` tells it so; a server starting does not.
 """
 
 from __future__ import annotations
@@ -26,12 +32,22 @@ from typing import TYPE_CHECKING
 
 from sessionscope.store.migrations import v001, v002, v003, v004, v005, v006, v007, v008
 from sessionscope.store.schema import current
-from sessionscope.store.schema.render import Migration, Table
+from sessionscope.store.schema.render import EngineProfile, Migration, Table
 
 if TYPE_CHECKING:
     from sessionscope.store.engine import Engine
 
-__all__ = ["LOCK_TABLE", "MIGRATIONS", "MIGRATIONS_TABLE", "MigrationLocked", "applied", "migrate"]
+__all__ = [
+    "LOCK_TABLE",
+    "MIGRATIONS",
+    "MIGRATIONS_TABLE",
+    "QUIET_S",
+    "MigrationLocked",
+    "MigrationRefused",
+    "applied",
+    "migrate",
+    "offline",
+]
 
 MIGRATIONS: list[Migration] = [
     v001.MIGRATION,
@@ -61,8 +77,64 @@ LOCK_TABLE = "schema_migrations_lock"
 _PROCESS_LOCK = threading.Lock()
 
 
+#: ``sessionscope migrate`` applies an offline version to a shared store only once no event has
+#: been stored for this long (a server still ingesting is not stopped).
+QUIET_S = 60.0
+
+#: Where an offline version's refusal sends the operator.
+_STOP_STEP = (
+    "stop every sessionscope server that uses this ClickHouse store, run "
+    "`sessionscope migrate` (with the same SESSIONSCOPE_CLICKHOUSE_URL), then start them again"
+)
+
+
 class MigrationLocked(Exception):
     """Another migration held the lock for longer than the runner waited."""
+
+
+class MigrationRefused(Exception):
+    """A version that needs every other server stopped, asked of a shared store while they may
+    run; nothing of it was applied."""
+
+
+def offline(migration: Migration, profile: EngineProfile) -> bool:
+    """Whether the version drops a materialized view (and makes it again): while it is gone,
+    events inserted into ``events`` do not reach the view's table, so no other server may
+    insert meanwhile."""
+    return any(
+        " ".join(sql.split()).upper().startswith("DROP VIEW")
+        for sql in migration.statements(profile)
+    )
+
+
+def _stored_ago_s(engine: Engine) -> float | None:
+    """Seconds since the newest event was stored, by the store's clock (None: no events)."""
+    rows = engine.query(
+        "SELECT count(), toFloat64(now64(3)) - toFloat64(max(ingested_at)) FROM events"
+    )
+    return float(rows[0][1]) if rows and int(rows[0][0]) else None
+
+
+def _check_offline(
+    engine: Engine, pending: Sequence[Migration], servers_stopped: bool, quiet_s: float
+) -> None:
+    """Refuse the offline versions of ``pending`` on a shared store (see the module's doc)."""
+    names = [f"{m.version} ({m.name})" for m in pending if offline(m, engine.profile)]
+    if engine.exclusive or not names:
+        return
+    what = f"schema version {', '.join(names)} rebuilds session tables"
+    if not servers_stopped:
+        raise MigrationRefused(
+            f"{what}: events other servers store meanwhile would be missing from sessions, "
+            f"so it is not applied while they may run; {_STOP_STEP}"
+        )
+    ago = _stored_ago_s(engine) if quiet_s > 0 else None
+    if ago is not None and ago < quiet_s:
+        raise MigrationRefused(
+            f"{what}, and an event was stored {max(ago, 0):.0f} s ago: a sessionscope server "
+            f"still writes to this store. Stop it; `sessionscope migrate` applies the version "
+            f"once nothing has been stored for {quiet_s:.0f} s"
+        )
 
 
 def applied(engine: Engine) -> list[int]:
@@ -123,8 +195,19 @@ def _empty(engine: Engine) -> bool:
     return int(rows[0][0]) == 0
 
 
-def migrate(engine: Engine, migrations: Sequence[Migration], *, wait_s: float = 600.0) -> list[str]:
-    """Apply the pending ``migrations`` in order, under the lock; return the names applied."""
+def migrate(
+    engine: Engine,
+    migrations: Sequence[Migration],
+    *,
+    wait_s: float = 600.0,
+    servers_stopped: bool = True,
+    quiet_s: float = 0.0,
+) -> list[str]:
+    """Apply the pending ``migrations`` in order, under the lock; return the names applied.
+
+    On a shared store, ``servers_stopped`` says every other server is stopped (else an offline
+    version is refused), and ``quiet_s`` how long no event must have been stored before an
+    offline version applies (0: not checked)."""
     for sql in MIGRATIONS_TABLE.create(engine.profile):
         engine.command(sql)
     with _locked(engine, wait_s):
@@ -138,6 +221,7 @@ def migrate(engine: Engine, migrations: Sequence[Migration], *, wait_s: float = 
                 engine.command(sql)
             _record(engine, pending)
         else:
+            _check_offline(engine, pending, servers_stopped, quiet_s)
             for migration in pending:
                 for sql in migration.statements(engine.profile):
                     engine.command(sql)
