@@ -19,6 +19,7 @@ from sessionscope.app import create_app
 from sessionscope.config import Settings, load_settings
 from sessionscope.ingest import Ingestor
 from sessionscope.store.clickhouse import ClickHouseStore
+from tests.factories import player
 from tests.reliability.conftest import Creds, make_creds
 from tests.reliability.server import served
 from tests.reliability.shapes import check_answer, family
@@ -107,6 +108,23 @@ def test_a_burst_of_bad_credentials_gets_429_in_the_family_shape(
     elsewhere = _send(app, address + "0", "GET", target, headers=bad(creds))
     assert elsewhere.status_code == 401, elsewhere.text
     assert _send(app, address + "0", "GET", target, headers=good(creds)).status_code == 200
+
+
+def test_ingest_on_the_hot_path_is_limited_alike(app: Any, creds: Creds) -> None:
+    """``POST /api/v1/events`` is answered in front of the middleware stack: the same limit."""
+    address, bad = "10.19.0.1", {"Authorization": f"Bearer {BAD_KEY}"}
+    event = [player("playing", session="guessing-hot-path")]
+    sent = _send(app, address, "POST", "/api/v1/events", json=event, headers=creds.native())
+    assert sent.is_success, sent.text
+    for status in [401] * LIMIT + [429] * 2:
+        response = _send(app, address, "POST", "/api/v1/events", json=[], headers=bad)
+        check_answer(response, "credentials")
+        assert response.status_code == status, response.text
+    assert int(response.headers["retry-after"]) >= 1 and response.headers["x-frame-options"]
+    keyed = _send(app, address, "POST", f"/api/v1/events?key={BAD_KEY}x", json=[])
+    assert keyed.status_code == 429  # a key in the query is a credential too
+    good = _send(app, address, "POST", "/api/v1/events", json=event, headers=creds.native())
+    assert good.is_success, good.text
 
 
 def test_a_new_credential_waits_while_its_address_is_blocked(app: Any, creds: Creds) -> None:
