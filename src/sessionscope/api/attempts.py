@@ -22,8 +22,13 @@ hash of the request's credential headers when its address is remembered or its c
 was accepted or refused.
 
 :class:`AttemptLimit` (ASGI middleware) does this for every credential sent in a header or in
-the ``key``/``apiKey`` query parameter; the dashboard's sign-in form and links, whose
-credentials ride in the body or URL of the sign-in route, ask :class:`FailedAttempts` directly.
+the ``key``/``apiKey`` query parameter, and the ingest hot path (``api.hotpath``) the same with
+:func:`gate` and :func:`note`; the dashboard's sign-in form and links, whose credentials ride
+in the body or URL of the sign-in route, ask :class:`FailedAttempts` directly.
+
+A limit per key id or email is left out on purpose: every secret is random (192 bits or more),
+so guessing one from many addresses is hopeless, and such a limit would let anyone lock a
+key's owner out.
 """
 
 from __future__ import annotations
