@@ -115,8 +115,9 @@ run is abuse that limits per address do not hold back.
   on `Content-Length`, or as soon as the bytes pass it); Ekran bodies are bounded to 64 KiB,
   ThousandEyes filters to 64 KiB, dashboard forms to 16 KiB; gzip is decoded up to the limit
   only (a 512 MiB bomb is a 413 after 10 MiB of work).
-- **Clients whose bodies keep being refused**: every body refused as too large (413) or too
-  slow (408) is answered after a pause of a quarter second, and an address with
+- **Clients whose bodies keep being refused**: every body refused as too large (413), too
+  slow (408) or not JSON or gzip at all (400, 100 000-deep JSON among them; not a batch with
+  invalid events) is answered after a pause of a quarter second, and an address with
   `SESSIONSCOPE_BODY_REFUSAL_LIMIT` (20) of them within a minute gets, for every request until
   the minute has passed, a 429 with `Retry-After` in the family's shape after a pause of one
   second (the connection closed after it). At most 16 answers of an address (512 in all) are
@@ -156,9 +157,9 @@ run is abuse that limits per address do not hold back.
 ## Not covered yet
 
 - Abusers spread over many addresses are slowed down by the pause of each refused body only
-  (each address gets its 20 refused bodies and 30 refused credentials a minute), and bodies
-  refused for their content (400: 100 000-deep JSON) are not paused at all: with 250 addresses
-  the abusive process still sends well over a hundred of those a second. Before the pause, a
+  (each address gets its 20 refused bodies and 30 refused credentials a minute); requests
+  refused for another reason (a batch of invalid events, an unknown route) are not paused at
+  all. Before the pause, a
   profile of the server under 250 addresses (py-spy) had its event loop busy nearly all the
   time: about 60% of it in the ASGI app answering the refused requests (the middleware stack,
   the ingest route decoding bombs and deep JSON up to their bound), a fifth in the socket

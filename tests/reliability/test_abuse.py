@@ -236,11 +236,13 @@ def test_slow_and_idle_connections(http: httpx.Client, server: Served) -> None:
 def test_an_address_that_keeps_sending_refused_bodies_is_slowed_down(
     http: httpx.Client, server: Served
 ) -> None:
-    """Past ``SESSIONSCOPE_BODY_REFUSAL_LIMIT`` bodies refused as too large, every request of
-    the address is a 429 with Retry-After in its family's shape (after a pause, not asserted);
-    other addresses are answered as before."""
+    """Past ``SESSIONSCOPE_BODY_REFUSAL_LIMIT`` bodies refused as too large or not JSON at all,
+    every request of the address is a 429 with Retry-After in its family's shape (after a
+    pause, not asserted); other addresses are answered as before."""
     big = b" " * (3 * 1024 * 1024)
-    for i in range(BODY_REFUSALS):
+    for _ in range(BODY_REFUSALS // 2):
+        assert _post(http, server, "/api/v1/events", b"[" * 100_000).status_code == 400
+    for i in range(BODY_REFUSALS - BODY_REFUSALS // 2):
         path = POSTS[i % len(POSTS)][0]
         assert _post(http, server, path, big).status_code == 413
     for path, _ in POSTS:

@@ -41,7 +41,8 @@ PAUSE_S = 0.25
 #: Requests held at once, per address and in all: more are answered (429) at once.
 MAX_HELD_PER_ADDRESS = 16
 MAX_HELD = 512
-#: Refusals of a body that count: too large (413), too slow to arrive (408).
+#: Refusals of a body that count: too large (413), too slow to arrive (408); and the errors of
+#: ``errors.BODY_REFUSALS`` (a body that is not JSON or not gzip at all).
 REFUSED_BODY_STATUSES = frozenset({408, 413})
 
 
@@ -123,8 +124,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class BodyRefusals:
-    """Bodies refused (413 too large, 408 too slow) per client address, and the pauses that
-    slow down the clients sending them.
+    """Bodies refused (413 too large, 408 too slow, 400 not JSON or not gzip at all) per client
+    address, and the pauses that slow down the clients sending them.
 
     Every answer refusing a body is sent after a pause of ``pause_s`` (:meth:`answered`): a
     client that sends such bodies in a loop, one after another, makes a few a second instead of
@@ -166,8 +167,11 @@ class BodyRefusals:
         )
 
     async def answered(self, scope: Scope, status: int) -> None:
-        """Count an answer of ``status``; a refused body's is held for the pause first."""
-        if self.enabled and status in REFUSED_BODY_STATUSES:
+        """Count an answer of ``status``; a refused body's (413, 408, or an error of
+        ``errors.BODY_REFUSALS``: not JSON, not gzip) is held for the pause first."""
+        state = scope.get("state")
+        refused = status in REFUSED_BODY_STATUSES or bool(state and state.get("body_refused"))
+        if self.enabled and refused:
             address = client_address(scope)
             self.refusals.refused(address, None)
             await self._hold(address, self.pause_s)
