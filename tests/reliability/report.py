@@ -165,12 +165,13 @@ slow down (see "Not covered yet" for clients that do not wait).
   credentials a minute); requests refused for another reason (a batch of invalid events, an
   unknown route) are not paused at all. Before every refused body was paused (only 413s, or
   none), with 250 addresses the tenant's p99 was 1.4x to 3.6x its quiet p99 and its p50 1.6x
-  to 4.6x (six runs of 500 reads), and a profile of the server under 250 addresses (py-spy) had its event loop busy nearly all the
-  time: about 60% of it in the ASGI app answering the refused requests (the middleware stack,
-  the ingest route decoding bombs and deep JSON up to their bound), a fifth in the socket
-  writes of the answers; the abusive process itself took a quarter to a third of one of the two
-  shared cores. Refusing a `Content-Length` over the bound in the HTTP protocol, before the
-  ASGI app, and a global budget of refusals a second would be the next steps.
+  to 4.6x (six runs of 500 reads), and a profile of the server under 250 addresses (py-spy)
+  had its event loop busy nearly all the time: about 60% of it in the ASGI app answering the
+  refused requests (the middleware stack, the ingest route decoding bombs and deep JSON up to
+  their bound), a fifth in the socket writes of the answers; the abusive process itself took
+  a quarter to a third of one of the two shared cores. Refusing a `Content-Length` over the
+  bound in the HTTP protocol, before the ASGI app, and a global budget of refusals a second
+  would be the next steps.
 - Credentials are limited per address, not per key id or email: every secret is random (API
   keys and tokens 192 bits, NAVER secret keys 240), so guessing one from many addresses is
   hopeless, while a limit per key id would let anyone lock its owner out.
