@@ -590,7 +590,7 @@ def peer_section(data: dict[str, Any]) -> list[str]:
         reads = sorted(o.extra.get("read_ms") or [])
         if reads:
             rows.append(
-                "| 4. A read during the load (`GET /api/v1/sessions`, each second: it waits "
+                "| 4. A read during the load (`GET /api/v1/timeseries`, each second: it waits "
                 "for everything acknowledged before it) | "
                 f"p50 {reads[len(reads) // 2]:,.0f} ms, max {reads[-1]:,.0f} ms "
                 f"({len(reads)} reads) | - | - | - | - |"

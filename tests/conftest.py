@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,11 +159,18 @@ def tenant(new_project: Callable[[], Tenant]) -> Tenant:
 
 
 @contextmanager
-def serve_process(data_dir: Path, *args: str, log_path: Path | None = None) -> Iterator[str]:
+def serve_process(
+    data_dir: Path,
+    *args: str,
+    log_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
     """``sessionscope serve`` on ``data_dir`` (and ``args``) in its own process; yield its URL
-    once healthy. Its output goes to ``log_path`` when given."""
+    once healthy. Its output goes to ``log_path`` when given; ``env`` are its only
+    ``SESSIONSCOPE_*`` variables."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    own_env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    own_env.update(env or {})
     # Its output goes to a file: a pipe nobody reads would fill with access-log lines and
     # block the server.
     # Closed once the server has stopped.
@@ -172,7 +179,7 @@ def serve_process(data_dir: Path, *args: str, log_path: Path | None = None) -> I
         [*EXE, "serve", "--data-dir", str(data_dir), "--port", str(port), *args],
         stdout=output,
         stderr=subprocess.STDOUT,
-        env=env,
+        env=own_env,
     )
     base = f"http://127.0.0.1:{port}"
     try:

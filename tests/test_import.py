@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,9 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from sessionscope.commands import importing
 from sessionscope.config import Settings
 from sessionscope.domain.events import Event
-from sessionscope.importers import ncp_vpe
+from sessionscope.importers import ekran, ncp_vpe
 from sessionscope.importers.driver import (
     BadCredentials,
     ImportFailed,
@@ -35,7 +38,7 @@ from sessionscope.importers.ncp_livestation import signer
 from sessionscope.importers.thousandeyes import follow
 from sessionscope.ingest import Ingestor
 from sessionscope.store.clickhouse import ClickHouseStore
-from tests.conftest import EXE, serve_process
+from tests.conftest import EXE, free_port, serve_process
 from tests.factories import BASE, iso
 from tests.test_cli import cli, cli_json
 
@@ -54,6 +57,8 @@ class Vendor:
     token: str
     access_key: str
     secret_key: str
+    #: A copy of its data directory, for another server (the rate-limited vendor).
+    copy: Path
 
 
 def _run(data: Path, *args: str) -> Any:
@@ -78,13 +83,15 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vendor]:
     user = _run(data, "users", "create", "ops@vendor.example", "--project", "vendor")
     ncp = _run(data, "keys", "create", "--project", "vendor", "--ncp")
     _run(
-        data, "simulate", "--project", "vendor", "--days", "1", "--end", iso(END),
+        data, "simulate", "--project", "vendor", "--days", "1", "--end", iso(END), "--seed", "18",
         "--players", "50", "--channels", "2", "--desktop-users", "5", "--endpoint-agents", "3",
     )  # fmt: skip
+    copy = data.parent / "copy"
+    shutil.copytree(data, copy, symlinks=True)  # the engine links tables relatively
     with serve_process(data) as base:
         yield Vendor(
             base, project["id"], key["api_key"], user["email"], user["token"],
-            ncp["access_key"], ncp["secret_key"],
+            ncp["access_key"], ncp["secret_key"], copy,
         )  # fmt: skip
 
 
@@ -246,6 +253,29 @@ def test_bad_credentials_are_refused_in_one_line(
         assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_an_account_group_not_the_users_is_refused(
+    settings: Settings, local: Local, loaded_store: ClickHouseStore, base_url: str
+) -> None:
+    # A real ThousandEyes-compatible server answers 403 for an aid the user is not assigned to.
+    other = loaded_store.create_project(f"{local.name}-other")
+    args = ["--url", base_url, "--project", local.name, "--email", local.email,
+            "--token", local.token, "--aid", str(other.id)]  # fmt: skip
+    result = cli(settings, "import", "thousandeyes", *args)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused the account (HTTP 403)" in lines[0], lines
+    assert "check --email, --token and --aid" in lines[0] and local.token not in result.output
+
+
+def test_an_unreachable_url_is_said_at_once(settings: Settings, local: Local) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = cli(settings, "import", "ekran", "--url", closed, "--project", local.name,
+                 "--api-key", "ssk_whatever")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"ekran: cannot reach {closed}: ConnectError" in lines[0], lines
+
+
 # ------------------------------------------------------------------------------ Ekran
 
 
@@ -269,6 +299,46 @@ def test_ekran_import_gives_the_same_sessions_and_totals(
     again = _import(settings, "ekran", *args)
     assert again["accepted"] == 0 and again["duplicates"] == first["accepted"]
     assert _ekran(base_url, local.api_key)["sessions"] == closed
+
+
+def test_ekran_import_resumes_after_ctrl_c(
+    settings: Settings,
+    vendor: Vendor,
+    local: Local,
+    base_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A page a session, so that there is a checkpoint after each; Ctrl-C while the third
+    # logged-out session is being stored.
+    monkeypatch.setattr(ekran, "PAGE_SIZE", 1)
+    real_submit = importing.submit
+    submitted: list[int] = []
+
+    def interrupted(ingestor: Ingestor, project_id: int, events: list[Event]) -> tuple[int, int]:
+        submitted.append(len(events))
+        if len(submitted) == 3:
+            raise KeyboardInterrupt
+        return real_submit(ingestor, project_id, events)
+
+    monkeypatch.setattr(importing, "submit", interrupted)
+    args = ["--url", vendor.base, "--project", local.name, "--api-key", vendor.api_key]
+    cut = cli(settings, "import", "ekran", *args)
+    assert cut.exit_code != 0 and len(submitted) == 3
+    theirs = _ekran(vendor.base, vendor.api_key)
+    closed = [s for s in theirs["sessions"] if s["logoutDate"] is not None]
+    assert _ekran(base_url, local.api_key)["sessions"] == closed[:2]  # what was stored
+    path = state_path(settings.data_dir, "ekran", vendor.base, local.project_id, None, None)
+    state = json.loads(path.read_text())
+    assert not state.get("finished") and state["progress"]["ekran"] == state["page"] >= 2
+
+    monkeypatch.setattr(importing, "submit", real_submit)
+    resumed = _import(settings, "ekran", *args)
+    assert resumed["resumed"] and resumed["duplicates"] == 0
+    assert resumed["sessions"] == len(closed) - 2
+    assert resumed["sessions"] + resumed["skipped"] == theirs["totalCount"] - state["page"]
+    assert _ekran(base_url, local.api_key) == {"sessions": closed, "totalCount": len(closed)}
+    done = json.loads(path.read_text())
+    assert done["finished"] and done["progress"] == {"ekran": theirs["totalCount"]}
 
 
 def test_ekran_timespans() -> None:
@@ -409,8 +479,9 @@ def test_rate_limits_are_respected() -> None:
         slept,
     )
     assert http.request("GET", "/a") == {"ok": 1}
-    assert slept[0] == 7 and 0 < slept[1] <= 31  # Retry-After, then until the window resets
+    assert slept == [7]  # Retry-After; the answer that spent the budget is used at once
     assert http.request("GET", "/b") == {"ok": 2}
+    assert 0 < slept[1] <= 31  # before the next request, until the window resets
     assert len(slept) == 3 and http.requests == 4
 
 
@@ -453,3 +524,115 @@ def test_ekran_synthesis_reproduces_the_totals() -> None:
     assert len({e["id"] for e in events}) == len(events) == len(session_events(item, 900))
     with pytest.raises(ImportFailed, match="idle timeout"):
         session_events(item, 2 * 3600)  # 1 h 20 min idle is not idle under a 2 h timeout
+
+
+# ------------------------------------------------------------------------------ ThousandEyes
+# under its rate limit, killed and resumed
+
+TE_LIMITED_TEST = "test_thousandeyes_import_waits_for_the_rate_limit_and_resumes_after_a_kill"
+
+
+@dataclass
+class LimitedRun:
+    """An import from a vendor allowing ``limit`` requests a minute: killed once the first
+    window was spent, and resumed (``resumed``, still running when the fixture yields)."""
+
+    sessions: int
+    limit: int
+    target: Path
+    project_id: int
+    email: str
+    token: str
+    killed_at: dict[str, Any]
+    resumed: subprocess.Popen[bytes]
+    out: Path
+    log: Path
+
+
+def _state_of(target: Path) -> dict[str, Any]:
+    found = list((target / "imports").glob("thousandeyes-*.json"))
+    return json.loads(found[0].read_text()) if found else {}
+
+
+@pytest.fixture(scope="module")
+def te_limited(vendor: Vendor, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LimitedRun]:
+    """A second vendor server on a copy of the vendor's data, allowing about half the
+    requests the import needs a minute: the first window is spent on the list and the first
+    sessions, the import then waits for the next one (without a 429 being an error)."""
+    everything = {"from": "1970-01-01T00:00:00", "to": iso(END)[:19]}
+    listed = _te(vendor.base, vendor.email, vendor.token, f"{TE_LIST}.json", **everything)
+    assert "next" not in listed["pages"]
+    n = len(listed["userSessions"])
+    # Window 1: the list and limit-1 sessions; window 2: the list again and the rest.
+    limit = n // 2 + 2
+    assert 4 <= limit <= n and n - (limit - 1) + 1 <= limit
+    tmp = tmp_path_factory.mktemp("te-limited")
+    target, out, log = tmp / "data", tmp / "out.json", tmp / "import.log"
+    project = _run(target, "projects", "create", "te-copy")
+    user = _run(target, "users", "create", "ops@copy.example", "--project", "te-copy")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    rate = {"SESSIONSCOPE_RATE_LIMIT_PER_MINUTE": str(limit)}
+    with serve_process(vendor.copy, env=rate) as limited, log.open("wb") as log_fh:
+        args = [
+            *EXE, "import", "thousandeyes", "--url", limited, "--project", "te-copy",
+            "--email", vendor.email, "--token", vendor.token, "--aid", str(vendor.project_id),
+            "--to", everything["to"], "--data-dir", str(target), "--json",
+        ]  # fmt: skip
+        first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log_fh, env=env)
+        try:
+            deadline = time.monotonic() + 120
+            while len(_state_of(target).get("page_done", ())) < limit - 1:
+                assert first.poll() is None, log.read_text()[-2000:]
+                assert time.monotonic() < deadline, "the first window was not spent in 120 s"
+                time.sleep(0.1)
+            first.send_signal(signal.SIGKILL)  # while it waits for the next window
+        finally:
+            first.kill()
+            first.wait()
+        killed_at = _state_of(target)
+        with out.open("wb") as out_fh:
+            resumed = subprocess.Popen(args, stdout=out_fh, stderr=log_fh, env=env)
+        try:
+            yield LimitedRun(
+                n, limit, target, project["id"], user["email"], user["token"], killed_at,
+                resumed, out, log,
+            )  # fmt: skip
+        finally:
+            resumed.kill()
+            resumed.wait()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _rate_limited_import_first(request: pytest.FixtureRequest) -> None:
+    """The rate-limited import waits up to a minute for its vendor's next window: when its
+    test is selected, start it before the other tests of the module, which run meanwhile."""
+    if any(item.name == TE_LIMITED_TEST for item in request.session.items):
+        request.getfixturevalue("te_limited")
+
+
+def test_thousandeyes_import_waits_for_the_rate_limit_and_resumes_after_a_kill(
+    vendor: Vendor, te_limited: LimitedRun
+) -> None:
+    run = te_limited
+    # Killed with the first window spent: limit-1 sessions stored and recorded.
+    assert len(run.killed_at["page_done"]) == run.limit - 1
+    assert run.killed_at["progress"] == {"thousandeyes": run.limit - 1}
+    assert run.resumed.wait(timeout=300) == 0, run.log.read_text()[-2000:]
+    done = json.loads(run.out.read_text())
+    assert done["resumed"] and done["duplicates"] == 0 and done["skipped"] == 0
+    assert done["sessions"] == run.sessions - (run.limit - 1)
+    # The list and the rest of the sessions, plus at least one request answered 429 (the
+    # window was still spent) and tried again after its Retry-After.
+    assert done["requests"] > 1 + done["sessions"]
+    assert "429" not in run.log.read_text() and "error" not in run.log.read_text()
+    state = _state_of(run.target)
+    assert state["finished"] and state["progress"] == {"thousandeyes": run.sessions}
+
+    def detail(sid: str) -> str:
+        return f"{TE_LIST}/{sid}.json"
+
+    theirs = _te_sessions(vendor.base, vendor.email, vendor.token, detail)
+    with serve_process(run.target) as copy:
+        ours = _te_sessions(copy, run.email, run.token, detail)
+    # The same sessions with the same pages (none twice), through the vendor API.
+    assert len(theirs) == run.sessions and ours == theirs

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -121,3 +124,29 @@ def test_hot_path_refuses_a_declared_oversize_body_at_once(
     assert hot.status_code == 413
     assert hot.headers["connection"] == "close"
     assert "larger than 3024 bytes" in hot.json()["error"]["message"]  # a gzip body of 1000
+
+
+def test_a_client_leaving_mid_body_is_counted_not_logged_as_an_error(
+    base_url: str, http: httpx.Client, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    def left() -> float:
+        text = http.get("/metrics").text
+        for line in text.splitlines():
+            ours = line.startswith("sessionscope_http_requests_total{")
+            if ours and 'status="499"' in line and 'route="/api/v1/events"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = left()
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {tenant.api_key}\r\n".encode()
+            + b'Content-Length: 1000\r\n\r\n[{"kind":'
+        )
+    deadline = time.monotonic() + 30
+    while left() == before:
+        assert time.monotonic() < deadline, "the server never saw the client leave"
+        time.sleep(0.05)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -310,3 +310,24 @@ def test_a_host_without_afk_bucket_is_an_error(aw_url: str, base_url: str, tmp_p
     with pytest.raises(ForwardError, match="no afkstatus bucket for host 'no-such-host'"):
         forward_once(cfg)
     assert not state.exists()
+
+
+def test_a_refused_key_is_an_error_and_nothing_is_saved(
+    aw: Any, aw_url: str, base_url: str, tenant: Tenant, tmp_path: Path
+) -> None:
+    # The events go through sessionscope.client: a refusal is a ClientError, said in a line.
+    desk = Desk(aw, f"desk-refused-{tenant.project.id}")
+    t0 = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+    desk.status("not-afk", t0, t0 + 10 * MIN)
+    state = tmp_path / "state.json"
+    cfg = Config(
+        aw_url=aw_url,
+        url=base_url,
+        api_key="ssk_not_a_real_key",
+        state_path=state,
+        hostname=desk.host,
+        since_ms=ms(t0 - timedelta(hours=1)),
+    )
+    with pytest.raises(ForwardError, match=r"^sessionscope answered 401 \w+: "):
+        forward_once(cfg, now_ms=ms(t0 + 11 * MIN))
+    assert not state.exists()

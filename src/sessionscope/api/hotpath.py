@@ -18,6 +18,8 @@ outermost and serves this route itself, doing inline what the layers it skips wo
 - errors through the app's own exception handlers (the family's error shape, the log of refused
   credentials, 503 on store faults).
 
+A client that leaves before its body has arrived is counted with status 499 (nginx's "client
+closed request") and not answered; it is not an error of the server, so nothing is logged.
 Everything else is the documented route's own code (:func:`sessionscope.api.native.ingest_events`,
 :func:`sessionscope.api.auth.ingest_project`); read-after-write never applies to ingest. Every
 other request goes down the stack unchanged.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -48,6 +49,20 @@ def _range(start: str | None, end: str | None) -> tuple[datetime | None, datetim
     return first, last
 
 
+def _stop(progress: Progress) -> None:
+    """Stop the bars if they were shown (rich ends a bar on a non-terminal with a newline)."""
+    if progress.live.is_started:
+        progress.stop()
+
+
+@contextmanager
+def _stopped(progress: Progress) -> Iterator[Progress]:
+    try:
+        yield progress
+    finally:
+        _stop(progress)
+
+
 def _run(
     vendor: str,
     *,
@@ -73,7 +88,9 @@ def _run(
         console=err,
         disable=json_out,
     )
-    with writing(settings) as (store, ingestor), make_http() as http, progress:
+    # Shown from its first line on (nothing, not even a blank line, for an import refused at
+    # its first request).
+    with writing(settings) as (store, ingestor), make_http() as http, _stopped(progress):
         p = project_named(store, project)
         path = state_path(settings.data_dir, vendor, url.rstrip("/"), p.id, first, last, *identity)
         state = StateFile.load(path)
@@ -82,9 +99,10 @@ def _run(
             state.data = {}
         tasks: dict[str, Any] = {}
 
-        def task(what: str) -> Any:
+        def task(what: str, done: int = 0) -> Any:
             if what not in tasks:
-                tasks[what] = progress.add_task(what, total=None)
+                progress.start()
+                tasks[what] = progress.add_task(what, total=None, completed=done)
             return tasks[what]
 
         def advance(what: str, n: int) -> None:
@@ -100,16 +118,18 @@ def _run(
             submit=lambda events: submit(ingestor, p.id, events),
             start=first,
             end=last,
-            progress=advance,
+            on_progress=advance,
             expect=expect,
         )
+        for what, n in job.done_before.items():  # a resumed bar goes on from its checkpoint
+            task(what, n)
         try:
             runner(job)
         except ImportFailed as exc:
-            progress.stop()
+            _stop(progress)
             raise fail(str(exc)) from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            progress.stop()  # the vendor answered something else than its documented shape
+            _stop(progress)  # the vendor answered something else than its documented shape
             raise fail(
                 f"{vendor}: unexpected answer from {url} ({type(exc).__name__}: {exc}); "
                 f"progress so far is kept in {path}"

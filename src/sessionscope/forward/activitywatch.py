@@ -53,6 +53,8 @@ from typing import Any
 
 import httpx
 
+from sessionscope.client import Client, ClientError
+
 __all__ = [
     "Config",
     "ForwardError",
@@ -406,27 +408,18 @@ def identity(cfg: Config, info: dict[str, Any]) -> Identity:
     return Identity(user_id % 2_147_483_648, name, guid, host)
 
 
-def _send(server: httpx.Client, events: list[dict[str, Any]], result: Pass) -> None:
-    for i in range(0, len(events), _BATCH):
-        batch = events[i : i + _BATCH]
-        for attempt in range(5):
-            try:
-                r = server.post("/api/v1/events", json=batch)
-            except httpx.TransportError as exc:
-                if attempt == 4:
-                    raise ForwardError(f"sessionscope did not answer: {exc}") from None
-                time.sleep(2**attempt)
-                continue
-            if r.status_code == 503 and attempt < 4:
-                time.sleep(float(r.headers.get("Retry-After", "2")))
-                continue
-            if r.status_code != 200:
-                raise ForwardError(f"sessionscope answered {r.status_code}: {r.text[:500]}")
-            body = r.json()
-            result.sent += len(batch)
-            result.accepted += int(body.get("accepted", 0))
-            result.duplicates += int(body.get("duplicates", 0))
-            break
+def _send(server: Client, events: list[dict[str, Any]], result: Pass) -> None:
+    """Send through :class:`sessionscope.client.Client`: batches of 1,000, retried (with the
+    same ids, so nothing is stored twice) on 429, 502, 503, 504 and lost connections."""
+    try:
+        sent = server.send(events)
+    except ClientError as exc:
+        raise ForwardError(f"sessionscope answered {exc}") from None
+    except httpx.TransportError as exc:
+        raise ForwardError(f"sessionscope did not answer: {exc}") from None
+    result.sent += len(events)
+    result.accepted += sent.accepted
+    result.duplicates += sent.duplicates
 
 
 def forward_once(cfg: Config, *, now_ms: int | None = None) -> Pass:
@@ -437,11 +430,7 @@ def forward_once(cfg: Config, *, now_ms: int | None = None) -> Pass:
         state = State(cfg.since_ms if cfg.since_ms is not None else now - 7 * 86_400_000)
     with (
         httpx.Client(base_url=cfg.aw_url, timeout=cfg.timeout_s) as aw,
-        httpx.Client(
-            base_url=cfg.url,
-            timeout=cfg.timeout_s,
-            headers={"Authorization": f"Bearer {cfg.api_key}"},
-        ) as server,
+        Client(cfg.url, cfg.api_key, timeout=cfg.timeout_s, batch_size=_BATCH) as server,
     ):
         try:
             info_r = aw.get("/api/0/info")

@@ -85,6 +85,9 @@ class RateLimitedHttp:
         self._sleep = sleep
         self.requests = 0
         self.waited_s = 0.0
+        #: When the vendor's budget allows the next request (epoch seconds), if it said.
+        self._not_before: float | None = None
+        self._answered = False
         self._client = httpx.Client(
             base_url=self.base_url, headers=dict(headers or {}), auth=auth, timeout=timeout
         )
@@ -104,15 +107,21 @@ class RateLimitedHttp:
             self.waited_s += seconds
             self._sleep(seconds)
 
-    def _respect_budget(self, response: httpx.Response) -> None:
-        """ThousandEyes' organisation budget: nothing left until the window resets, wait."""
+    def _note_budget(self, response: httpx.Response) -> None:
+        """ThousandEyes' organisation budget: with nothing left, the next request waits until
+        the window resets (this answer is used meanwhile: what it brings is stored first)."""
         remaining = response.headers.get("X-Organization-Rate-Limit-Remaining")
         reset = response.headers.get("X-Organization-Rate-Limit-Reset")
         if remaining is None or reset is None:
             return
         with contextlib.suppress(ValueError):
             if int(remaining) <= 0:
-                self._wait(float(reset) - time.time() + 0.5)
+                self._not_before = float(reset) + 0.5
+
+    def _respect_budget(self) -> None:
+        if self._not_before is not None:
+            wait, self._not_before = self._not_before - time.time(), None
+            self._wait(wait)
 
     def _retry_after(self, response: httpx.Response, attempt: int) -> float:
         value = response.headers.get("Retry-After", "")
@@ -128,6 +137,7 @@ class RateLimitedHttp:
         """Send a request and return its JSON answer; retry, wait and refuse as above. With
         ``missing_ok``, a ``404`` answers None (a session gone since it was listed)."""
         for attempt in range(ATTEMPTS):
+            self._respect_budget()
             request = self._client.build_request(method, url, **kwargs)
             if self._sign is not None:
                 self._sign(request)
@@ -135,12 +145,18 @@ class RateLimitedHttp:
             try:
                 response = self._client.send(request)
             except httpx.TransportError as exc:
-                if attempt == ATTEMPTS - 1:
+                # Never reached at all (a wrong --url, nothing listening): said at once; a
+                # connection lost later is tried again.
+                first_contact = not self._answered and isinstance(exc, httpx.ConnectError)
+                if first_contact or attempt == ATTEMPTS - 1:
                     raise ImportFailed(
                         f"{self.vendor}: cannot reach {self.base_url}: {type(exc).__name__}"
+                        + (f" ({exc})" if first_contact and str(exc) else "")
                     ) from None
                 self._wait(min(2**attempt, 30))
                 continue
+            self._answered = True
+            self._note_budget(response)
             if response.status_code in (401, 403):
                 what = "credentials" if response.status_code == 401 else "account"
                 raise BadCredentials(
@@ -157,7 +173,6 @@ class RateLimitedHttp:
                     f"{self.vendor}: {method} {request.url.path} answered HTTP "
                     f"{response.status_code}: {response.text[:300]}"
                 )
-            self._respect_budget(response)
             try:
                 return response.json()
             except ValueError:
@@ -220,7 +235,9 @@ class Job:
     submit: Submit
     start: datetime | None = None
     end: datetime | None = None
-    progress: Callable[[str, int], None] = lambda _what, _n: None
+    #: Told of every advance of a progress line (the counts so far come first on a resumed
+    #: run, see :attr:`done_before`).
+    on_progress: Callable[[str, int], None] = lambda _what, _n: None
     #: Says how many items a progress line will reach, when the vendor tells.
     expect: Callable[[str, int], None] = lambda _what, _n: None
     batch_size: int = 2000
@@ -231,6 +248,21 @@ class Job:
     #: What the user should know (printed as warnings at the end).
     notes: list[str] = field(default_factory=list)
     _pending: list[dict[str, Any]] = field(default_factory=list)
+    #: What each progress line had reached at the checkpoint this run resumes from.
+    done_before: dict[str, int] = field(init=False, default_factory=dict)
+    _counts: dict[str, int] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        saved = self.state.data.get("progress")
+        if isinstance(saved, dict):
+            self.done_before = {str(k): v for k, v in saved.items() if isinstance(v, int)}
+        self._counts = dict(self.done_before)
+
+    def progress(self, what: str, n: int) -> None:
+        """Advance a progress line by ``n`` items (recorded with the next checkpoint, so a
+        resumed run's bar goes on from there)."""
+        self._counts[what] = self._counts.get(what, 0) + n
+        self.on_progress(what, n)
 
     def emit(self, events: list[dict[str, Any]]) -> None:
         """Queue rebuilt events (in the ingest format, with their ids) for storing."""
@@ -257,6 +289,7 @@ class Job:
         """Store what was emitted, then record ``values`` in the state file."""
         self.flush()
         self.state.data.update(values)
+        self.state.data["progress"] = dict(self._counts)
         self.state.save()
 
     def done(self) -> None:

@@ -85,9 +85,14 @@ def follow(base_url: str, next_url: str | None) -> str | None:
 
 
 def run(job: Job, aid: str | None = None) -> None:
-    """Import every user session whose first page is in the job's range, page by page; the
-    state keeps the next page's URL (the vendor's cursor), so a resumed run goes on there."""
-    url: str | None = job.state.data.get("next") or _first_url(job, aid)
+    """Import every user session whose first page is in the job's range, page by page.
+
+    The state keeps the URL of the list page being walked (the vendor's cursor) and the user
+    sessions of it already stored, recorded after each one (each costs a request of the
+    organisation's budget), so a resumed run asks for that page again and goes on with the
+    sessions not stored yet."""
+    url: str | None = job.state.data.get("page_url") or _first_url(job, aid)
+    done: set[str] = set(job.state.data.get("page_done") or ())
     params = {"aid": aid} if aid else {}
     while url:
         answer = job.http.request("GET", url)
@@ -95,18 +100,23 @@ def run(job: Job, aid: str | None = None) -> None:
             raise ImportFailed(f"{VENDOR}: the list answered without userSessions")
         for item in answer["userSessions"]:
             sid = str(item["userSessionId"])
+            if sid in done:
+                continue
             detail = job.http.request(
                 "GET", f"{LIST_PATH}/{quote(sid, safe='')}.json", params=params, missing_ok=True
             )
             if detail is None:  # gone since the list was read
                 job.skipped += 1
-                continue
-            found = detail.get("userSessions") if isinstance(detail, dict) else None
-            if not found:
-                raise ImportFailed(f"{VENDOR}: no detail for user session {sid}")
-            job.emit(session_events(found[0]))
-            job.sessions += 1
+            else:
+                found = detail.get("userSessions") if isinstance(detail, dict) else None
+                if not found:
+                    raise ImportFailed(f"{VENDOR}: no detail for user session {sid}")
+                job.emit(session_events(found[0]))
+                job.sessions += 1
             job.progress(VENDOR, 1)
+            done.add(sid)
+            job.checkpoint(page_url=url, page_done=sorted(done))
         url = follow(job.http.base_url, (answer.get("pages") or {}).get("next"))
-        job.checkpoint(next=url)
+        done = set()
+        job.checkpoint(page_url=url, page_done=[])
     job.done()
