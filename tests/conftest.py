@@ -57,6 +57,15 @@ def settings(data_dir: Path, server_port: int) -> Settings:
         secret_key="test-secret",
         port=server_port,
         public_url=f"http://127.0.0.1:{server_port}",
+        # Every test of a run shares this server and one client address, and many send bad
+        # credentials on purpose: the limit on refused credentials per address
+        # (``api.attempts``) is tested with its own apps (tests/reliability/test_guessing.py
+        # and test_abuse.py).
+        auth_failure_limit=1_000_000,
+        # Likewise for refused bodies (``api.limits.BodyRefusals``), off here: each answer
+        # refusing a body would wait a quarter second, and fuzzing sends thousands
+        # (tests/reliability/test_abuse.py tests it with a server of its own).
+        body_refusal_limit=0,
     )
 
 

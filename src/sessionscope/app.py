@@ -11,12 +11,13 @@ from starlette.types import ASGIApp
 
 from sessionscope import __version__, dashboard, registry, sdk
 from sessionscope.api import admin, docs, metrics, native
+from sessionscope.api.attempts import AttemptLimit, FailedAttempts
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.api.headers import SecurityHeaders
 from sessionscope.api.hotpath import IngestHotPath
-from sessionscope.api.limits import BodyLimit
+from sessionscope.api.limits import BodyLimit, BodyRefusals, RefusedBodies
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.config import Settings
 from sessionscope.ingest import Ingestor, open_ingestor
@@ -53,6 +54,14 @@ def create_app(
     # Credentials may ride in URLs (a callback URL with an API key, a sign-in link): keep them
     # out of the access log. Again at startup, once the server has configured its logging.
     install_redaction()
+    # One table of refused credentials per app: the middleware and the dashboard's sign-in.
+    attempts = FailedAttempts(settings.auth_failure_limit, settings.auth_failure_window_s)
+    # And of refused bodies: the middleware and the ingest hot path.
+    body_refusals = BodyRefusals(
+        FailedAttempts(
+            settings.body_refusal_limit, settings.body_refusal_window_s, what="request bodies"
+        )
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,7 +69,13 @@ def create_app(
         st = open_store(settings) if store is None else store
         ing = open_ingestor(settings, st) if ingestor is None else ingestor
         app.state.ctx = AppContext(
-            settings, st, SessionService(st), ing, admin_token(settings.data_dir)
+            settings,
+            st,
+            SessionService(st),
+            ing,
+            admin_token(settings.data_dir),
+            attempts,
+            body_refusals,
         )
         if record_address:
             record_server(settings.data_dir, settings.host, settings.port)
@@ -86,7 +101,13 @@ def create_app(
     if store is not None and ingestor is not None:
         # Usable without running the lifespan (e.g. in-process clients that skip it).
         app.state.ctx = AppContext(
-            settings, store, SessionService(store), ingestor, admin_token(settings.data_dir)
+            settings,
+            store,
+            SessionService(store),
+            ingestor,
+            admin_token(settings.data_dir),
+            attempts,
+            body_refusals,
         )
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
@@ -98,6 +119,11 @@ def create_app(
     )
     # Preflights are answered before the routes (ingest and the SDK only).
     app.add_middleware(CrossOrigin)
+    # Credential guessing: past the limit of 401s, an address's new credentials get a 429
+    # here, before any route (or body) is read.
+    app.add_middleware(AttemptLimit, attempts=attempts)
+    # Resource abuse: an address whose bodies keep being refused (413, 408) is slowed down.
+    app.add_middleware(RefusedBodies, refusals=body_refusals)
     app.add_middleware(SecurityHeaders)
     # Outermost: every answer is counted and timed (a read's time includes its wait for the
     # loader).

@@ -59,6 +59,16 @@ class Settings:
     #: Time a client has to send a request's head (request line and headers); past it the
     #: connection is closed with 408 (slow clients holding connections: slowloris).
     head_timeout_ms: int = 10_000
+    #: Refused credentials (401s) one client address may have within
+    #: ``auth_failure_window_s`` before its new credentials are answered 429 until the window
+    #: has passed (``api.attempts``); 0 turns this off.
+    auth_failure_limit: int = 30
+    auth_failure_window_s: int = 60
+    #: Request bodies refused as too large (413) or too slow (408) one client address may
+    #: have within ``body_refusal_window_s``; past it, each of its requests is answered 429
+    #: after a pause of a second, until the window has passed (``api.limits``); 0: off.
+    body_refusal_limit: int = 20
+    body_refusal_window_s: int = 60
 
     @property
     def embedded(self) -> bool:
@@ -113,6 +123,10 @@ _JOURNAL_LIMITS = (
     ("journal_linger_ms", 0, 60_000),
     ("journal_max_lag_ms", 100, 600_000),
     ("head_timeout_ms", 100, 600_000),
+    ("auth_failure_limit", 0, 1_000_000),
+    ("auth_failure_window_s", 1, 86_400),
+    ("body_refusal_limit", 0, 1_000_000),
+    ("body_refusal_window_s", 1, 86_400),
 )
 
 

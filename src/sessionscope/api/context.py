@@ -3,10 +3,12 @@ built once per app."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from sessionscope.api.attempts import FailedAttempts
+from sessionscope.api.limits import BodyRefusals
 from sessionscope.config import Settings
 from sessionscope.ingest.ingestor import Ingestor
 from sessionscope.service import SessionService
@@ -24,6 +26,10 @@ class AppContext:
     ingestor: Ingestor
     #: The management API's credential (``management.admin_token``); empty: refused.
     admin_token: str = ""
+    #: Refused credentials per client address (the dashboard's sign-in asks it directly).
+    attempts: FailedAttempts = field(default_factory=lambda: FailedAttempts(0, 60))
+    #: Refused bodies per client address (the ingest hot path asks it directly).
+    body_refusals: BodyRefusals = field(default_factory=lambda: BodyRefusals(FailedAttempts(0, 60)))
 
 
 async def get_ctx(request: Request) -> AppContext:

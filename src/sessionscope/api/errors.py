@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
+    "BODY_REFUSALS",
     "ApiError",
     "ErrorFormatter",
     "error_response",
@@ -53,6 +54,10 @@ class ApiError(Exception):
 
 
 ErrorFormatter = Callable[[ApiError, Request], Response]
+
+#: Error codes that refuse a request's body itself: too large, too slow to arrive, not JSON
+#: (or nested too deeply) or not gzip at all. Not a batch with invalid events.
+BODY_REFUSALS = frozenset({"too_large", "timeout", "invalid_json", "bad_gzip"})
 
 
 def native_error(err: ApiError, request: Request) -> Response:
@@ -98,6 +103,8 @@ def error_response(err: ApiError, request: Request) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        if exc.code in BODY_REFUSALS:  # counted per client address (``limits.BodyRefusals``)
+            request.state.body_refused = True
         if exc.status in (401, 403):  # credential guessing shows in the log (never a secret)
             client = request.client.host if request.client else "-"
             log.warning(

@@ -7,7 +7,10 @@ server: the middleware layers, routing and exception wrappers cost more per requ
 acknowledging a single event does (see docs/performance.md). So :class:`IngestHotPath` sits
 outermost and serves this route itself, doing inline what the layers it skips would do:
 
-- the body bounds of :class:`~sessionscope.api.limits.BodyLimit` (413, 408);
+- the body bounds of :class:`~sessionscope.api.limits.BodyLimit` (413, 408), and the pauses
+  and 429s of :class:`~sessionscope.api.limits.RefusedBodies` for clients whose bodies keep
+  being refused;
+- the limit on refused credentials of :class:`~sessionscope.api.attempts.AttemptLimit` (429);
 - the CORS answer headers of :class:`~sessionscope.api.cors.CrossOrigin` (its preflights still
   go through the stack: they are ``OPTIONS``);
 - the security headers of :class:`~sessionscope.api.headers.SecurityHeaders`;
@@ -31,6 +34,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sessionscope.api.attempts import gate, note, too_many_attempts
 from sessionscope.api.auth import ingest_project
 from sessionscope.api.cors import CORS_ANSWER_HEADERS
 from sessionscope.api.errors import ApiError
@@ -75,11 +79,18 @@ class IngestHotPath:
         timeout_s = ctx.settings.head_timeout_ms * 12 / 1000
         request = Request(scope, bounded_receive(receive, limit, timeout_s))
         status = 500
+        wait, credential = gate(ctx.attempts, scope)
         try:
             try:
                 declared = request.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > limit:
-                    response: Response = await self._handle(request, too_large(limit))
+                if ctx.body_refusals.blocked(scope):
+                    response: Response = await self._handle(
+                        request, await ctx.body_refusals.refuse(scope)
+                    )
+                elif wait:
+                    response = await self._handle(request, too_many_attempts(wait))
+                elif declared.isdigit() and int(declared) > limit:
+                    response = await self._handle(request, too_large(limit))
                     response.headers["Connection"] = "close"
                 else:
                     response = await ingest_events(request, await ingest_project(request, ctx), ctx)
@@ -89,6 +100,8 @@ class IngestHotPath:
             except Exception as exc:
                 response = await self._handle(request, exc)
             status = response.status_code
+            note(ctx.attempts, scope, status, credential)
+            await ctx.body_refusals.answered(scope, status)  # a refused body's: after a pause
             _add_headers(response, cross_origin=b"origin" in _header_names(scope))
             await response(scope, receive, send)
         finally:

@@ -4,6 +4,11 @@
 before a route reads it: at once when ``Content-Length`` says so, or as soon as the bytes
 received pass it. Routes that take small bodies read them with :func:`read_body` and a bound
 of their own, so no route holds more than its bound in memory.
+
+:class:`RefusedBodies` keeps clients that send such bodies over and over (each refused
+cheaply, but hundreds a second still compete with other clients for the event loop and the
+cores) from doing it fast: every refused body is answered after a short pause, and past a
+limit of refused bodies an address's requests are all answered 429 after a longer one.
 """
 
 from __future__ import annotations
@@ -12,9 +17,33 @@ import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sessionscope.api.attempts import FailedAttempts, client_address
 from sessionscope.api.errors import ApiError, error_response
 
-__all__ = ["BodyLimit", "bounded_receive", "read_body", "too_large"]
+__all__ = [
+    "HOLD_S",
+    "MAX_HELD",
+    "MAX_HELD_PER_ADDRESS",
+    "PAUSE_S",
+    "REFUSED_BODY_STATUSES",
+    "BodyLimit",
+    "BodyRefusals",
+    "RefusedBodies",
+    "bounded_receive",
+    "read_body",
+    "too_large",
+]
+
+#: How long :class:`RefusedBodies` holds a request of an address past its limit before its 429.
+HOLD_S = 1.0
+#: How long it holds the answer to any refused body (413, 408) before sending it.
+PAUSE_S = 0.25
+#: Requests held at once, per address and in all: more are answered (429) at once.
+MAX_HELD_PER_ADDRESS = 16
+MAX_HELD = 512
+#: Refusals of a body that count: too large (413), too slow to arrive (408); and the errors of
+#: ``errors.BODY_REFUSALS`` (a body that is not JSON or not gzip at all).
+REFUSED_BODY_STATUSES = frozenset({408, 413})
 
 
 def too_large(limit: int) -> ApiError:
@@ -92,3 +121,98 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class BodyRefusals:
+    """Bodies refused (413 too large, 408 too slow, 400 not JSON or not gzip at all) per client
+    address, and the pauses that slow down the clients sending them.
+
+    Every answer refusing a body is sent after a pause of ``pause_s`` (:meth:`answered`): a
+    client that sends such bodies in a loop, one after another, makes a few a second instead of
+    hundreds, from however many addresses. An address with ``refusals.limit`` of them within
+    the window gets a 429 with ``Retry-After`` (in the family's shape, the connection closed
+    after it) for every request until the window has passed, each after a pause of ``hold_s``
+    (:meth:`refuse`). A pause costs a timer; at most ``MAX_HELD_PER_ADDRESS`` answers of an
+    address (and ``MAX_HELD`` in all) are held at once, more are sent at once. Other
+    addresses' requests are never held."""
+
+    def __init__(
+        self, refusals: FailedAttempts, hold_s: float = HOLD_S, pause_s: float = PAUSE_S
+    ) -> None:
+        self.refusals = refusals
+        self.hold_s = hold_s
+        self.pause_s = pause_s
+        self._held: dict[str, int] = {}
+        self._held_total = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.refusals.enabled
+
+    def blocked(self, scope: Scope) -> bool:
+        """Whether the request's address is past its limit (:meth:`refuse` answers it)."""
+        return self.enabled and self.refusals.blocked_s(client_address(scope)) > 0
+
+    async def refuse(self, scope: Scope) -> ApiError:
+        """After a pause, the 429 of a request whose address is past its limit."""
+        address = client_address(scope)
+        await self._hold(address, self.hold_s)
+        wait = max(1, self.refusals.blocked_s(address))
+        return ApiError(
+            429,
+            "too_many_refusals",
+            "too many requests from this address were refused as too large or too slow: "
+            f"try again in {wait} s",
+            headers={"Retry-After": str(wait), "Connection": "close"},
+        )
+
+    async def answered(self, scope: Scope, status: int) -> None:
+        """Count an answer of ``status``; a refused body's (413, 408, or an error of
+        ``errors.BODY_REFUSALS``: not JSON, not gzip) is held for the pause first."""
+        state = scope.get("state")
+        refused = status in REFUSED_BODY_STATUSES or bool(state and state.get("body_refused"))
+        if self.enabled and refused:
+            address = client_address(scope)
+            self.refusals.refused(address, None)
+            await self._hold(address, self.pause_s)
+
+    async def _hold(self, address: str, seconds: float) -> None:
+        held = self._held.get(address, 0)
+        if held >= MAX_HELD_PER_ADDRESS or self._held_total >= MAX_HELD:
+            return
+        self._held[address] = held + 1
+        self._held_total += 1
+        try:
+            await anyio.sleep(seconds)
+        finally:
+            self._held_total -= 1
+            left = self._held[address] - 1
+            if left:
+                self._held[address] = left
+            else:
+                del self._held[address]
+
+
+class RefusedBodies:
+    """ASGI middleware: :class:`BodyRefusals` for every request."""
+
+    def __init__(self, app: ASGIApp, refusals: BodyRefusals) -> None:
+        self.app = app
+        self.refusals = refusals
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusals = self.refusals
+        if scope["type"] != "http" or not refusals.enabled:
+            await self.app(scope, receive, send)
+            return
+        if refusals.blocked(scope):
+            err = await refusals.refuse(scope)
+            await error_response(err, Request(scope))(scope, receive, send)
+            return
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await refusals.answered(scope, message["status"])
+            await send(message)
+
+        await self.app(scope, receive, counted)

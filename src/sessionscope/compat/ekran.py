@@ -80,6 +80,7 @@ _PROBLEM_TYPES: dict[int, str] = {
     405: "https://tools.ietf.org/html/rfc7231#section-6.5.5",
     413: "https://tools.ietf.org/html/rfc7231#section-6.5.11",
     415: "https://tools.ietf.org/html/rfc7231#section-6.5.13",
+    429: "https://tools.ietf.org/html/rfc6585#section-4",
     500: "https://tools.ietf.org/html/rfc7231#section-6.6.1",
 }
 _VALIDATION_TITLE = "One or more validation errors occurred."

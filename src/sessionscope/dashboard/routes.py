@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from sessionscope import __version__
+from sessionscope.api.attempts import client_address
 from sessionscope.api.context import AppContext, get_ctx
 from sessionscope.api.errors import ApiError, native_error, register_error_shape
 from sessionscope.api.limits import read_body
@@ -136,7 +137,13 @@ def render(
 
 def html_error(err: ApiError, request: Request) -> Response:
     """The dashboard's error shape: a small HTML page with the status and message."""
-    titles = {400: "Bad request", 401: "Not signed in", 403: "Forbidden", 404: "Not found"}
+    titles = {
+        400: "Bad request",
+        401: "Not signed in",
+        403: "Forbidden",
+        404: "Not found",
+        429: "Too many attempts",
+    }
     title = titles.get(err.status, "Server error" if err.status >= 500 else "Error")
     return render(
         "error.html", err.status, err.headers, title=title, status=err.status, message=err.message
@@ -207,6 +214,18 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
+def _too_many_attempts(wait_s: int, next: str | None, email: str = "") -> Response:
+    error = f"Too many sign-ins were refused from your address: try again in {wait_s} seconds."
+    return render(
+        "login.html",
+        429,
+        {"Retry-After": str(wait_s)},
+        next=_safe_next(next),
+        error=error,
+        email=email,
+    )
+
+
 @router.get("/login")
 async def login_page(
     request: Request,
@@ -214,11 +233,21 @@ async def login_page(
     token: str | None = None,
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
-    """The sign-in form; ``?token=`` signs in with a link made by ``sessionscope demo``."""
+    """The sign-in form; ``?token=`` signs in with a link made by ``sessionscope demo``.
+
+    A link works as often as it is opened, until it expires or the project's links are
+    revoked (``projects revoke-links``); a link that does not work counts as a refused
+    credential of the client's address (``api.attempts``)."""
     if token:
+        address, credential = client_address(request.scope), hash(("link", token))
+        wait = ctx.attempts.wait_s(address, credential)
+        if wait:
+            return _too_many_attempts(wait, next)
         link = decode_link(ctx.settings, token)
         project = await run_in_threadpool(ctx.store.get_project, link[0]) if link else None
         if project is None or link is None or link[1] != project.signin_generation:
+            ctx.attempts.refused(address, credential)
+            log.warning("refused a dashboard sign-in link from %s", address)
             return render(
                 "login.html",
                 400,
@@ -226,6 +255,7 @@ async def login_page(
                 error="This sign-in link is not valid or has expired: sign in with a key.",
                 email="",
             )
+        ctx.attempts.accepted(address, credential)
         ref = str(link[1]) if link[1] else ""
         return _signed_in(ctx, request, SignIn(project.id, "link", ref), next or "/")
     viewer = await run_in_threadpool(_viewer, ctx, request)
@@ -242,6 +272,10 @@ async def login(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respons
     api_key = form.get("api_key", "").strip()
     email = form.get("email", "").strip()
     token = form.get("token", "").strip()
+    address, credential = client_address(request.scope), hash(("form", api_key, email, token))
+    wait = ctx.attempts.wait_s(address, credential) if api_key or token else 0
+    if wait:
+        return _too_many_attempts(wait, target, email)
     sign_in: SignIn | None = None
     if api_key:
         try:
@@ -258,8 +292,9 @@ async def login(request: Request, ctx: AppContext = Depends(get_ctx)) -> Respons
         error = "That email and token do not match a user."
     else:
         error = "Enter a project API key, or an email and a token."
-    if sign_in is None:
+    if sign_in is None:  # a 401: counted against the address by ``api.attempts``
         return render("login.html", 401, next=target, error=error, email=email)
+    ctx.attempts.accepted(address, credential)
     log.info("dashboard sign-in to project %s via %s", sign_in.project_id, sign_in.via)
     return _signed_in(ctx, request, sign_in, target)
 
