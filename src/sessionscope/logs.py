@@ -42,6 +42,8 @@ def redact(text: str) -> str:
 
     Percent-encoded text is decoded first, so an encoded parameter name cannot slip through.
     """
+    if "=" not in text and "%" not in text:  # no parameter value (most log arguments)
+        return text
     if "%" in text:
         text = unquote(text)
     return _PATTERN.sub(r"\1***", text)
@@ -88,8 +90,8 @@ class JsonFormatter(logging.Formatter):
 class BackgroundStreamHandler(logging.Handler):
     """A stream handler whose writes happen on a thread of its own.
 
-    A record is formatted on the caller's thread and queued; a writer thread drains the queue
-    and writes every queued line at once. The event loop never blocks in a ``write`` call:
+    A record is queued as it is; a writer thread drains the queue, formats the records and
+    writes their lines at once. The event loop never blocks in a ``write`` call:
     each blocking write releases the GIL, and getting it back behind the server's busy threads
     cost about a third of the throughput of single-event ingest at 8 clients (measured in
     ``docs/performance.md``). Lines are flushed when the queue is empty and on :meth:`close`,
@@ -99,24 +101,26 @@ class BackgroundStreamHandler(logging.Handler):
     def __init__(self, stream: IO[str] | None = None) -> None:
         super().__init__()
         self.stream: IO[str] = stream if stream is not None else sys.stderr
-        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._lines: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="log-writer", daemon=True)
         self._writer.start()
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self._lines.put(self.format(record) + "\n")
-        except Exception:
-            self.handleError(record)
+        # Formatted by the writer thread: the arguments of the records logged here (uvicorn's
+        # request lines, our own messages) are immutable values.
+        self._lines.put(record)
 
     def _write(self) -> None:
         while True:
-            line = self._lines.get()
+            record = self._lines.get()
             lines: list[str] = []
-            while line is not None:
-                lines.append(line)
+            while record is not None:
                 try:
-                    line = self._lines.get_nowait()
+                    lines.append(self.format(record) + "\n")
+                except Exception:
+                    self.handleError(record)
+                try:
+                    record = self._lines.get_nowait()
                 except queue.Empty:
                     break
             if lines:
@@ -125,7 +129,7 @@ class BackgroundStreamHandler(logging.Handler):
                     self.stream.flush()
                 except Exception:  # a closed or broken stream: drop the lines, keep serving
                     pass
-            if line is None:
+            if record is None:
                 return
 
     def close(self) -> None:
