@@ -249,3 +249,17 @@ def test_a_serve_process_limits_guessing_per_address(server: Any) -> None:
     log = server.log()
     assert log.count("too many refused credentials from 203.0.113.7") == 1, log[-3000:]
     assert BAD_KEY not in log and server.creds.api_key not in log
+
+
+def test_the_admin_token_it_had_used_keeps_working_while_blocked(app: Any) -> None:
+    """The operator's automation on a host whose other clients send bad keys is not locked
+    out: an admin token accepted from the address before the block is still accepted."""
+    address, token = "10.20.0.1", app.state.ctx.admin_token
+    admin = {"Authorization": f"Bearer {token}"}
+    assert _send(app, address, "GET", "/api/v1/admin/projects", headers=admin).status_code == 200
+    bad = {"Authorization": f"Bearer {BAD_KEY}"}
+    for status in [401] * LIMIT + [429]:
+        response = _send(app, address, "GET", "/api/v1/admin/projects", headers=bad)
+        assert response.status_code == status, response.text
+    again = _send(app, address, "GET", "/api/v1/admin/projects", headers=admin)
+    assert again.status_code == 200, again.text
