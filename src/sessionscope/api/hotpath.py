@@ -37,9 +37,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sessionscope.api.attempts import gate, note, too_many_attempts
 from sessionscope.api.auth import ingest_project
 from sessionscope.api.cors import CORS_ANSWER_HEADERS
-from sessionscope.api.errors import ApiError
 from sessionscope.api.headers import SECURITY_HEADERS
-from sessionscope.api.limits import bounded_receive, too_large
+from sessionscope.api.limits import bounded_receive, declared_too_large
+from sessionscope.api.metrics import RequestRecorder
 from sessionscope.api.native import ingest_events
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ class IngestHotPath:
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
         self.owner = owner
+        #: ``metrics.install`` ran before the stack is built (``create_app``).
+        self.recorder: RequestRecorder | None = getattr(owner.state, "request_recorder", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -82,16 +84,14 @@ class IngestHotPath:
         wait, credential = gate(ctx.attempts, scope)
         try:
             try:
-                declared = request.headers.get("content-length", "")
                 if ctx.body_refusals.blocked(scope):
                     response: Response = await self._handle(
                         request, await ctx.body_refusals.refuse(scope)
                     )
                 elif wait:
                     response = await self._handle(request, too_many_attempts(wait))
-                elif declared.isdigit() and int(declared) > limit:
-                    response = await self._handle(request, too_large(limit))
-                    response.headers["Connection"] = "close"
+                elif (oversize := declared_too_large(scope, limit)) is not None:
+                    response = oversize
                 else:
                     response = await ingest_events(request, await ingest_project(request, ctx), ctx)
             except ClientDisconnect:
@@ -102,12 +102,11 @@ class IngestHotPath:
             status = response.status_code
             note(ctx.attempts, scope, status, credential)
             await ctx.body_refusals.answered(scope, status)  # a refused body's: after a pause
-            _add_headers(response, cross_origin=b"origin" in _header_names(scope))
+            _add_headers(response, cross_origin="origin" in request.headers)
             await response(scope, receive, send)
         finally:
-            recorder = getattr(self.owner.state, "request_recorder", None)
-            if recorder is not None:
-                recorder.record(scope, INGEST_PATH, status, time.perf_counter() - start)
+            if self.recorder is not None:
+                self.recorder.record(scope, INGEST_PATH, status, time.perf_counter() - start)
 
     async def _handle(self, request: Request, exc: Exception) -> Response:
         """``exc`` answered by the app's exception handler for its class (as the stack would)."""
@@ -115,10 +114,8 @@ class IngestHotPath:
         for cls in type(exc).__mro__:
             handler = handlers.get(cls)
             if handler is not None:
-                if not isinstance(exc, ApiError):
-                    recorder = getattr(self.owner.state, "request_recorder", None)
-                    if recorder is not None and cls is Exception:
-                        recorder.errors.inc()
+                if cls is Exception and self.recorder is not None:  # unexpected: counted
+                    self.recorder.errors.inc()
                 response = await handler(request, exc)  # type: ignore[misc]
                 assert isinstance(response, Response)
                 return response
@@ -129,10 +126,6 @@ def _route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
-
-
-def _header_names(scope: Scope) -> set[bytes]:
-    return {name for name, _ in scope["headers"]}
 
 
 def _add_headers(response: Response, *, cross_origin: bool) -> None:

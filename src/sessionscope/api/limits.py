@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import anyio
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionscope.api.attempts import FailedAttempts, client_address
@@ -64,15 +65,25 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-            response = error_response(too_large(limit), Request(scope))
-            response.headers["Connection"] = "close"
-            await response(scope, receive, send)
+        refused = declared_too_large(scope, self.max_bytes)
+        if refused is not None:
+            await refused(scope, receive, send)
             return
-        bounded = bounded_receive(receive, limit, self.timeout_s)
+        bounded = bounded_receive(receive, self.max_bytes, self.timeout_s)
         await self.app(scope, bounded, send)
+
+
+def declared_too_large(scope: Scope, limit: int) -> Response | None:
+    """The 413 (closing the connection) of a request whose ``Content-Length`` is past ``limit``
+    bytes, in its family's shape; None for any other request."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                response = error_response(too_large(limit), Request(scope))
+                response.headers["Connection"] = "close"
+                return response
+            break
+    return None
 
 
 def bounded_receive(receive: Receive, limit: int, timeout_s: float) -> Receive:

@@ -111,7 +111,7 @@ def _route(scope: Scope) -> str:
     """The matched route's template (bounded cardinality), or ``unmatched``."""
     path = getattr(scope.get("route"), "path", None)
     if path is None and "endpoint" in scope:
-        # A plain Starlette route (the ingest hot path) leaves only its endpoint in the scope.
+        # A plain Starlette route (FastAPI's own /openapi.json) leaves only its endpoint.
         path = _endpoint_paths(scope["app"]).get(scope["endpoint"])
     return path if isinstance(path, str) and path else "unmatched"
 
