@@ -7,6 +7,7 @@ store; tests stay independent by creating their own project (``new_project``).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -156,6 +157,22 @@ def new_project(store: ClickHouseStore, request: pytest.FixtureRequest) -> Calla
 @pytest.fixture
 def tenant(new_project: Callable[[], Tenant]) -> Tenant:
     return new_project()
+
+
+def cli_json(data_dir: Path, *args: str, env: Mapping[str, str] | None = None) -> Any:
+    """``sessionscope ARGS --data-dir DATA_DIR --json`` in a process of its own, with no
+    ``SESSIONSCOPE_*`` variable but ``env``'s; its JSON output."""
+    own_env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
+    own_env.update(env or {})
+    out = subprocess.run(
+        [*EXE, *args, "--data-dir", str(data_dir), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=own_env,
+    )
+    return json.loads(out.stdout)
 
 
 @contextmanager

@@ -36,7 +36,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import EXE, free_port
+from tests.conftest import EXE, cli_json, free_port
 from tests.factories import BASE, desktop, iso, player
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -59,15 +59,7 @@ IDLE_TIMEOUT = timedelta(minutes=15)  # the project's default
 
 
 def cli(data_dir: Path, *args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [*EXE, *args, "--data-dir", str(data_dir), "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=base_env(),
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
+    result: dict[str, Any] = cli_json(data_dir, *args)
     return result
 
 

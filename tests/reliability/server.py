@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
@@ -15,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import EXE, free_port
+from tests.conftest import EXE, cli_json, free_port
 from tests.reliability.conftest import Creds
 
 
@@ -55,26 +54,14 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _cli(data: Path, env: dict[str, str], *args: str) -> Any:
-    out = subprocess.run(
-        [*EXE, *args, "--data-dir", str(data), "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    return json.loads(out.stdout)
-
-
 @contextmanager
 def served(data: Path, **settings: str) -> Iterator[Served]:
     """Serve ``data`` (made with one project ``a`` and its credentials) in its own process."""
     env = _env({f"SESSIONSCOPE_{k.upper()}": v for k, v in settings.items()})
-    project = _cli(data, env, "projects", "create", "a", "--organization", "a")
-    key = _cli(data, env, "keys", "create", "-p", "a")["api_key"]
-    ncp = _cli(data, env, "keys", "create", "-p", "a", "--ncp")
-    user = _cli(data, env, "users", "create", "a@example.com", "-p", "a")
+    project = cli_json(data, "projects", "create", "a", "--organization", "a", env=env)
+    key = cli_json(data, "keys", "create", "-p", "a", env=env)["api_key"]
+    ncp = cli_json(data, "keys", "create", "-p", "a", "--ncp", env=env)
+    user = cli_json(data, "users", "create", "a@example.com", "-p", "a", env=env)
     creds = Creds(
         project["id"], key, ncp["access_key"], ncp["secret_key"], user["email"], user["token"]
     )

@@ -7,31 +7,14 @@ through SQLite's own limit.)"""
 from __future__ import annotations
 
 import json
-import os
 import resource
-import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from tests.conftest import EXE, serve_process
+from tests.conftest import cli_json, serve_process
 from tests.factories import BASE, minutes, player
-
-
-def _cli(data_dir: Path, *args: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSCOPE_")}
-    out = subprocess.run(
-        [*EXE, *args, "--data-dir", str(data_dir), "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
 
 
 def _server_pid(data_dir: Path) -> int:
@@ -40,8 +23,8 @@ def _server_pid(data_dir: Path) -> int:
 
 def test_writes_refused_by_the_disk_answer_503_and_lose_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    _cli(data, "projects", "create", "limited")
-    key = _cli(data, "keys", "create", "--project", "limited")["api_key"]
+    cli_json(data, "projects", "create", "limited")
+    key = cli_json(data, "keys", "create", "--project", "limited")["api_key"]
     auth = {"Authorization": f"Bearer {key}"}
     first = [player(id=f"fl-a-{i}", session="fl-a", at=BASE + minutes(i)) for i in range(5)]
     big = [player(id=f"fl-b-{i}", session="fl-b", at=BASE + minutes(i)) for i in range(3_000)]
