@@ -256,9 +256,7 @@ class AttemptLimit:
 
 
 def _accepted(scope: Scope) -> bool:
-    """Whether a family accepted the request's credential (``metrics.note_project``; the
-    admin API's ``credential_accepted``)."""
+    """Whether a family accepted the request's credential (``metrics.note_project``, the
+    admin API's token check)."""
     state = scope.get("state")
-    return state is not None and (
-        state.get("project_id") is not None or bool(state.get("credential_accepted"))
-    )
+    return state is not None and bool(state.get("credential_accepted"))

@@ -41,8 +41,10 @@ router = APIRouter()
 
 
 def note_project(request: Request, project_id: int) -> None:
-    """Record the request's project (for its log line); called by each family's auth."""
+    """Record the request's project (for its log line) and that its credential was accepted
+    (``api.attempts``); called by each family's auth."""
     request.state.project_id = project_id
+    request.state.credential_accepted = True
 
 
 class RequestRecorder:
