@@ -56,6 +56,9 @@ class Settings:
     journal_block_events: int = 50_000
     journal_linger_ms: int = 500
     journal_max_lag_ms: int = 3_000
+    #: Worker processes that decode and validate request bodies over 64 KiB (the server's own
+    #: Python runs one thread at a time); 0 decodes them in threads of the server.
+    decode_processes: int = 2
     #: Time a client has to send a request's head (request line and headers); past it the
     #: connection is closed with 408 (slow clients holding connections: slowloris).
     head_timeout_ms: int = 10_000
@@ -122,6 +125,7 @@ _JOURNAL_LIMITS = (
     ("journal_block_events", 1, 1_000_000),
     ("journal_linger_ms", 0, 60_000),
     ("journal_max_lag_ms", 100, 600_000),
+    ("decode_processes", 0, 64),
     ("head_timeout_ms", 100, 600_000),
     ("auth_failure_limit", 0, 1_000_000),
     ("auth_failure_window_s", 1, 86_400),

@@ -87,13 +87,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, separators=(",", ":"))
 
 
+#: How long the log writer lets lines gather before it writes them.
+LINGER_S = 0.02
+
+
 class BackgroundStreamHandler(logging.Handler):
     """A stream handler whose writes happen on a thread of its own.
 
     A record is queued as it is; a writer thread drains the queue, formats the records and
-    writes their lines at once. The event loop never blocks in a ``write`` call:
-    each blocking write releases the GIL, and getting it back behind the server's busy threads
-    cost about a third of the throughput of single-event ingest at 8 clients (measured in
+    writes their lines at once, at most every ``LINGER_S``. The event loop never blocks in a
+    ``write`` call: each blocking write releases the GIL, and getting it back behind the
+    server's busy threads cost about a third of the throughput of single-event ingest at 8 clients (measured in
     ``docs/performance.md``). Lines are flushed when the queue is empty and on :meth:`close`,
     which :mod:`logging` calls at exit.
     """
@@ -113,6 +117,10 @@ class BackgroundStreamHandler(logging.Handler):
     def _write(self) -> None:
         while True:
             record = self._lines.get()
+            if record is not None:
+                # Let lines gather: one wake-up of this thread (and one turn of the interpreter
+                # lock) for every line would cost the server's threads more than the lines.
+                time.sleep(LINGER_S)
             lines: list[str] = []
             while record is not None:
                 try:

@@ -18,5 +18,6 @@ def open_ingestor(settings: Settings, store: ClickHouseStore) -> Ingestor:
         block_events=settings.journal_block_events,
         linger_s=settings.journal_linger_ms / 1000,
         max_lag_s=settings.journal_max_lag_ms / 1000,
+        decode_processes=settings.decode_processes,
     )
     return Ingestor.open(store, settings.data_dir / "journal", tuning)

@@ -45,8 +45,9 @@ from typing import Any
 import numpy as np
 
 from sessionscope.domain.events import Event
+from sessionscope.ingest.decoders import Decoders
 from sessionscope.ingest.journal import Journal, JournalError, Record
-from sessionscope.ingest.records import Batch, IngestCounts, encode, tables
+from sessionscope.ingest.records import Batch, IngestCounts, finish_all, tables
 from sessionscope.store.clickhouse import ClickHouseStore
 from sessionscope.store.idfilter import id_hashes
 
@@ -86,6 +87,9 @@ class IngestTuning:
     #: The most loading the journal may hold, in seconds at the loader's recent speed: past
     #: it ``submit`` refuses (503), so reads wait about this long at most under overload.
     max_lag_s: float = 3.0
+    #: Worker processes decoding large bodies for the event loop (``ingest.decoders``); 0:
+    #: threads of this process.
+    decode_processes: int = 0
 
 
 class Ingestor:
@@ -128,6 +132,8 @@ class Ingestor:
         self.blocks_loaded = 0
         self.events_loaded = 0
         self.counts = IngestCounts()
+        #: Where large bodies are decoded (``ingest_async``); started on first use.
+        self.decoders = Decoders(self.tuning.decode_processes)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -183,6 +189,7 @@ class Ingestor:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+        self.decoders.close()
         self.journal.close()
 
     def _replay(self) -> None:
@@ -230,7 +237,7 @@ class Ingestor:
 
     async def submit_prepared(self, batch: Batch) -> tuple[int, int]:
         """``submit`` for the event loop: it waits for the journal without holding a thread."""
-        if not batch.events:
+        if not batch.ids:
             return 0, 0
         batch.future = asyncio.get_running_loop().create_future()
         self._enqueue(batch)
@@ -254,13 +261,11 @@ class Ingestor:
             try:
                 self._write(group)
             except (Overloaded, JournalError) as exc:  # each batch of the group fails with it
-                for batch in group:
-                    batch.finish(exc)
+                finish_all(group, exc)
             except Exception as exc:  # the store could not be asked for duplicates
                 log.error("ingest: %s: %s", type(exc).__name__, str(exc)[:300])
                 refused = StoreUnavailable(f"the store could not be reached: {str(exc)[:200]}")
-                for batch in group:
-                    batch.finish(refused)
+                finish_all(group, refused)
 
     def _write(self, group: list[Batch]) -> None:
         """Deduplicate the group in queue order, append what is new in one commit, answer."""
@@ -298,21 +303,21 @@ class Ingestor:
         kept: list[tuple[Batch, list[str]]] = []
         for batch in admitted:
             seen = stored[batch.project_id]
-            fresh: list[Event] = []
             if seen.isdisjoint(batch.ids) and len(set(batch.ids)) == len(batch.ids):
-                fresh = list(batch.events)  # the usual case: all new, in sets not loops
-                seen.update(batch.ids)
+                fresh = batch.ids  # the usual case: all new, in sets not loops
+                seen.update(fresh)
+                body = batch.body
             else:
-                for event in batch.events:
-                    if event.id not in seen:
-                        seen.add(event.id)
-                        fresh.append(event)
-            batch.result = (len(fresh), len(batch.events) - len(fresh))
+                keep = []
+                for event_id in batch.ids:
+                    keep.append(event_id not in seen)
+                    seen.add(event_id)
+                fresh = [i for i, k in zip(batch.ids, keep, strict=True) if k]
+                body = batch.subset(keep) if fresh else b""
+            batch.result = (len(fresh), len(batch.ids) - len(fresh))
             if fresh:
-                whole = len(fresh) == len(batch.events)
-                body = batch.body if whole else encode(batch.project_id, fresh)
                 appends.append((batch.project_id, len(fresh), body))
-                kept.append((batch, [e.id for e in fresh] if not whole else batch.ids))
+                kept.append((batch, fresh))
         if appends:
             seqs = self.journal.append(appends)  # durable when it returns
             known = self.store.id_filter()
@@ -334,8 +339,7 @@ class Ingestor:
                 elif self._pending_events >= self.tuning.block_events:
                     self._to_load.notify()
         self.counts.add(sum(b.result[0] for b in admitted), sum(b.result[1] for b in admitted))
-        for batch in admitted:
-            batch.finish()
+        finish_all(admitted)
 
     # ------------------------------------------------------------------ loading
 

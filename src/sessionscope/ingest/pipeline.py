@@ -225,6 +225,10 @@ async def _ingest_async(
         _refused(exc, ingestor)
     if len(body) <= INLINE_BODY_BYTES and not content_encoding:
         batch = prepare()
+    elif translate is None:  # in a worker process (``ingest.decoders``)
+        batch = await ingestor.decoders.prepare(
+            project_id, body, content_type, content_encoding, max_bytes, ingestor.store.exclusive
+        )
     else:
         batch = await to_thread.run_sync(prepare)
     try:

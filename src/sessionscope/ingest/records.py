@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
 from sessionscope.domain.events import Event
@@ -23,7 +25,7 @@ from sessionscope.ingest.journal import Record
 from sessionscope.store.clickhouse import event_table
 from sessionscope.store.idfilter import id_hashes
 
-__all__ = ["ARROW_MIN_EVENTS", "Batch", "IngestCounts", "encode", "tables"]
+__all__ = ["ARROW_MIN_EVENTS", "Batch", "IngestCounts", "encode", "finish_all", "tables"]
 
 _encode_events = msgspec.msgpack.Encoder().encode
 _decode_events = msgspec.msgpack.Decoder(list[Event]).decode
@@ -44,7 +46,10 @@ def encode(project_id: int, events: Sequence[Event]) -> bytes:
     """A journal record's body: ``ARROWIPC`` + an Arrow IPC stream, or ``M`` + msgpack."""
     if len(events) < ARROW_MIN_EVENTS:
         return b"M" + _encode_events(events)
-    table = event_table(project_id, events)
+    return _ipc(event_table(project_id, events))
+
+
+def _ipc(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -118,38 +123,79 @@ class Batch:
     def __init__(
         self,
         project_id: int,
-        events: Sequence[Event],
+        events: Sequence[Event] | None,
         hashed: bool,
         future: asyncio.Future[tuple[int, int]] | None = None,
+        *,
+        encoded: tuple[list[str], np.ndarray[Any, Any] | None, bytes] | None = None,
     ) -> None:
         self.project_id = project_id
         #: Set for a batch submitted from the event loop (``submit_prepared``).
         self.future = future
+        #: The events (``None`` for a batch prepared in a worker process: see ``encoded``).
         self.events = events
-        self.ids = [e.id for e in events]
-        self.hashes = id_hashes(self.ids) if hashed else None
-        # Encoded by the caller's thread; encoded again by the writer only if it drops some.
-        self.body = encode(project_id, events)
+        if encoded is not None:
+            self.ids, self.hashes, self.body = encoded
+        else:
+            assert events is not None
+            self.ids = [e.id for e in events]
+            self.hashes = id_hashes(self.ids) if hashed else None
+            # Encoded by the caller's thread; encoded again by the writer only if it drops
+            # some.
+            self.body = encode(project_id, events)
         self.finished = False
         #: Set for a batch submitted from a thread (``submit``), which waits on it.
         self.done: threading.Event | None = None
         self.result = (0, 0)
         self.error: BaseException | None = None
 
+    @classmethod
+    def encoded(
+        cls, project_id: int, ids: list[str], hashes: np.ndarray[Any, Any] | None, body: bytes
+    ) -> Batch:
+        """A batch whose events were decoded and encoded elsewhere (a worker process): its
+        ids, their hashes (or ``None``) and its journal record's body."""
+        return cls(project_id, None, hashes is not None, encoded=(ids, hashes, body))
+
+    def subset(self, keep: Sequence[bool]) -> bytes:
+        """The journal record of the events ``keep`` marks (the rest were duplicates)."""
+        if self.events is not None:
+            return encode(self.project_id, [e for e, k in zip(self.events, keep, strict=True) if k])
+        if self.body[: len(_ARROW)] == _ARROW:
+            stream = pa.py_buffer(self.body).slice(len(_ARROW))
+            return _ipc(pa.ipc.open_stream(stream).read_all().filter(pa.array(keep, pa.bool_())))
+        events = _decode_events(self.body[1:])
+        return encode(self.project_id, [e for e, k in zip(events, keep, strict=True) if k])
+
     def finish(self, error: BaseException | None = None) -> None:
         """Record the outcome (``result`` or ``error``) and wake the submitter."""
-        if self.finished:
-            return
-        self.finished = True
+        finish_all([self], error)
+
+
+def finish_all(batches: Sequence[Batch], error: BaseException | None = None) -> None:
+    """Record the outcome of each batch (its ``result``, or ``error``) and wake its submitter:
+    the batches of one event loop with one wake-up of that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, ...]]] = {}
+    for batch in batches:
+        if batch.finished:
+            continue
+        batch.finished = True
         if error is not None:
-            self.error = error
-        if self.done is not None:
-            self.done.set()
-        future = self.future
+            batch.error = error
+        if batch.done is not None:
+            batch.done.set()
+        future = batch.future
         if future is not None:
-            # The loop may be gone (a server shutting down): nobody waits for the answer.
-            with contextlib.suppress(RuntimeError):
-                future.get_loop().call_soon_threadsafe(_settle, future, self.result, self.error)
+            by_loop.setdefault(future.get_loop(), []).append((future, batch.result, batch.error))
+    for loop, outcomes in by_loop.items():
+        # The loop may be gone (a server shutting down): nobody waits for the answer.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle_all, outcomes)
+
+
+def _settle_all(outcomes: list[tuple[Any, ...]]) -> None:
+    for future, result, error in outcomes:
+        _settle(future, result, error)
 
 
 def _settle(

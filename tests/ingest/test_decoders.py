@@ -1,0 +1,143 @@
+"""Large bodies are decoded in worker processes (``ingest.decoders``): the same batches, the
+same refusals and the same stored events as decoding them in the server, and a worker that
+dies costs no batch."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from sessionscope.domain.events import decode_batch
+from sessionscope.ingest import Ingestor
+from sessionscope.ingest.decoders import prepare_in_worker
+from sessionscope.ingest.journal import Record
+from sessionscope.ingest.pipeline import INLINE_BODY_BYTES
+from sessionscope.ingest.records import Batch, tables
+from sessionscope.store.clickhouse import ClickHouseStore
+from tests.conftest import Tenant
+from tests.factories import BASE, channel, desktop, endpoint, minutes, player
+
+
+def _mixed(n: int, tag: str) -> list[dict[str, Any]]:
+    kinds = [
+        lambda i: player(session=f"{tag}-p{i % 7}", at=BASE + minutes(i), id=f"{tag}-{i}"),
+        lambda i: desktop(session=1 + i % 5, at=BASE + minutes(i), id=f"{tag}-{i}", app="ed"),
+        lambda i: endpoint(session=f"{tag}-e{i % 3}", at=BASE + minutes(i), id=f"{tag}-{i}"),
+        lambda i: channel(channel=f"{tag}-c", at=BASE + minutes(i), id=f"{tag}-{i}"),
+    ]
+    return [kinds[i % 4](i) for i in range(n)]
+
+
+def _post(http: httpx.Client, tenant: Tenant, body: bytes, **headers: str) -> httpx.Response:
+    return http.post(
+        "/api/v1/events",
+        content=body,
+        headers={**tenant.auth, "Content-Type": "application/json", **headers},
+    )
+
+
+@pytest.mark.parametrize("events", [300, 40])  # Arrow columns, and msgpack (under 64 events)
+def test_a_worker_builds_the_batch_the_server_would(events: int) -> None:
+    batch = _mixed(events, "same")
+    if events < 64:  # few events, a body over the inline size all the same
+        batch = [
+            desktop(at=BASE + minutes(i), id=f"long-{i}", title="t" * 1900) for i in range(events)
+        ]
+    body = orjson.dumps(batch)
+    assert len(body) > INLINE_BODY_BYTES
+    out = prepare_in_worker(3, body, "application/json", None, 10 << 20, True)
+    assert out[0] == "ok"
+    worker = Batch.encoded(3, out[1], out[2], out[3])
+    here = Batch(3, decode_batch(body, ndjson=False)[0], True)
+    assert worker.ids == here.ids
+    assert worker.hashes is not None and here.hashes is not None
+    assert np.array_equal(worker.hashes, here.hashes)
+    assert worker.body == here.body
+    # A worker's batch with some events dropped is the server's batch with the same dropped.
+    keep = [i % 3 != 0 for i in range(events)]
+    assert _rows(3, worker.subset(keep)) == _rows(3, here.subset(keep))
+    assert len(_rows(3, worker.subset(keep))) == sum(keep)
+
+
+def _rows(project_id: int, body: bytes) -> list[dict[str, Any]]:
+    return [
+        row for _, table in tables([Record(1, project_id, 0, body)]) for row in table.to_pylist()
+    ]
+
+
+def test_a_worker_refuses_what_the_server_refuses() -> None:
+    bad = [player(), player(user="not-a-uuid"), desktop(session=0)] * 200
+    out = prepare_in_worker(1, orjson.dumps(bad), "application/json", None, 10 << 20, True)
+    assert out[:3] == ("refused", 400, "invalid_events")
+    assert [(p.index, p.field) for p in out[4]][:4] == [
+        (1, "user"),
+        (2, "session"),
+        (4, "user"),
+        (5, "session"),
+    ]
+    assert len(out[4]) == 400
+    assert prepare_in_worker(1, b"[" * 100_000, None, None, 10 << 20, True)[:3] == (
+        "refused",
+        400,
+        "invalid_json",
+    )
+    big = gzip.compress(b" " * (2 << 20))
+    assert prepare_in_worker(1, big, None, "gzip", 1 << 20, True)[:3] == (
+        "refused",
+        413,
+        "too_large",
+    )
+
+
+def test_large_batches_over_http_go_through_the_workers(
+    http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore, ingestor: Ingestor
+) -> None:
+    before = ingestor.decoders.batches
+    batch = _mixed(600, "w")
+    body = orjson.dumps(batch)
+    assert len(body) > INLINE_BODY_BYTES
+    assert _post(http, tenant, body).json() == {"accepted": 600, "duplicates": 0}
+    # Sent again with a third of it new (gzip): only the new third is stored.
+    again = batch[:400] + _mixed(200, "w2")
+    r = _post(http, tenant, gzip.compress(orjson.dumps(again)), **{"Content-Encoding": "gzip"})
+    assert r.json() == {"accepted": 200, "duplicates": 400}
+    assert ingestor.decoders.batches == before + 2
+    assert loaded_store.count_events(tenant.project.id) == 800
+    # The same sessions as when the events arrive in small batches (decoded in the server).
+    assert loaded_store.count_events(tenant.project.id, "player") == 200
+
+
+def test_a_large_invalid_batch_lists_every_problem_and_stores_nothing(
+    http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore
+) -> None:
+    batch = _mixed(600, "bad")
+    batch[5]["port"] = 70000
+    batch[9]["user"] = "nobody"
+    r = _post(http, tenant, orjson.dumps(batch))
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["code"] == "invalid_events"
+    assert [(p["index"], p["field"]) for p in error["problems"]] == [(5, "port"), (9, "user")]
+    assert loaded_store.count_events(tenant.project.id) == 0
+
+
+def test_a_worker_that_dies_costs_no_batch(
+    http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore, ingestor: Ingestor
+) -> None:
+    assert _post(http, tenant, orjson.dumps(_mixed(300, "k1"))).json()["accepted"] == 300
+    pool = ingestor.decoders._pool
+    assert pool is not None
+    for pid in list(pool._processes):  # as the kernel's OOM killer would
+        os.kill(pid, signal.SIGKILL)
+    for n in range(2, 5):  # the first finds the pool broken; later ones get a new pool
+        r = _post(http, tenant, orjson.dumps(_mixed(300, f"k{n}")))
+        assert r.json() == {"accepted": 300, "duplicates": 0}
+    assert ingestor.decoders._pool is not None and ingestor.decoders._pool is not pool
+    assert loaded_store.count_events(tenant.project.id) == 1200
