@@ -16,10 +16,10 @@ import pytest
 
 from sessionscope.domain.events import decode_batch
 from sessionscope.ingest import Ingestor
-from sessionscope.ingest.decoders import prepare_in_worker
+from sessionscope.ingest.decoders import SPLIT_BYTES, prepare_in_worker, split_body
 from sessionscope.ingest.journal import Record
 from sessionscope.ingest.pipeline import INLINE_BODY_BYTES
-from sessionscope.ingest.records import Batch, tables
+from sessionscope.ingest.records import Batch, concat, tables
 from sessionscope.store.clickhouse import ClickHouseStore
 from tests.conftest import Tenant
 from tests.factories import BASE, channel, desktop, endpoint, minutes, player
@@ -141,3 +141,53 @@ def test_a_worker_that_dies_costs_no_batch(
         assert r.json() == {"accepted": 300, "duplicates": 0}
     assert ingestor.decoders._pool is not None and ingestor.decoders._pool is not pool
     assert loaded_store.count_events(tenant.project.id) == 1200
+
+
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_a_large_body_is_cut_into_whole_events(ndjson: bool) -> None:
+    batch = _mixed(12_000, "cut")
+    if ndjson:
+        body = b"\n".join(orjson.dumps(e) for e in batch) + b"\n"
+        content_type = "application/x-ndjson"
+    else:
+        body = orjson.dumps(batch)
+        content_type = "application/json"
+    assert len(body) > SPLIT_BYTES
+    parts = split_body(gzip.compress(body), content_type, "gzip", 50 << 20, 3)
+    assert parts is not None and len(parts) == 3
+    decoded = [decode_batch(p, ndjson=ndjson)[0] for p in parts]
+    assert [e.id for part in decoded for e in part] == [e["id"] for e in batch]
+    whole = Batch(5, decode_batch(body, ndjson=ndjson)[0], True)
+    joined = concat(5, [Batch(5, part, True).body for part in decoded])
+    assert _rows(5, joined) == _rows(5, whole.body)
+    # Not cut: small, or not plainly valid (decoded whole, which names every problem).
+    assert split_body(orjson.dumps(batch[:100]), content_type, None, 50 << 20, 2) is None
+    if not ndjson:
+        assert split_body(body[:-50], content_type, None, 50 << 20, 2) is None
+
+
+def test_a_large_body_decoded_in_parts_over_http(
+    http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore, ingestor: Ingestor
+) -> None:
+    split = ingestor.decoders.split_batches
+    batch = _mixed(10_000, "big")
+    body = b"\n".join(orjson.dumps(e) for e in batch)
+    assert len(body) > SPLIT_BYTES
+    r = _post(
+        http,
+        tenant,
+        gzip.compress(body),
+        **{"Content-Encoding": "gzip", "Content-Type": "application/x-ndjson"},
+    )
+    assert r.json() == {"accepted": 10_000, "duplicates": 0}
+    assert ingestor.decoders.split_batches == split + 1
+    # Problems in two parts: named as when the body is decoded whole.
+    bad = _mixed(10_000, "big-bad")
+    bad[3]["port"] = 0
+    bad[9_001]["user"] = "nobody"
+    r = _post(http, tenant, orjson.dumps(bad))
+    assert r.status_code == 400
+    problems = r.json()["error"]["problems"]
+    assert [(p["index"], p["field"]) for p in problems] == [(3, "port"), (9_001, "user")]
+    assert loaded_store.count_events(tenant.project.id) == 10_000
+    assert loaded_store.count_events(tenant.project.id, "player") == 2_500

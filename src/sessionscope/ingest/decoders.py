@@ -20,6 +20,7 @@ starts a new pool.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import multiprocessing
 import signal
@@ -28,9 +29,11 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+import msgspec
+import numpy as np
 from anyio import to_thread
 
-from sessionscope.ingest.records import Batch, encode
+from sessionscope.ingest.records import ARROW_MIN_EVENTS, Batch, concat, encode
 from sessionscope.store.idfilter import id_hashes
 
 __all__ = ["Decoders", "prepare_in_worker"]
@@ -58,10 +61,64 @@ def prepare_in_worker(
     return ("ok", ids, id_hashes(ids) if hashed else None, encode(project_id, events))
 
 
+#: Bodies of at least this many bytes (once inflated) are cut into parts, one per worker.
+SPLIT_BYTES = 1 << 20
+
+_RAWS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _inflated_size(body: bytes, content_encoding: str | None) -> int:
+    """The size of ``body`` once inflated: a gzip stream ends with it (modulo 2^32; of its
+    last member only, which at worst leaves a body whole)."""
+    if (content_encoding or "").strip().lower() in ("gzip", "x-gzip") and len(body) >= 18:
+        return int.from_bytes(body[-4:], "little")
+    return len(body)
+
+
+def split_body(
+    body: bytes, content_type: str | None, content_encoding: str | None, max_bytes: int, n: int
+) -> list[bytes] | None:
+    """A large body cut into ``n`` bodies of whole events in order (JSON arrays and NDJSON,
+    inflated), or ``None`` when it is not worth it or not plainly valid: then it is decoded
+    whole, which names every problem."""
+    from sessionscope.ingest.pipeline import IngestError, decode_body, is_ndjson
+
+    try:
+        data = decode_body(body, content_encoding, max_bytes)
+    except IngestError:
+        return None
+    if len(data) < SPLIT_BYTES:
+        return None
+    if is_ndjson(content_type):
+        cuts = [0]
+        for k in range(1, n):
+            at = data.find(b"\n", max(cuts[-1], len(data) * k // n))
+            if at < 0:
+                break
+            cuts.append(at + 1)
+        cuts.append(len(data))
+        parts = [data[a:b] for a, b in itertools.pairwise(cuts) if data[a:b].strip()]
+        return parts if len(parts) > 1 else None
+    if data.lstrip()[:1] != b"[":
+        return None
+    try:
+        raws = _RAWS.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    size = -(-len(raws) // n)
+    if size < ARROW_MIN_EVENTS:
+        return None
+    return [b"[" + b",".join(raws[i : i + size]) + b"]" for i in range(0, len(raws), size)]
+
+
 def _worker_start() -> None:
     # Ctrl-C in a terminal reaches the whole process group: the server stops its workers
     # itself (``close``), so a worker does not print a KeyboardInterrupt of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_ready() -> None:
+    """Nothing: sent to each worker as the pool starts, so that all of them start."""
 
 
 class Decoders:
@@ -72,8 +129,9 @@ class Decoders:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
-        #: Batches decoded in worker processes so far.
+        #: Batches decoded in worker processes so far, and those of them decoded in parts.
         self.batches = 0
+        self.split_batches = 0
 
     def _executor(self) -> ProcessPoolExecutor | None:
         with self._lock:
@@ -85,6 +143,8 @@ class Decoders:
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_worker_start,
                 )
+                for _ in range(self.processes):  # every worker now (one per task in flight)
+                    self._pool.submit(_worker_ready)
             return self._pool
 
     async def prepare(
@@ -96,7 +156,8 @@ class Decoders:
         max_bytes: int,
         hashed: bool,
     ) -> Batch:
-        """The batch of ``body`` (raises ``IngestError`` as the pipeline does)."""
+        """The batch of ``body`` (raises ``IngestError`` as the pipeline does). A body of
+        ``SPLIT_BYTES`` or more is cut into a part per worker, decoded side by side."""
         from sessionscope.ingest.pipeline import IngestError
 
         args = (project_id, body, content_type, content_encoding, max_bytes, hashed)
@@ -104,13 +165,26 @@ class Decoders:
         if pool is None:
             out = await to_thread.run_sync(prepare_in_worker, *args)
         else:
-            try:
-                out = await asyncio.get_running_loop().run_in_executor(
-                    pool, prepare_in_worker, *args
+            parts = None
+            if self.processes > 1 and _inflated_size(body, content_encoding) >= SPLIT_BYTES:
+                parts = await to_thread.run_sync(
+                    split_body, body, content_type, content_encoding, max_bytes, self.processes
                 )
-            except BrokenProcessPool:
-                self._broken(pool)
-                out = await to_thread.run_sync(prepare_in_worker, *args)
+            if parts is not None:
+                outs = await asyncio.gather(
+                    *(
+                        self._run(pool, (project_id, part, content_type, None, max_bytes, hashed))
+                        for part in parts
+                    )
+                )
+                if all(o[0] == "ok" for o in outs):  # else decoded whole, for its exact answer
+                    self.batches += 1
+                    self.split_batches += 1
+                    ids = [i for o in outs for i in o[1]]
+                    hashes = np.concatenate([o[2] for o in outs]) if hashed else None
+                    record = await to_thread.run_sync(concat, project_id, [o[3] for o in outs])
+                    return Batch.encoded(project_id, ids, hashes, record)
+            out = await self._run(pool, args)
         if out[0] == "refused":
             _, status, code, message, problems = out
             raise IngestError(status, code, message, problems)
@@ -118,6 +192,14 @@ class Decoders:
         if pool is not None:
             self.batches += 1
         return Batch.encoded(project_id, ids, hashes, record)
+
+    async def _run(self, pool: ProcessPoolExecutor, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``prepare_in_worker(*args)`` in a worker (in a thread if the pool broke)."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, prepare_in_worker, *args)
+        except BrokenProcessPool:
+            self._broken(pool)
+            return await to_thread.run_sync(prepare_in_worker, *args)
 
     def _broken(self, pool: ProcessPoolExecutor) -> None:
         log.warning("ingest: a decoding process ended unexpectedly; starting new ones")

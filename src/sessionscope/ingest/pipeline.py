@@ -32,6 +32,7 @@ __all__ = [
     "Translate",
     "decode_body",
     "ingest_async",
+    "is_ndjson",
     "parse_events",
     "parse_objects",
     "validate",
@@ -101,7 +102,7 @@ def parse_events(data: bytes, content_type: str | None, now: datetime | None = N
     Refuses the whole batch on any problem (all of them listed).
     """
     try:
-        events, problems = decode_batch(data, ndjson=_is_ndjson(content_type), now=now)
+        events, problems = decode_batch(data, ndjson=is_ndjson(content_type), now=now)
     except BatchSyntaxError as exc:
         raise IngestError(400, "invalid_json", exc.message, exc.problems) from None
     _refuse_problems(problems)
@@ -115,7 +116,7 @@ def parse_objects(data: bytes, content_type: str | None) -> list[Any]:
 
     For receivers that translate another vendor's payload into events before validating them.
     """
-    if _is_ndjson(content_type):
+    if is_ndjson(content_type):
         items: list[Any] = []
         problems: list[Problem] = []
         for lineno, line in enumerate(data.split(b"\n")):
@@ -150,7 +151,7 @@ def validate(items: Sequence[Any], now: datetime | None = None) -> list[Event]:
     return events
 
 
-def _is_ndjson(content_type: str | None) -> bool:
+def is_ndjson(content_type: str | None) -> bool:
     media = (content_type or "application/json").split(";")[0].strip().lower()
     return media in _NDJSON
 

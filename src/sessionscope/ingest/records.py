@@ -25,7 +25,7 @@ from sessionscope.ingest.journal import Record
 from sessionscope.store.clickhouse import event_table
 from sessionscope.store.idfilter import id_hashes
 
-__all__ = ["ARROW_MIN_EVENTS", "Batch", "IngestCounts", "encode", "finish_all", "tables"]
+__all__ = ["ARROW_MIN_EVENTS", "Batch", "IngestCounts", "concat", "encode", "finish_all", "tables"]
 
 _encode_events = msgspec.msgpack.Encoder().encode
 _decode_events = msgspec.msgpack.Decoder(list[Event]).decode
@@ -55,6 +55,12 @@ def _ipc(table: pa.Table) -> bytes:
         writer.write_table(table)
     body: bytes = _ARROW + sink.getvalue().to_pybytes()
     return body
+
+
+def concat(project_id: int, bodies: Sequence[bytes]) -> bytes:
+    """One journal record's body holding the events of ``bodies`` (of one project), in order."""
+    parts = [t for _, t in tables([Record(0, project_id, 0, body) for body in bodies])]
+    return _ipc(pa.concat_tables(parts))
 
 
 def tables(records: Sequence[Record]) -> list[tuple[int, pa.Table]]:
