@@ -97,9 +97,9 @@ class BackgroundStreamHandler(logging.Handler):
     A record is queued as it is; a writer thread drains the queue, formats the records and
     writes their lines at once, at most every ``LINGER_S``. The event loop never blocks in a
     ``write`` call: each blocking write releases the GIL, and getting it back behind the
-    server's busy threads cost about a third of the throughput of single-event ingest at 8 clients (measured in
-    ``docs/performance.md``). Lines are flushed when the queue is empty and on :meth:`close`,
-    which :mod:`logging` calls at exit.
+    server's busy threads cost about a third of the throughput of single-event ingest at 8
+    clients (measured in ``docs/performance.md``). Lines are flushed when the queue is empty
+    and on :meth:`close`, which :mod:`logging` calls at exit.
     """
 
     def __init__(self, stream: IO[str] | None = None) -> None:

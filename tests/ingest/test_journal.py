@@ -56,6 +56,20 @@ def test_append_read_and_pending(journal: Journal) -> None:
     assert journal.pending() == (4, 13, more)
 
 
+@pytest.mark.parametrize("batches", [1, 7, 2_500])  # one statement, and several in one commit
+def test_an_append_returns_the_sequence_number_of_each_batch(
+    journal: Journal, batches: int
+) -> None:
+    (first,) = journal.append([(9, 1, body(0))])
+    journal.end_block(first)  # the journal empty again: numbers still go on
+    group = [(i % 3, i + 1, body(i, 10 + i % 50)) for i in range(batches)]
+    seqs = journal.append(group)
+    assert seqs == list(range(first + 1, first + 1 + batches))
+    assert journal.read(0, 10**9) == [
+        Record(seq, p, c, b) for seq, (p, c, b) in zip(seqs, group, strict=True)
+    ]
+
+
 def test_block_marks_survive_a_reopen_and_end_block_drops_the_records(tmp_path: Path) -> None:
     directory = tmp_path / "journal"
     j = Journal(directory)
