@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sessionscope import __version__, dashboard, registry, sdk
 from sessionscope.api import admin, docs, metrics, native
@@ -32,10 +32,22 @@ log = logging.getLogger("sessionscope")
 
 
 class SessionscopeApp(FastAPI):
-    """The FastAPI app, with the ingest hot path in front of its middleware stack."""
+    """The FastAPI app, with the ingest hot path in front of its middleware stack (and, once
+    that is built, in front of FastAPI's and Starlette's own handling of each request, which
+    reads the environment for telemetry settings every time)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         return IngestHotPath(super().build_middleware_stack(), self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.middleware_stack
+        if self.root_path:  # as FastAPI does
+            scope["root_path"] = self.root_path
+        if isinstance(hot, IngestHotPath) and hot.serves(scope):
+            scope["app"] = self  # as Starlette does
+            await hot.serve(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(

@@ -148,7 +148,15 @@ class BackgroundStreamHandler(logging.Handler):
 
 
 def server_log_config(log_format: str) -> dict[str, Any]:
-    """The ``logging.config.dictConfig`` of ``sessionscope serve`` for ``log_format``."""
+    """The ``logging.config.dictConfig`` of ``sessionscope serve`` for ``log_format``.
+
+    Also leaves out of every record of the process what none of its formats shows: the
+    calling function's file and line (a walk up the stack for every access log line), the
+    thread and the process (the "Optimization" table of the ``logging`` documentation)."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     from uvicorn.config import LOGGING_CONFIG
 
     background = f"{__name__}.BackgroundStreamHandler"

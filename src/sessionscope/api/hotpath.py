@@ -63,18 +63,23 @@ class IngestHotPath:
         #: ``metrics.install`` ran before the stack is built (``create_app``).
         self.recorder: RequestRecorder | None = getattr(owner.state, "request_recorder", None)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
+    def serves(self, scope: Scope) -> bool:
+        """Whether ``scope`` is a request this serves itself."""
+        return (
             scope["type"] == "http"
             and scope["method"] == "POST"
             and _route_path(scope) == INGEST_PATH
             and getattr(self.owner.state, "ctx", None) is not None
-        ):
-            await self._serve(scope, receive, send)
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.serves(scope):
+            await self.serve(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``POST /api/v1/events``."""
         start = time.perf_counter()
         ctx = self.owner.state.ctx
         limit = ctx.settings.max_body_bytes * 2 + 1024  # a gzip body of the ingest limit
