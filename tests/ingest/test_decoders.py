@@ -5,8 +5,11 @@ dies costs no batch."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import signal
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +24,7 @@ from sessionscope.ingest.journal import Record
 from sessionscope.ingest.pipeline import INLINE_BODY_BYTES
 from sessionscope.ingest.records import Batch, concat, tables
 from sessionscope.store.clickhouse import ClickHouseStore
-from tests.conftest import Tenant
+from tests.conftest import Tenant, cli_json, serve_process
 from tests.factories import BASE, channel, desktop, endpoint, minutes, player
 
 
@@ -191,3 +194,50 @@ def test_a_large_body_decoded_in_parts_over_http(
     assert [(p["index"], p["field"]) for p in problems] == [(3, "port"), (9_001, "user")]
     assert loaded_store.count_events(tenant.project.id) == 10_000
     assert loaded_store.count_events(tenant.project.id, "player") == 2_500
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The decoding processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = (Path("/proc") / entry / "stat").read_text()
+                cmdline = (Path("/proc") / entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_decoding_processes_end_with_their_server(tmp_path: Path, stop: signal.Signals) -> None:
+    data = tmp_path / "data"
+    cli_json(data, "projects", "create", "w")
+    key = cli_json(data, "keys", "create", "--project", "w")["api_key"]
+    with serve_process(data) as url:
+        server = json.loads((data / "server.json").read_text())["pid"]
+        headers = {"Authorization": f"Bearer {key}"}
+        r = httpx.post(
+            f"{url}/api/v1/events",
+            content=orjson.dumps(_mixed(400, "o")),
+            headers={**headers, "Content-Type": "application/json"},
+            timeout=60,
+        )
+        assert r.json() == {"accepted": 400, "duplicates": 0}
+        workers = _workers_of(server)
+        assert len(workers) == 2
+        os.kill(server, stop)
+        deadline = time.monotonic() + 20
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [w for w in workers if _alive(w)]

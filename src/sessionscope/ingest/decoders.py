@@ -12,9 +12,10 @@ ids and their hashes, or the problems to refuse the batch with. Smaller bodies a
 in place: sending them to a process would cost more than decoding them.
 
 Workers are started with ``spawn`` (a fork of a server running the embedded engine's threads
-would not be safe), on first use. A worker that dies (killed, out of memory) breaks the
-pool: the batch that was in it is decoded in a thread instead, and the next large body
-starts a new pool.
+would not be safe), all of them on first use, and end with the server, however it ends (a
+worker whose server has gone exits within ``ORPHAN_CHECK_S``). A worker that dies (killed,
+out of memory) breaks the pool: the batch that was in it is decoded in a thread instead, and
+the next large body starts a new pool.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import asyncio
 import itertools
 import logging
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -111,10 +114,23 @@ def split_body(
     return [b"[" + b",".join(raws[i : i + size]) + b"]" for i in range(0, len(raws), size)]
 
 
-def _worker_start() -> None:
+def _worker_start(server_pid: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the server stops its workers
     # itself (``close``), so a worker does not print a KeyboardInterrupt of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A server that ends without stopping them (killed, out of memory) leaves nothing behind.
+    threading.Thread(target=_end_with, args=(server_pid,), name="orphan", daemon=True).start()
+
+
+def _end_with(server_pid: int) -> None:
+    """End this worker once the server process that started it has gone."""
+    while os.getppid() == server_pid:
+        time.sleep(ORPHAN_CHECK_S)
+    os._exit(0)
+
+
+#: How often a worker checks that its server is still there.
+ORPHAN_CHECK_S = 0.5
 
 
 def _worker_ready() -> None:
@@ -142,6 +158,7 @@ class Decoders:
                     self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_worker_start,
+                    initargs=(os.getpid(),),
                 )
                 for _ in range(self.processes):  # every worker now (one per task in flight)
                     self._pool.submit(_worker_ready)
