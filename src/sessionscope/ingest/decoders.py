@@ -216,7 +216,9 @@ class Decoders:
             return await asyncio.get_running_loop().run_in_executor(pool, prepare_in_worker, *args)
         except BrokenProcessPool:
             self._broken(pool)
-            return await to_thread.run_sync(prepare_in_worker, *args)
+        except RuntimeError:  # the pool was shut down meanwhile (the server is stopping)
+            pass
+        return await to_thread.run_sync(prepare_in_worker, *args)
 
     def _broken(self, pool: ProcessPoolExecutor) -> None:
         log.warning("ingest: a decoding process ended unexpectedly; starting new ones")
