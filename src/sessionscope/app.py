@@ -17,7 +17,7 @@ from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
 from sessionscope.api.headers import SecurityHeaders
 from sessionscope.api.hotpath import IngestHotPath
-from sessionscope.api.limits import BodyLimit, BodyRefusals, RefusedBodies
+from sessionscope.api.limits import BodyLimit, BodyRefusals, RefusalBudget, RefusedBodies
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.config import Settings
 from sessionscope.ingest import Ingestor, open_ingestor
@@ -60,7 +60,8 @@ def create_app(
     body_refusals = BodyRefusals(
         FailedAttempts(
             settings.body_refusal_limit, settings.body_refusal_window_s, what="request bodies"
-        )
+        ),
+        budget=RefusalBudget(settings.refusal_budget_per_s),
     )
 
     @asynccontextmanager
@@ -109,6 +110,8 @@ def create_app(
             attempts,
             body_refusals,
         )
+    # The HTTP protocol of ``serve`` reads them too (``api.server.uvicorn_options``).
+    app.state.body_refusals = body_refusals
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
     # No body past the largest any route takes (a gzip body of the ingest limit).
