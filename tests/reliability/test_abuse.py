@@ -23,7 +23,7 @@ import pytest
 from tests.factories import BASE, minutes, player
 from tests.reliability.conftest import EXAMPLES
 from tests.reliability.record import percentile, record
-from tests.reliability.server import Served, served
+from tests.reliability.server import Served, cpu_s, served
 from tests.reliability.shapes import TALLY, check_answer
 
 pytestmark = pytest.mark.e2e
@@ -287,6 +287,8 @@ def test_a_well_behaved_tenant_during_abuse(tenant_server: Served) -> None:
     read = "/api/v1/sessions?kind=player&limit=5"
     http = httpx.Client(base_url=server.base, timeout=60)  # from 127.0.0.1
 
+    cpu: dict[str, float] = {}  # cores used by the server and the abusive process, per run
+
     def timed_reads(count: int) -> list[float]:
         latencies = []
         for _ in range(count):
@@ -306,7 +308,11 @@ def test_a_well_behaved_tenant_during_abuse(tenant_server: Served) -> None:
         )
         try:
             assert abuser.stdout is not None and abuser.stdout.readline().strip() == "ready"
+            began, server_cpu, abuser_cpu = time.perf_counter(), server.cpu_s(), cpu_s(abuser.pid)
             latencies = during()
+            took = time.perf_counter() - began
+            cpu[f"{module}-{source}-server"] = (server.cpu_s() - server_cpu) / took
+            cpu[f"{module}-{source}-abuser"] = (cpu_s(abuser.pid) - abuser_cpu) / took
         finally:
             abuser.terminate()
             out, _ = abuser.communicate(timeout=120)
@@ -330,7 +336,9 @@ def test_a_well_behaved_tenant_during_abuse(tenant_server: Served) -> None:
         return latencies
 
     with http:
+        began, server_cpu = time.perf_counter(), server.cpu_s()
         quiet = timed_reads(n)
+        quiet_cpu = (server.cpu_s() - server_cpu) / (time.perf_counter() - began)
         runs = {
             "abuse": abused("abuser", "127.0.0.2", reads_and_writes),
             "many": abused("abuser", "many", lambda: timed_reads(n)),
@@ -345,7 +353,13 @@ def test_a_well_behaved_tenant_during_abuse(tenant_server: Served) -> None:
         "requests": n,
         "quiet_p50_ms": percentile(quiet, 50) * 1000,
         "quiet_p99_ms": percentile(quiet, 99) * 1000,
+        "quiet_server_cores": quiet_cpu,
     }
+    sources = {"abuse": "abuser-127.0.0.2", "many": "abuser-many"}
+    sources |= {"flood": "flood-127.0.0.3", "flood_many": "flood-many"}
+    for name, run in sources.items():
+        figures[f"{name}_server_cores"] = cpu[f"{run}-server"]
+        figures[f"{name}_abuser_cores"] = cpu[f"{run}-abuser"]
     for name, (latencies, answered, dropped) in runs.items():
         figures[f"{name}_p50_ms"] = percentile(latencies, 50) * 1000
         figures[f"{name}_p99_ms"] = percentile(latencies, 99) * 1000

@@ -11,11 +11,12 @@ for every connection and request, asks :class:`ConnectionGuard`:
   not limited;
 - **the refusal budget** (``limits.RefusalBudget``, ``Settings.refusal_budget_per_s``): every
   refusal answered (a body refused by the app, a refused head, a 429 of an address past its
-  limit) spends one. While it is spent, the connections and requests of addresses that had a
-  body refused within the window are closed without being read or answered (but those of an
-  address past its limit are still paused and answered 429, as long as answers may be held),
-  and refusals the protocol would answer are not: the connection is closed instead. Requests
-  of other addresses are served as always;
+  limit) spends one, and so does every request of an address that had a body refused within
+  the window (it is likely refused again). With none left, such requests (and new
+  connections of such addresses) are closed without being read or answered (but an address
+  past its limit is still paused and answered 429, as long as answers may be held), and
+  refusals the protocol would answer are not: the connection is closed instead. Requests of
+  other addresses are served as always;
 - the 413 of a ``Content-Length`` past the bound, and the 429 (after the pause) of an address
   past its limit of refused bodies, are answered by the protocol itself, in the family's
   error shape (:func:`answer`), without starting the app.
@@ -35,7 +36,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from sessionscope.api.errors import ApiError, error_response
 from sessionscope.api.headers import SECURITY_HEADERS
-from sessionscope.api.limits import BodyRefusals, RefusalBudget
+from sessionscope.api.limits import MAX_HELD, BodyRefusals, RefusalBudget
 from sessionscope.config import Settings
 
 __all__ = ["MAX_PIPELINED", "ConnectionGuard", "answer"]
@@ -58,6 +59,7 @@ class ConnectionGuard:
         #: The bound of any body (a gzip body of the ingest limit, as ``limits.BodyLimit``).
         self.body_limit = settings.max_body_bytes * 2 + 1024
         self._open: dict[str, int] = {}
+        self._held_connections = 0
         #: Connections closed as they were accepted, and requests closed unread, since start.
         self.refused_connections = 0
         self.dropped_requests = 0
@@ -69,7 +71,9 @@ class ConnectionGuard:
         """Count a new connection of ``address``; False (not counted: close it) past the limit
         of connections, or while the budget is spent and the address was refused lately."""
         held = self._open.get(address, 0)
-        if (self.max_per_address and held >= self.max_per_address) or self.drop(address):
+        if (self.max_per_address and held >= self.max_per_address) or (
+            self.budget.exhausted and self._refused_lately(address)
+        ):
             self.refused_connections += 1
             return False
         self._open[address] = held + 1
@@ -83,14 +87,31 @@ class ConnectionGuard:
         else:
             self._open.pop(address, None)
 
-    def drop(self, address: str) -> bool:
-        """Whether requests of ``address`` are closed unread: the refusal budget is spent and
-        the address had a body refused within the window (but an address past its limit is
-        paused and answered 429 while it has answers left to hold: that costs a timer, and
-        keeps a client that waits for its answers waiting)."""
-        if not self.budget.exhausted or not self.refusals.suspect(address):
+    def hold_connection(self) -> bool:
+        """Take one of the ``MAX_HELD`` connections held before they are closed unanswered:
+        False when none is left (close it at once). :meth:`release_connection` gives it back."""
+        if self._held_connections >= MAX_HELD:
             return False
+        self._held_connections += 1
+        return True
+
+    def release_connection(self) -> None:
+        self._held_connections -= 1
+
+    def drop(self, address: str) -> bool:
+        """Whether a request of ``address`` is closed unread: the address had a body refused
+        within the window, and no refusal is left in the budget for it (it takes one: such a
+        request is likely refused again, and the app's work on it is what the budget bounds).
+        An address past its limit is paused and answered 429 instead while it has answers
+        left to hold: that costs a timer, and keeps a client that waits for answers waiting."""
+        if self.budget.per_s <= 0 or not self._refused_lately(address):
+            return False
+        return not self.budget.take()
+
+    def _refused_lately(self, address: str) -> bool:
         refusals = self.refusals
+        if not refusals.suspect(address):
+            return False
         return not (refusals.blocked_address(address) and refusals.can_hold(address))
 
     def declared_too_large(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:

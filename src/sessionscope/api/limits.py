@@ -141,8 +141,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class RefusalBudget:
-    """Refusals answered a second, in all: a token bucket of ``per_s`` tokens a second
-    (holding at most a second's worth, owing at most as much). ``per_s`` 0: no budget."""
+    r"""Refusals answered a second, in all: a token bucket of ``per_s`` tokens a second
+    (holding at most a second's worth, owing at most as much). ``per_s`` 0: no budget.
+
+    A refusal the server may withhold (close the connection instead) is answered only if
+    :meth:`take` finds one left; one it answers anyway is :meth:`charge`\ d."""
 
     def __init__(self, per_s: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_s = per_s
@@ -164,16 +167,21 @@ class RefusalBudget:
         return self.per_s > 0 and self._refill() < 1
 
     def take(self) -> bool:
-        """Spend one refusal: False when the budget was exhausted (a refusal the caller may
-        withhold). Refusals answered anyway (the app's, whose work is done) run the budget
-        into debt, down to a second's worth: it stays exhausted until they are paid for."""
+        """Spend one refusal if one is left: False (nothing spent) when the budget is
+        exhausted, and the refusal is to be withheld."""
         if self.per_s <= 0:
             return True
-        answered = self._refill() >= 1
-        self._tokens = max(-float(self.per_s), self._tokens - 1)
-        if not answered:
+        if self._refill() < 1:
             self.withheld += 1
-        return answered
+            return False
+        self._tokens -= 1
+        return True
+
+    def charge(self) -> None:
+        """Spend one refusal answered anyway (the app's, whose work is done): past the budget
+        it runs into debt, down to a second's worth, and stays exhausted until that is paid."""
+        if self.per_s > 0:
+            self._tokens = max(-float(self.per_s), self._refill() - 1)
 
 
 class BodyRefusals:
@@ -223,7 +231,7 @@ class BodyRefusals:
         """After a pause, the 429 of a request whose address is past its limit."""
         address = client_address(scope)
         await self._hold(address, self.hold_s)
-        self.budget.take()
+        self.budget.charge()
         return self.too_many(address)
 
     def too_many(self, address: str) -> ApiError:
@@ -245,7 +253,7 @@ class BodyRefusals:
         if self.enabled and refused:
             address = client_address(scope)
             self.refusals.refused(address, None)
-            self.budget.take()
+            self.budget.charge()
             await self._hold(address, self.pause_s)
 
     def can_hold(self, address: str) -> bool:

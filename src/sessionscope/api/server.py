@@ -94,6 +94,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _counted = False
     _held: str | None = None
     _hold_timer: asyncio.TimerHandle | None = None
+    #: Closes a connection held before it is closed unanswered (``_drop``).
+    _closer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -105,7 +107,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if proxies is None or host not in proxies:
                 self._peer = host
                 if not guard.admit(host):
-                    transport.abort()
+                    self._drop()
                     return
                 self._counted = True
         self._in_head = True
@@ -114,6 +116,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._closer is not None:
+            self._closer.cancel()
+            self._closer = None
+            if self.guard is not None:
+                self.guard.release_connection()
         if self._counted and self.guard is not None and self._peer is not None:
             self._counted = False
             self.guard.release(self._peer)
@@ -121,6 +128,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._closer is not None:  # held before it is closed unanswered: nothing is read
+            return
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -227,14 +236,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._held = None
 
     def _drop(self) -> None:
-        """Close the connection unanswered: requests under way or waiting on it get nothing."""
-        if self.guard is not None:
-            self.guard.dropped_requests += 1
+        """Close the connection unanswered: requests under way or waiting on it get nothing.
+        With a guard it is held first (nothing read) for the pause of an address past its
+        limit, while ``guard.MAX_HELD`` connections are not held already: a client that opens
+        a new connection as soon as one is closed would have the server accept and close
+        hundreds a second."""
         for cycle in (self._running, *(c for c, _ in self.pipeline)):
             if cycle is not None and not cycle.response_complete:
                 cycle.disconnected = True
                 cycle.message_event.set()
         self.pipeline.clear()
+        guard = self.guard
+        if guard is not None:
+            guard.dropped_requests += 1
+            if self._closer is None and guard.hold_connection():
+                self._closer = self.loop.call_later(guard.refusals.hold_s, self._close_held)
+                self.transport.pause_reading()
+                return
+        self.transport.close()
+
+    def _close_held(self) -> None:
+        self._closer = None
+        if self.guard is not None:
+            self.guard.release_connection()
         self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
