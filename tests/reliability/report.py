@@ -229,10 +229,12 @@ alone; in the control rows the server's is the other server's).
   one is queued) and more than 16 queued close it; a `Content-Length` past the bound is
   answered 413 by the protocol and an address past its limit of refused bodies 429 after the
   pause (a paused connection, not a task), both in the family's shape. Every refusal answered
-  spends one of `SESSIONSCOPE_REFUSAL_BUDGET_PER_S` (20 a second, in all); while it is spent,
-  connections and requests of addresses that had a body refused within the minute are closed
-  unread and unanswered, and the protocol's own refusals are not answered either. Addresses
-  that had nothing refused are served as always.
+  spends one of `SESSIONSCOPE_REFUSAL_BUDGET_PER_S` (20 a second, in all), and so does every
+  request of an address that had a body refused within the minute (it is likely refused
+  again); with none left, such requests and new connections of such addresses, and the
+  protocol's own refusals, get no answer: the connection is held unread for the pause of a
+  second (512 at most, so that a client reconnecting at once does not make the server accept
+  hundreds a second), then closed. Addresses that had nothing refused are served as always.
 - **Request heads and slow bodies**: a head not complete within
   `SESSIONSCOPE_HEAD_TIMEOUT_MS` (10 s) is answered 408 and the connection closed (slowloris,
   idle connections); a body still arriving after twelve times that (2 minutes) is a 408; a URL
@@ -271,7 +273,7 @@ alone; in the control rows the server's is the other server's).
 - Abusers that do not wait for their answers. Before the protocol's limits above, with the
   same abuse from 128 connections (300 reads a row) the tenant's p99 was 37x its quiet p99
   (560 ms) from one address and 360x (5.5 s) from 250, its p50 1.9x and 180x, the server's
-  peak RSS 1.9 GiB, and the head deadline cut pipelined answers short (a traceback a time).
+  peak RSS 1.9 GiB, and the head deadline cut pipelined answers short (logging a traceback).
   A profile (py-spy) under 250 addresses had the event loop busy all the time, 82% of it in
   uvicorn's parsing: it parsed every request a connection had sent ahead and queued them all
   (reading on whenever the running request read its body), creating a request, an event and a
