@@ -15,6 +15,7 @@ from sessionscope.api.attempts import AttemptLimit, FailedAttempts
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
+from sessionscope.api.guard import ConnectionGuard
 from sessionscope.api.headers import SecurityHeaders
 from sessionscope.api.hotpath import IngestHotPath
 from sessionscope.api.limits import BodyLimit, BodyRefusals, RefusalBudget, RefusedBodies
@@ -110,8 +111,9 @@ def create_app(
             attempts,
             body_refusals,
         )
-    # The HTTP protocol of ``serve`` reads them too (``api.server.uvicorn_options``).
-    app.state.body_refusals = body_refusals
+    # What the HTTP protocol of ``serve`` decides before the app (``api.server.uvicorn_options``),
+    # with the app's refused bodies; ``/metrics`` counts what it refused.
+    app.state.connection_guard = ConnectionGuard(settings, body_refusals)
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
     # No body past the largest any route takes (a gzip body of the ingest limit).

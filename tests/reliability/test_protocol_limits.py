@@ -242,6 +242,9 @@ def test_past_the_refusal_budget_refused_clients_are_closed_unanswered(
     assert statuses[0] == b"400", answers[0]
     assert all(s in (b"400", b"") for s in statuses), statuses  # a 400 or nothing
     assert b"" in statuses  # the budget spent, requests of this refused address were closed
+    metrics = httpx.get(f"{server.base}/metrics", timeout=30).text
+    withheld = [line for line in metrics.splitlines() if line.startswith("sessionscope_unanswered")]
+    assert withheld and float(withheld[0].split()[-1]) >= 1, withheld
     # An address with nothing refused is served meanwhile, the refused one's answers are 4xx.
     transport = httpx.HTTPTransport(local_address=_address())
     with httpx.Client(base_url=server.base, transport=transport, timeout=30) as other:

@@ -6,7 +6,7 @@ them, and the event loop spent its time parsing, queueing and answering them. So
 for every connection and request, asks :class:`ConnectionGuard`:
 
 - **connections per address**: past ``Settings.max_connections_per_address`` connections open
-  at once from one address, a new one is closed as it is accepted (nothing read, nothing
+  at once from one address, a new one is refused as it is accepted (nothing read, nothing
   answered). Trusted proxies (uvicorn's ``FORWARDED_ALLOW_IPS``) carry many clients and are
   not limited;
 - **the refusal budget** (``limits.RefusalBudget``, ``Settings.refusal_budget_per_s``): every
@@ -21,7 +21,10 @@ for every connection and request, asks :class:`ConnectionGuard`:
   past its limit of refused bodies, are answered by the protocol itself, in the family's
   error shape (:func:`answer`), without starting the app.
 
-Memory is bounded: one counter per address with a connection open.
+A connection closed unanswered is held first, unread, for the pause of an address past its
+limit (``MAX_HELD`` of them at most): a client that opens a new connection as soon as one is
+closed would otherwise have the server accept and close hundreds a second. Memory is bounded:
+one counter per address with a connection open. ``/metrics`` counts what was refused.
 """
 
 from __future__ import annotations
@@ -60,9 +63,10 @@ class ConnectionGuard:
         self.body_limit = settings.max_body_bytes * 2 + 1024
         self._open: dict[str, int] = {}
         self._held_connections = 0
-        #: Connections closed as they were accepted, and requests closed unread, since start.
+        #: Connections refused as they were accepted, and connections closed unanswered
+        #: (those among them too), since the start (``/metrics``).
         self.refused_connections = 0
-        self.dropped_requests = 0
+        self.dropped_connections = 0
 
     def open_connections(self, address: str) -> int:
         return self._open.get(address, 0)

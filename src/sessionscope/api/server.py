@@ -32,7 +32,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from sessionscope.api.errors import ApiError
 from sessionscope.api.guard import MAX_PIPELINED, ConnectionGuard, answer
-from sessionscope.api.limits import BodyRefusals, too_large
+from sessionscope.api.limits import too_large
 from sessionscope.config import Settings
 
 __all__ = [
@@ -248,7 +248,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.pipeline.clear()
         guard = self.guard
         if guard is not None:
-            guard.dropped_requests += 1
+            guard.dropped_connections += 1
             if self._closer is None and guard.hold_connection():
                 self._closer = self.loop.call_later(guard.refusals.hold_s, self._close_held)
                 self.transport.pause_reading()
@@ -320,11 +320,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return None
 
 
-def uvicorn_options(settings: Settings, refusals: BodyRefusals | None = None) -> dict[str, Any]:
+def uvicorn_options(settings: Settings, guard: ConnectionGuard | None = None) -> dict[str, Any]:
     """Keyword arguments of ``uvicorn.run`` for a server that bounds what clients hold; with
-    the app's ``refusals`` (``app.state.body_refusals``), the limits of ``api.guard`` too."""
+    the app's ``guard`` (``app.state.connection_guard``), the limits of ``api.guard`` too."""
     attributes: dict[str, Any] = {"head_timeout_s": settings.head_timeout_ms / 1000}
-    if refusals is not None:
-        attributes["guard"] = ConnectionGuard(settings, refusals)
+    if guard is not None:
+        attributes["guard"] = guard
     protocol = type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), attributes)
     return {"http": protocol, "timeout_keep_alive": 5}

@@ -261,7 +261,7 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
         log_level="info",
         log_config=server_log_config(settings.log_format),
         access_log=settings.access_log and settings.log_format == "text",
-        **uvicorn_options(settings, app.state.body_refusals),
+        **uvicorn_options(settings, app.state.connection_guard),
     )
 
 
