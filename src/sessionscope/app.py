@@ -15,9 +15,10 @@ from sessionscope.api.attempts import AttemptLimit, FailedAttempts
 from sessionscope.api.context import AppContext
 from sessionscope.api.cors import CrossOrigin
 from sessionscope.api.errors import install_error_handlers
+from sessionscope.api.guard import ConnectionGuard
 from sessionscope.api.headers import SecurityHeaders
 from sessionscope.api.hotpath import IngestHotPath
-from sessionscope.api.limits import BodyLimit, BodyRefusals, RefusedBodies
+from sessionscope.api.limits import BodyLimit, BodyRefusals, RefusalBudget, RefusedBodies
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.config import Settings
 from sessionscope.ingest import Ingestor, open_ingestor
@@ -72,7 +73,8 @@ def create_app(
     body_refusals = BodyRefusals(
         FailedAttempts(
             settings.body_refusal_limit, settings.body_refusal_window_s, what="request bodies"
-        )
+        ),
+        budget=RefusalBudget(settings.refusal_budget_per_s),
     )
 
     @asynccontextmanager
@@ -121,6 +123,9 @@ def create_app(
             attempts,
             body_refusals,
         )
+    # What the HTTP protocol of ``serve`` decides before the app (``api.server.uvicorn_options``),
+    # with the app's refused bodies; ``/metrics`` counts what it refused.
+    app.state.connection_guard = ConnectionGuard(settings, body_refusals)
     install_error_handlers(app)
     app.add_middleware(ReadAfterWrite)
     # No body past the largest any route takes (a gzip body of the ingest limit).

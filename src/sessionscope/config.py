@@ -72,6 +72,15 @@ class Settings:
     #: after a pause of a second, until the window has passed (``api.limits``); 0: off.
     body_refusal_limit: int = 20
     body_refusal_window_s: int = 60
+    #: Connections one client address may hold open at once; more are closed as they are
+    #: accepted (``api.guard``). Trusted proxies (uvicorn's ``FORWARDED_ALLOW_IPS``) are not
+    #: limited; 0: no limit.
+    max_connections_per_address: int = 64
+    #: Refusals (4xx of a request's body or head, 429s of addresses past a limit) the server
+    #: answers in a second, in all; past it, it closes the connections of clients it refused
+    #: within ``body_refusal_window_s`` instead of reading their requests (``api.guard``);
+    #: 0: no budget.
+    refusal_budget_per_s: int = 20
 
     @property
     def embedded(self) -> bool:
@@ -131,6 +140,8 @@ _JOURNAL_LIMITS = (
     ("auth_failure_window_s", 1, 86_400),
     ("body_refusal_limit", 0, 1_000_000),
     ("body_refusal_window_s", 1, 86_400),
+    ("max_connections_per_address", 0, 1_000_000),
+    ("refusal_budget_per_s", 0, 1_000_000),
 )
 
 

@@ -32,6 +32,10 @@ class Served:
                 return int(line.split()[1])
         raise AssertionError(f"no {field}")
 
+    def cpu_s(self) -> float:
+        """CPU time the server has used so far (user and system), seconds."""
+        return cpu_s(self.proc.pid)
+
     def address(self) -> tuple[str, int]:
         host, port = self.base.removeprefix("http://").split(":")
         return host, int(port)
@@ -45,6 +49,12 @@ class Served:
     def log(self) -> str:
         self.output.seek(0)
         return str(self.output.read().decode(errors="replace"))
+
+
+def cpu_s(pid: int) -> float:
+    """CPU time process ``pid`` has used so far (user and system), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:

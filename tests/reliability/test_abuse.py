@@ -14,6 +14,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,7 @@ import pytest
 from tests.factories import BASE, minutes, player
 from tests.reliability.conftest import EXAMPLES
 from tests.reliability.record import percentile, record
-from tests.reliability.server import Served, served
+from tests.reliability.server import Served, cpu_s, served
 from tests.reliability.shapes import TALLY, check_answer
 
 pytestmark = pytest.mark.e2e
@@ -35,25 +36,43 @@ HEAD_TIMEOUT_MS = 1000
 BODY_REFUSALS = 20
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data: Path = tmp_path_factory.mktemp("abuse") / "data"
+@contextmanager
+def _abused_server(data: Path, **settings: str) -> Iterator[Served]:
+    """A server for abuse: it stays up, its peak memory bounded, and nothing in its log is a
+    traceback."""
     with served(
         data,
         head_timeout_ms=str(HEAD_TIMEOUT_MS),
         max_body_bytes="1048576",
         body_refusal_limit=str(BODY_REFUSALS),
+        **settings,
     ) as s:
-        s.rss_before = s.rss_kib("VmHWM")  # type: ignore[attr-defined]
+        before = s.rss_kib("VmHWM")
         yield s
         assert s.healthy(), s.log()[-3000:]
-        grown = s.rss_kib("VmHWM") - s.rss_before  # type: ignore[attr-defined]
-        record("rss", before_kib=s.rss_before, peak_kib=s.rss_kib("VmHWM"))  # type: ignore[attr-defined]
+        grown = s.rss_kib("VmHWM") - before
+        record("rss", before_kib=before, peak_kib=s.rss_kib("VmHWM"))
         assert grown < GROWTH_BOUND_KIB, f"peak RSS grew by {grown} KiB under abuse"
         assert "Traceback" not in s.log(), s.log()[-3000:]
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The tests of single abuses: without the global refusal budget (each test's refusals
+    would spend it for the next: tests/reliability/test_protocol_limits.py tests it)."""
+    with _abused_server(tmp_path_factory.mktemp("abuse") / "data", refusal_budget_per_s="0") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def tenant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The server of the well-behaved tenant under abuse: the default limits."""
+    with _abused_server(tmp_path_factory.mktemp("tenant") / "data") as s:
+        yield s
+
+
 _sources = itertools.count(1)
+ABUSER = [sys.executable, "-m"]
 
 
 @pytest.fixture
@@ -256,15 +275,21 @@ def test_an_address_that_keeps_sending_refused_bodies_is_slowed_down(
     assert "too many refused request bodies from 127.0.2." in server.log()
 
 
-def test_a_well_behaved_tenant_during_abuse(server: Served) -> None:
+def test_a_well_behaved_tenant_during_abuse(tenant_server: Served, tmp_path: Path) -> None:
     """The tenant's reads and writes are answered while other clients abuse the server, and
-    nothing it was acknowledged is lost: abusers from one address of their own (slowed down
-    once their bodies keep being refused), then from 250 addresses in turn (which limits per
-    address do not slow down). Latency is measured for the report, not asserted."""
+    nothing it was acknowledged is lost: abusers that wait for each answer (``abuser``) from
+    one address of their own (slowed down once their bodies keep being refused), then from
+    250 addresses in turn (which limits per address do not slow down); then abusers that do
+    not wait (``flood``: 128 connections sending as fast as they can), from one address and
+    from 250; and, for comparison, the latter aimed at another server. Latency is measured
+    for the report, not asserted."""
+    server = tenant_server
     n = EXAMPLES * 10
     auth = server.creds.native()
     read = "/api/v1/sessions?kind=player&limit=5"
     http = httpx.Client(base_url=server.base, timeout=60)  # from 127.0.0.1
+
+    cpu: dict[str, float] = {}  # cores used by the server and the abusive process, per run
 
     def timed_reads(count: int) -> list[float]:
         latencies = []
@@ -275,56 +300,84 @@ def test_a_well_behaved_tenant_during_abuse(server: Served) -> None:
             assert response.status_code == 200, response.text
         return latencies
 
-    def abused(source: str, during: Callable[[], list[float]]) -> tuple[list[float], int]:
+    def abused(
+        module: str, source: str, during: Callable[[], list[float]], target: Served | None = None
+    ) -> tuple[list[float], int, int]:
+        """``during()`` while a ``module`` abuser abuses ``target`` (the tenant's server)."""
+        target = target or server
         abuser = subprocess.Popen(
-            [sys.executable, "-m", "tests.reliability.abuser", server.base, auth_key, source],
+            [*ABUSER, f"tests.reliability.{module}", target.base, target.creds.api_key, source],
             stdout=subprocess.PIPE,
             text=True,
         )
         try:
             assert abuser.stdout is not None and abuser.stdout.readline().strip() == "ready"
+            began, server_cpu, abuser_cpu = time.perf_counter(), target.cpu_s(), cpu_s(abuser.pid)
             latencies = during()
+            took = time.perf_counter() - began
+            run = f"{module}-{source}-{target.base}"
+            cpu[f"{run}-server"] = (target.cpu_s() - server_cpu) / took
+            cpu[f"{run}-abuser"] = (cpu_s(abuser.pid) - abuser_cpu) / took
         finally:
             abuser.terminate()
             out, _ = abuser.communicate(timeout=120)
         statuses = {int(k): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
         assert all(s == 0 or 400 <= s < 500 for s in statuses), statuses  # 0: dropped
-        TALLY[("abuse", "native", "4xx")] += sum(statuses.values())
-        return latencies, sum(statuses.values())
+        answered = sum(v for s, v in statuses.items() if s)
+        TALLY[("abuse", "native", "4xx")] += answered
+        return latencies, answered, statuses.get(0, 0)
 
-    auth_key = server.creds.api_key
     acked = 0
 
     def reads_and_writes() -> list[float]:
         nonlocal acked
         latencies = timed_reads(n)
         for i in range(max(4, n // 4)):
-            event = player("playing", at=BASE + minutes(i), session=f"good-{i}")
+            event = player("playing", at=BASE + minutes(i), session=f"good-{acked}")
             posted = http.post("/api/v1/events", json=[event], headers=auth)
             assert posted.status_code in (200, 202), posted.text
             acked += 1
         return latencies
 
     with http:
+        began, server_cpu = time.perf_counter(), server.cpu_s()
         quiet = timed_reads(n)
-        one, one_sent = abused("127.0.0.2", reads_and_writes)
-        many, many_sent = abused("many", lambda: timed_reads(n))
+        quiet_cpu = (server.cpu_s() - server_cpu) / (time.perf_counter() - began)
+        runs = {
+            "abuse": abused("abuser", "127.0.0.2", reads_and_writes),
+            "many": abused("abuser", "many", lambda: timed_reads(n)),
+            "flood": abused("flood", "127.0.0.3", reads_and_writes),
+            "flood_many": abused("flood", "many", reads_and_writes),
+        }
+        # The control: the same abuse aimed at another server on the machine, what the
+        # abusive process alone costs the tenant (the cores it takes).
+        with _abused_server(tmp_path / "control") as other:
+            runs["elsewhere"] = abused("flood", "127.0.0.3", lambda: timed_reads(n), other)
+            runs["elsewhere_many"] = abused("flood", "many", lambda: timed_reads(n), other)
+        targets = {"elsewhere": other.base, "elsewhere_many": other.base}
         listed = http.get(
             "/api/v1/sessions?kind=player&from=2025-10-09&to=2025-10-12&limit=1000", headers=auth
         ).json()
     found = sum(1 for s in listed["sessions"] if s["session"].startswith("good-"))
-    record(
-        "latency",
-        requests=n,
-        quiet_p50_ms=percentile(quiet, 50) * 1000,
-        quiet_p99_ms=percentile(quiet, 99) * 1000,
-        abuse_p50_ms=percentile(one, 50) * 1000,
-        abuse_p99_ms=percentile(one, 99) * 1000,
-        abusive_requests=one_sent,
-        many_p50_ms=percentile(many, 50) * 1000,
-        many_p99_ms=percentile(many, 99) * 1000,
-        many_requests=many_sent,
-    )
+    figures: dict[str, float] = {
+        "requests": n,
+        "quiet_p50_ms": percentile(quiet, 50) * 1000,
+        "quiet_p99_ms": percentile(quiet, 99) * 1000,
+        "quiet_server_cores": quiet_cpu,
+    }
+    sources = {"abuse": "abuser-127.0.0.2", "many": "abuser-many"}
+    sources |= {"flood": "flood-127.0.0.3", "flood_many": "flood-many"}
+    sources |= {"elsewhere": "flood-127.0.0.3", "elsewhere_many": "flood-many"}
+    for name, run in sources.items():
+        where = f"{run}-{targets.get(name, server.base)}"
+        figures[f"{name}_server_cores"] = cpu[f"{where}-server"]
+        figures[f"{name}_abuser_cores"] = cpu[f"{where}-abuser"]
+    for name, (latencies, answered, dropped) in runs.items():
+        figures[f"{name}_p50_ms"] = percentile(latencies, 50) * 1000
+        figures[f"{name}_p99_ms"] = percentile(latencies, 99) * 1000
+        figures[f"{name}_answered"] = answered
+        figures[f"{name}_dropped"] = dropped
+    record("latency", **figures)
     record("acked", category="abuse", acked=acked, lost=acked - found)
     assert found == acked
 

@@ -124,6 +124,13 @@ class FailedAttempts:
         left = entry.window_start + self.window_s - self._clock()
         return max(1, math.ceil(left)) if left > 0 else 0
 
+    def refusals(self, address: str) -> int:
+        """Refusals of ``address`` within its current window (0 once the window has passed)."""
+        entry = self._addresses.get(address)
+        if entry is None or self._clock() - entry.window_start >= self.window_s:
+            return 0
+        return entry.refused
+
     def wait_s(self, address: str, credential: int | None) -> int:
         """Seconds ``address`` must wait before ``credential`` is checked; 0: check it now."""
         if credential is None:

@@ -9,11 +9,15 @@ of their own, so no route holds more than its bound in memory.
 cheaply, but hundreds a second still compete with other clients for the event loop and the
 cores) from doing it fast: every refused body is answered after a short pause, and past a
 limit of refused bodies an address's requests are all answered 429 after a longer one.
+:class:`RefusalBudget` bounds the refusals answered a second in all (see ``api.guard`` for
+what the HTTP protocol does past it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 import anyio
 from starlette.requests import Request
@@ -31,6 +35,7 @@ __all__ = [
     "REFUSED_BODY_STATUSES",
     "BodyLimit",
     "BodyRefusals",
+    "RefusalBudget",
     "RefusedBodies",
     "bounded_receive",
     "read_body",
@@ -138,6 +143,50 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class RefusalBudget:
+    r"""Refusals answered a second, in all: a token bucket of ``per_s`` tokens a second
+    (holding at most a second's worth, owing at most as much). ``per_s`` 0: no budget.
+
+    A refusal the server may withhold (close the connection instead) is answered only if
+    :meth:`take` finds one left; one it answers anyway is :meth:`charge`\ d."""
+
+    def __init__(self, per_s: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_s = per_s
+        self._clock = clock
+        self._tokens = float(per_s)
+        self._at = clock()
+        #: Refusals not answered (connections closed instead) since the start.
+        self.withheld = 0
+
+    def _refill(self) -> float:
+        now = self._clock()
+        self._tokens = min(float(self.per_s), self._tokens + (now - self._at) * self.per_s)
+        self._at = now
+        return self._tokens
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether no refusal may be answered now."""
+        return self.per_s > 0 and self._refill() < 1
+
+    def take(self) -> bool:
+        """Spend one refusal if one is left: False (nothing spent) when the budget is
+        exhausted, and the refusal is to be withheld."""
+        if self.per_s <= 0:
+            return True
+        if self._refill() < 1:
+            self.withheld += 1
+            return False
+        self._tokens -= 1
+        return True
+
+    def charge(self) -> None:
+        """Spend one refusal answered anyway (the app's, whose work is done): past the budget
+        it runs into debt, down to a second's worth, and stays exhausted until that is paid."""
+        if self.per_s > 0:
+            self._tokens = max(-float(self.per_s), self._refill() - 1)
+
+
 class BodyRefusals:
     """Bodies refused (413 too large, 408 too slow, 400 not JSON or not gzip at all) per client
     address, and the pauses that slow down the clients sending them.
@@ -152,11 +201,17 @@ class BodyRefusals:
     addresses' requests are never held."""
 
     def __init__(
-        self, refusals: FailedAttempts, hold_s: float = HOLD_S, pause_s: float = PAUSE_S
+        self,
+        refusals: FailedAttempts,
+        hold_s: float = HOLD_S,
+        pause_s: float = PAUSE_S,
+        budget: RefusalBudget | None = None,
     ) -> None:
         self.refusals = refusals
         self.hold_s = hold_s
         self.pause_s = pause_s
+        #: Every refusal counted here spends one of it (``api.guard`` reads it).
+        self.budget = budget if budget is not None else RefusalBudget(0)
         self._held: dict[str, int] = {}
         self._held_total = 0
 
@@ -166,12 +221,24 @@ class BodyRefusals:
 
     def blocked(self, scope: Scope) -> bool:
         """Whether the request's address is past its limit (:meth:`refuse` answers it)."""
-        return self.enabled and self.refusals.blocked_s(client_address(scope)) > 0
+        return self.blocked_address(client_address(scope))
+
+    def blocked_address(self, address: str) -> bool:
+        return self.enabled and self.refusals.blocked_s(address) > 0
+
+    def suspect(self, address: str) -> bool:
+        """Whether ``address`` had a body refused within the window."""
+        return self.enabled and self.refusals.refusals(address) > 0
 
     async def refuse(self, scope: Scope) -> ApiError:
         """After a pause, the 429 of a request whose address is past its limit."""
         address = client_address(scope)
         await self._hold(address, self.hold_s)
+        self.budget.charge()
+        return self.too_many(address)
+
+    def too_many(self, address: str) -> ApiError:
+        """The 429 of a request of ``address``, past its limit."""
         wait = max(1, self.refusals.blocked_s(address))
         return ApiError(
             429,
@@ -189,23 +256,37 @@ class BodyRefusals:
         if self.enabled and refused:
             address = client_address(scope)
             self.refusals.refused(address, None)
+            self.budget.charge()
             await self._hold(address, self.pause_s)
 
-    async def _hold(self, address: str, seconds: float) -> None:
-        held = self._held.get(address, 0)
-        if held >= MAX_HELD_PER_ADDRESS or self._held_total >= MAX_HELD:
-            return
-        self._held[address] = held + 1
+    def can_hold(self, address: str) -> bool:
+        """Whether an answer to ``address`` may be held (:meth:`hold`)."""
+        return self._held.get(address, 0) < MAX_HELD_PER_ADDRESS and self._held_total < MAX_HELD
+
+    def hold(self, address: str) -> bool:
+        """Take one of the answers held at once (per address and in all): False when none is
+        left. :meth:`release` gives it back."""
+        if not self.can_hold(address):
+            return False
+        self._held[address] = self._held.get(address, 0) + 1
         self._held_total += 1
+        return True
+
+    def release(self, address: str) -> None:
+        self._held_total -= 1
+        left = self._held[address] - 1
+        if left:
+            self._held[address] = left
+        else:
+            del self._held[address]
+
+    async def _hold(self, address: str, seconds: float) -> None:
+        if not self.hold(address):
+            return
         try:
             await anyio.sleep(seconds)
         finally:
-            self._held_total -= 1
-            left = self._held[address] - 1
-            if left:
-                self._held[address] = left
-            else:
-                del self._held[address]
+            self.release(address)
 
 
 class RefusedBodies:

@@ -206,6 +206,37 @@ class _IngestCollector(Collector):
             yield CounterMetricFamily(name, text, value=float(status[value]))
 
 
+class _GuardCollector(Collector):
+    """What the HTTP protocol refused before the app (``api.guard``), read when scraped."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        guard = getattr(self.app.state, "connection_guard", None)
+        if guard is None:
+            return
+        for name, text, value in (
+            (
+                "sessionscope_refused_connections",
+                "Connections refused as they were accepted: past the limit of an address, or "
+                "of an address refused lately while the refusal budget was spent.",
+                guard.refused_connections,
+            ),
+            (
+                "sessionscope_unanswered_connections",
+                "Connections closed without an answer (refused ones among them).",
+                guard.dropped_connections,
+            ),
+            (
+                "sessionscope_withheld_refusals",
+                "Refusals not answered because the refusal budget was spent.",
+                guard.budget.withheld,
+            ),
+        ):
+            yield CounterMetricFamily(name, text, value=float(value))
+
+
 @router.get("/metrics", tags=["meta"], response_class=Response)
 def metrics(request: Request) -> Response:
     """Prometheus metrics (text exposition format)."""
@@ -235,6 +266,7 @@ def install(app: FastAPI, *, log_json: bool = False) -> None:
     """Add ``/metrics``, ``/readyz`` and the request counting (and JSON logs) to ``app``."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_IngestCollector(app))
+    registry.register(_GuardCollector(app))
     app.state.metrics_registry = registry
     app.state.request_recorder = recorder = RequestRecorder(registry, log_json)
     app.include_router(router)

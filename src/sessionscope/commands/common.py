@@ -253,14 +253,15 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
 
     # The management channel: commands on this data directory reach the server where it
     # records its address, with the admin token.
+    app = create_app(settings, store=store, record_address=True)
     uvicorn.run(
-        create_app(settings, store=store, record_address=True),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",
         log_config=server_log_config(settings.log_format),
         access_log=settings.access_log and settings.log_format == "text",
-        **uvicorn_options(settings),
+        **uvicorn_options(settings, app.state.connection_guard),
     )
 
 
