@@ -36,8 +36,7 @@ import msgspec
 import numpy as np
 from anyio import to_thread
 
-from sessionscope.ingest.records import ARROW_MIN_EVENTS, Batch, concat, encode
-from sessionscope.store.idfilter import id_hashes
+from sessionscope.ingest.records import ARROW_MIN_EVENTS, Batch, concat
 
 __all__ = ["Decoders", "prepare_in_worker"]
 
@@ -54,14 +53,14 @@ def prepare_in_worker(
 ) -> tuple[Any, ...]:
     """In a worker: the pipeline's steps for one body. Returns ``("ok", ids, hashes, record)``
     or ``("refused", status, code, message, problems)``."""
-    from sessionscope.ingest.pipeline import IngestError, decode_body, parse_events
+    from sessionscope.ingest.pipeline import IngestError, decode_events
 
     try:
-        events = parse_events(decode_body(body, content_encoding, max_bytes), content_type)
+        events = decode_events(body, content_type, content_encoding, max_bytes)
     except IngestError as exc:
         return ("refused", exc.status, exc.code, exc.message, exc.problems)
-    ids = [e.id for e in events]
-    return ("ok", ids, id_hashes(ids) if hashed else None, encode(project_id, events))
+    batch = Batch(project_id, events, hashed)
+    return ("ok", batch.ids, batch.hashes, batch.body)
 
 
 #: Bodies of at least this many bytes (once inflated) are cut into parts, one per worker.
@@ -73,7 +72,9 @@ _RAWS = msgspec.json.Decoder(list[msgspec.Raw])
 def _inflated_size(body: bytes, content_encoding: str | None) -> int:
     """The size of ``body`` once inflated: a gzip stream ends with it (modulo 2^32; of its
     last member only, which at worst leaves a body whole)."""
-    if (content_encoding or "").strip().lower() in ("gzip", "x-gzip") and len(body) >= 18:
+    from sessionscope.ingest.pipeline import is_gzip
+
+    if is_gzip(content_encoding) and len(body) >= 18:
         return int.from_bytes(body[-4:], "little")
     return len(body)
 

@@ -133,17 +133,18 @@ class Journal:
         writer may wait for the event loop's thread, which holds it while it serves requests).
         Its rows get consecutive sequence numbers: one writer, ``AUTOINCREMENT``.
         """
-        rows = [v for batch in batches for v in batch]
+        chunks = [
+            batches[at : at + _ROWS_PER_INSERT] for at in range(0, len(batches), _ROWS_PER_INSERT)
+        ]
+        many = len(chunks) > 1  # then in one transaction, a statement per chunk
         with self._append_lock:
             db = self._append
             try:
-                if len(batches) <= _ROWS_PER_INSERT:
-                    cur = db.execute(_insert_sql(len(batches)), rows)
-                else:  # many batches: in one transaction, some statements
+                if many:
                     db.execute("BEGIN IMMEDIATE")
-                    for at in range(0, len(batches), _ROWS_PER_INSERT):
-                        part = rows[at * 3 : (at + _ROWS_PER_INSERT) * 3]
-                        cur = db.execute(_insert_sql(len(part) // 3), part)
+                for chunk in chunks:
+                    cur = db.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
+                if many:
                     db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if db.in_transaction:

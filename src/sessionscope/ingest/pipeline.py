@@ -31,7 +31,9 @@ __all__ = [
     "IngestResult",
     "Translate",
     "decode_body",
+    "decode_events",
     "ingest_async",
+    "is_gzip",
     "is_ndjson",
     "parse_events",
     "parse_objects",
@@ -72,6 +74,14 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates}
 
 
+_GZIP = ("gzip", "x-gzip")
+
+
+def is_gzip(content_encoding: str | None) -> bool:
+    """Whether ``Content-Encoding`` says gzip."""
+    return (content_encoding or "").strip().lower() in _GZIP
+
+
 def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     """Step 1: undo ``Content-Encoding`` (identity or gzip), refusing more than ``max_bytes``."""
     encoding = (content_encoding or "identity").strip().lower()
@@ -79,7 +89,7 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
         if len(body) > max_bytes:
             raise IngestError(413, "too_large", f"body is larger than {max_bytes} bytes")
         return body
-    if encoding not in ("gzip", "x-gzip"):
+    if encoding not in _GZIP:
         raise IngestError(415, "unsupported_encoding", "Content-Encoding must be gzip or identity")
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
@@ -94,6 +104,22 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
 
 
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+def decode_events(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None,
+    max_bytes: int,
+    translate: Translate | None = None,
+) -> list[Event]:
+    """Steps 1 to 3 for one body: undo its encoding, decode it (with ``translate`` between
+    parsing and validation, for a receiver of another vendor's payload) and validate it.
+    Raises :class:`IngestError`."""
+    data = decode_body(body, content_encoding, max_bytes)
+    if translate is None:
+        return parse_events(data, content_type)
+    return validate(translate(parse_objects(data, content_type)))
 
 
 def parse_events(data: bytes, content_type: str | None, now: datetime | None = None) -> list[Event]:
@@ -213,11 +239,7 @@ async def _ingest_async(
     translate: Translate | None,
 ) -> IngestResult:
     def prepare() -> Batch:
-        data = decode_body(body, content_encoding, max_bytes)
-        if translate is None:
-            events = parse_events(data, content_type)
-        else:
-            events = validate(translate(parse_objects(data, content_type)))
+        events = decode_events(body, content_type, content_encoding, max_bytes, translate)
         return ingestor.prepare(project_id, events)
 
     try:

@@ -63,6 +63,12 @@ def concat(project_id: int, bodies: Sequence[bytes]) -> bytes:
     return _ipc(pa.concat_tables(parts))
 
 
+def _table(project_id: int, body: bytes) -> pa.Table:
+    """The events of one record's body as ``event_table`` columns."""
+    ((_, table),) = tables([Record(0, project_id, 0, body)])
+    return table
+
+
 def tables(records: Sequence[Record]) -> list[tuple[int, pa.Table]]:
     """The events of journal records as ``event_table`` columns, in order: an Arrow record is
     read in place; a run of small (msgpack) records of one project becomes one table (a table
@@ -167,11 +173,7 @@ class Batch:
         """The journal record of the events ``keep`` marks (the rest were duplicates)."""
         if self.events is not None:
             return encode(self.project_id, [e for e, k in zip(self.events, keep, strict=True) if k])
-        if self.body[: len(_ARROW)] == _ARROW:
-            stream = pa.py_buffer(self.body).slice(len(_ARROW))
-            return _ipc(pa.ipc.open_stream(stream).read_all().filter(pa.array(keep, pa.bool_())))
-        events = _decode_events(self.body[1:])
-        return encode(self.project_id, [e for e, k in zip(events, keep, strict=True) if k])
+        return _ipc(_table(self.project_id, self.body).filter(pa.array(keep, pa.bool_())))
 
     def finish(self, error: BaseException | None = None) -> None:
         """Record the outcome (``result`` or ``error``) and wake the submitter."""
