@@ -131,8 +131,8 @@ def create_app(
     # No body past the largest any route takes (a gzip body of the ingest limit).
     app.add_middleware(
         BodyLimit,
-        max_bytes=settings.max_body_bytes * 2 + 1024,
-        timeout_s=settings.head_timeout_ms * 12 / 1000,  # 2 minutes by default
+        max_bytes=settings.max_request_bytes,
+        timeout_s=settings.body_timeout_s,  # 2 minutes by default
     )
     # Preflights are answered before the routes (ingest and the SDK only).
     app.add_middleware(CrossOrigin)

@@ -87,6 +87,17 @@ class Settings:
         return not self.clickhouse_url
 
     @property
+    def max_request_bytes(self) -> int:
+        """The bound of any request body: a gzip body of the ingest limit (``max_body_bytes``
+        is checked once a body is decoded)."""
+        return self.max_body_bytes * 2 + 1024
+
+    @property
+    def body_timeout_s(self) -> float:
+        """How long a request's body may take to arrive: twelve times the head's time."""
+        return self.head_timeout_ms * 12 / 1000
+
+    @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 

@@ -27,6 +27,7 @@ __all__ = [
     "JsonFormatter",
     "RedactSecrets",
     "install_redaction",
+    "lighten_records",
     "redact",
     "server_log_config",
 ]
@@ -147,16 +148,18 @@ class BackgroundStreamHandler(logging.Handler):
         super().close()
 
 
-def server_log_config(log_format: str) -> dict[str, Any]:
-    """The ``logging.config.dictConfig`` of ``sessionscope serve`` for ``log_format``.
-
-    Also leaves out of every record of the process what none of its formats shows: the
-    calling function's file and line (a walk up the stack for every access log line), the
+def lighten_records() -> None:
+    """Leave out of every log record of this process what none of the server's formats shows:
+    the calling function's file and line (a walk up the stack for every access log line), the
     thread and the process (the "Optimization" table of the ``logging`` documentation)."""
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+
+
+def server_log_config(log_format: str) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` of ``sessionscope serve`` for ``log_format``."""
     from uvicorn.config import LOGGING_CONFIG
 
     background = f"{__name__}.BackgroundStreamHandler"

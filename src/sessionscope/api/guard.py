@@ -39,7 +39,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from sessionscope.api.errors import ApiError, error_response
 from sessionscope.api.headers import SECURITY_HEADERS
-from sessionscope.api.limits import MAX_HELD, BodyRefusals, RefusalBudget
+from sessionscope.api.limits import MAX_HELD, BodyRefusals, RefusalBudget, declared_length
 from sessionscope.config import Settings
 
 __all__ = ["MAX_PIPELINED", "ConnectionGuard", "answer"]
@@ -59,8 +59,8 @@ class ConnectionGuard:
         self.refusals = refusals
         self.budget: RefusalBudget = refusals.budget
         self.max_per_address = settings.max_connections_per_address
-        #: The bound of any body (a gzip body of the ingest limit, as ``limits.BodyLimit``).
-        self.body_limit = settings.max_body_bytes * 2 + 1024
+        #: The bound of any body (as ``limits.BodyLimit``).
+        self.body_limit = settings.max_request_bytes
         self._open: dict[str, int] = {}
         self._held_connections = 0
         #: Connections refused as they were accepted, and connections closed unanswered
@@ -119,10 +119,8 @@ class ConnectionGuard:
         return not (refusals.blocked_address(address) and refusals.can_hold(address))
 
     def declared_too_large(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:
-        for name, value in headers:
-            if name == b"content-length":
-                return value.isdigit() and int(value) > self.body_limit
-        return False
+        declared = declared_length(headers)
+        return declared is not None and declared > self.body_limit
 
 
 def answer(err: ApiError, method: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:

@@ -82,9 +82,8 @@ class IngestHotPath:
         """Answer ``POST /api/v1/events``."""
         start = time.perf_counter()
         ctx = self.owner.state.ctx
-        limit = ctx.settings.max_body_bytes * 2 + 1024  # a gzip body of the ingest limit
-        timeout_s = ctx.settings.head_timeout_ms * 12 / 1000
-        request = Request(scope, bounded_receive(receive, limit, timeout_s))
+        limit = ctx.settings.max_request_bytes
+        request = Request(scope, bounded_receive(receive, limit, ctx.settings.body_timeout_s))
         status = 500
         wait, credential = gate(ctx.attempts, scope)
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import anyio
 from starlette.requests import Request
@@ -38,6 +38,7 @@ __all__ = [
     "RefusalBudget",
     "RefusedBodies",
     "bounded_receive",
+    "declared_length",
     "read_body",
     "too_large",
 ]
@@ -80,17 +81,23 @@ class BodyLimit:
         await self.app(scope, bounded, send)
 
 
+def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The ``Content-Length`` of request ``headers`` (their first), None without a valid one."""
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
 def declared_too_large(scope: Scope, limit: int) -> Response | None:
     """The 413 (closing the connection) of a request whose ``Content-Length`` is past ``limit``
     bytes, in its family's shape; None for any other request."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            if value.isdigit() and int(value) > limit:
-                response = error_response(too_large(limit), Request(scope))
-                response.headers["Connection"] = "close"
-                return response
-            break
-    return None
+    declared = declared_length(scope["headers"])
+    if declared is None or declared <= limit:
+        return None
+    response = error_response(too_large(limit), Request(scope))
+    response.headers["Connection"] = "close"
+    return response
 
 
 def bounded_receive(receive: Receive, limit: int, timeout_s: float) -> Receive:
@@ -255,9 +262,14 @@ class BodyRefusals:
         refused = status in REFUSED_BODY_STATUSES or bool(state and state.get("body_refused"))
         if self.enabled and refused:
             address = client_address(scope)
-            self.refusals.refused(address, None)
+            self.note_refused(address)
             self.budget.charge()
             await self._hold(address, self.pause_s)
+
+    def note_refused(self, address: str) -> None:
+        """Count a body of ``address`` refused (toward its limit)."""
+        if self.enabled:
+            self.refusals.refused(address, None)
 
     def can_hold(self, address: str) -> bool:
         """Whether an answer to ``address`` may be held (:meth:`hold`)."""

@@ -312,8 +312,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return _Refused(None)
         refusals = guard.refusals
         if guard.declared_too_large(self.headers):
-            if refusals.enabled:
-                refusals.refusals.refused(address, None)
+            refusals.note_refused(address)
             return _Refused(too_large(guard.body_limit))
         if refusals.blocked_address(address):
             return _Refused(refusals.too_many(address), held=address)

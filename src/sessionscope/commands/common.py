@@ -249,11 +249,12 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
 
     from sessionscope.api.server import uvicorn_options
     from sessionscope.app import create_app
-    from sessionscope.logs import server_log_config
+    from sessionscope.logs import lighten_records, server_log_config
 
     # The management channel: commands on this data directory reach the server where it
     # records its address, with the admin token.
     app = create_app(settings, store=store, record_address=True)
+    lighten_records()
     uvicorn.run(
         app,
         host=settings.host,
