@@ -6,35 +6,21 @@ process, and this test's process already has one).
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import EXE, serve_process
+from tests.conftest import cli_json, serve_process
 from tests.factories import BASE, desktop, minutes, player
 
 pytestmark = pytest.mark.e2e
 
 
-def run(data_dir: Path, *args: str) -> dict[str, object]:
-    out = subprocess.run(
-        [*EXE, *args, "--data-dir", str(data_dir), "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    result: dict[str, object] = json.loads(out.stdout)
-    return result
-
-
 def test_serve_ingest_query_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    project = run(data, "projects", "create", "e2e")
-    key = run(data, "keys", "create", "--project", "e2e")["api_key"]
+    project = cli_json(data, "projects", "create", "e2e")
+    key = cli_json(data, "keys", "create", "--project", "e2e")["api_key"]
     auth = {"Authorization": f"Bearer {key}"}
     batch = [
         player("player_start", session="e2e-1", duration_ms=5),
@@ -54,5 +40,5 @@ def test_serve_ingest_query_restart(tmp_path: Path) -> None:
         assert body["duration_ms"] == 30 * 60_000
         r = httpx.post(f"{base}/api/v1/events", json=batch, headers=auth, timeout=30)
         assert r.json() == {"accepted": 0, "duplicates": 5}
-    listed = run(data, "projects", "list")
+    listed = cli_json(data, "projects", "list")
     assert isinstance(listed, list) and listed[0]["id"] == project["id"]

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 
-def _bomb(decoded_bytes: int) -> bytes:
+def gzip_bomb(decoded_bytes: int) -> bytes:
+    """A gzip body that inflates to ``decoded_bytes`` of a JSON array never closed."""
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)
     parts = [packer.compress(b"[")]
     zeros = b" " * (1024 * 1024)
@@ -33,7 +34,7 @@ def main(base: str, api_key: str, source: str = "127.0.0.2") -> None:
     stop = threading.Event()
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
-    bomb = _bomb(64 * 1024 * 1024)
+    bomb = gzip_bomb(64 * 1024 * 1024)
     nested = b"[" * 100_000 + b"]" * 100_000
     big = b" " * (3 * 1024 * 1024)
     host, port = base.removeprefix("http://").split(":")

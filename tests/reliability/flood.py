@@ -19,26 +19,18 @@ import os
 import re
 import signal
 import sys
-import zlib
 from collections import Counter
+
+from tests.reliability.abuser import gzip_bomb
 
 STATUS = re.compile(rb"HTTP/1\.1 (\d{3}) ")
 #: Kinds of request (``FLOOD_KINDS`` chooses some), one per connection in turn.
 KINDS = ("bomb", "nested", "invalid", "big")
 
 
-def _bomb(decoded_bytes: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    parts = [packer.compress(b"[")]
-    zeros = b" " * (1024 * 1024)
-    parts += [packer.compress(zeros) for _ in range(decoded_bytes // len(zeros))]
-    parts.append(packer.flush())
-    return b"".join(parts)
-
-
 def _request(kind: str, api_key: str) -> bytes:
     body = {
-        "bomb": _bomb(64 * 1024 * 1024),
+        "bomb": gzip_bomb(64 * 1024 * 1024),
         "nested": b"[" * 100_000 + b"]" * 100_000,
         "invalid": b'{"kind": "player", "time": ',
         "big": b"",
