@@ -55,9 +55,9 @@ def test_a_worker_builds_the_batch_the_server_would(events: int) -> None:
         ]
     body = orjson.dumps(batch)
     assert len(body) > INLINE_BODY_BYTES
-    out = prepare_in_worker(3, body, "application/json", None, 10 << 20, True)
+    out = prepare_in_worker(3, body, "application/json", None, 10 << 20)
     assert out[0] == "ok"
-    worker = Batch.encoded(3, out[1], out[2], out[3])
+    worker = Batch.encoded(3, out[1], True, out[2])
     here = Batch(3, decode_batch(body, ndjson=False)[0], True)
     assert worker.ids == here.ids
     assert worker.hashes is not None and here.hashes is not None
@@ -77,7 +77,7 @@ def _rows(project_id: int, body: bytes) -> list[dict[str, Any]]:
 
 def test_a_worker_refuses_what_the_server_refuses() -> None:
     bad = [player(), player(user="not-a-uuid"), desktop(session=0)] * 200
-    out = prepare_in_worker(1, orjson.dumps(bad), "application/json", None, 10 << 20, True)
+    out = prepare_in_worker(1, orjson.dumps(bad), "application/json", None, 10 << 20)
     assert out[:3] == ("refused", 400, "invalid_events")
     assert [(p.index, p.field) for p in out[4]][:4] == [
         (1, "user"),
@@ -86,13 +86,13 @@ def test_a_worker_refuses_what_the_server_refuses() -> None:
         (5, "session"),
     ]
     assert len(out[4]) == 400
-    assert prepare_in_worker(1, b"[" * 100_000, None, None, 10 << 20, True)[:3] == (
+    assert prepare_in_worker(1, b"[" * 100_000, None, None, 10 << 20)[:3] == (
         "refused",
         400,
         "invalid_json",
     )
     big = gzip.compress(b" " * (2 << 20))
-    assert prepare_in_worker(1, big, None, "gzip", 1 << 20, True)[:3] == (
+    assert prepare_in_worker(1, big, None, "gzip", 1 << 20)[:3] == (
         "refused",
         413,
         "too_large",
@@ -115,6 +115,29 @@ def test_large_batches_over_http_go_through_the_workers(
     assert loaded_store.count_events(tenant.project.id) == 800
     # The same sessions as when the events arrive in small batches (decoded in the server).
     assert loaded_store.count_events(tenant.project.id, "player") == 200
+
+
+def test_events_decoded_in_a_worker_are_duplicates_once_stored(
+    http: httpx.Client, tenant: Tenant, loaded_store: ClickHouseStore, ingestor: Ingestor
+) -> None:
+    """Resent after they are loaded (when only the id filter knows them), one by one (decoded
+    in the server) or as the same large batch (in a worker, maybe another): nothing is stored
+    twice. The workers' own string hashes differ from the server's: they must not be used."""
+    batch = _mixed(600, "loaded")
+    assert _post(http, tenant, orjson.dumps(batch)).json() == {"accepted": 600, "duplicates": 0}
+    assert loaded_store.count_events(tenant.project.id) == 600  # waits for the loader
+    for event in batch[:3] + batch[-3:]:
+        assert _post(http, tenant, orjson.dumps(event)).json() == {"accepted": 0, "duplicates": 1}
+    for _ in range(3):  # two workers: each of them gets it at least once in three tries
+        assert _post(http, tenant, orjson.dumps(batch)).json() == {"accepted": 0, "duplicates": 600}
+    # The other way round: sent one by one first, then inside a large batch.
+    fresh = _mixed(600, "small-first")
+    for event in fresh[:5]:
+        assert _post(http, tenant, orjson.dumps(event)).json()["accepted"] == 1
+    assert loaded_store.count_events(tenant.project.id) == 605
+    r = _post(http, tenant, orjson.dumps(fresh))
+    assert r.json() == {"accepted": 595, "duplicates": 5}
+    assert loaded_store.count_events(tenant.project.id) == 1200
 
 
 def test_a_large_invalid_batch_lists_every_problem_and_stores_nothing(

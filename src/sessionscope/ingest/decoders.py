@@ -6,10 +6,12 @@ work held the lock most of the time while the second core sat half idle, and the
 own threads (the event loop, the journal's writer, the loader) waited for it (measured in
 docs/performance.md). Bodies over ``INLINE_BODY_BYTES`` go to a pool of worker processes
 instead: a worker runs the very steps of :mod:`sessionscope.ingest.pipeline` (undo gzip,
-decode, validate) and builds the batch's journal record and id hashes
-(:func:`sessionscope.ingest.records.encode`), and the server gets back only the record, the
-ids and their hashes, or the problems to refuse the batch with. Smaller bodies are decoded
-in place: sending them to a process would cost more than decoding them.
+decode, validate) and builds the batch's journal record
+(:func:`sessionscope.ingest.records.encode`), and the server gets back only the record and
+the ids, or the problems to refuse the batch with. The ids' hashes for the id filter are
+computed by the server: Python's string hash is seeded per process, so a worker's hashes
+would not match the server's (a resent event would pass the filter as new). Smaller bodies
+are decoded in place: sending them to a process would cost more than decoding them.
 
 Workers are started with ``spawn`` (a fork of a server running the embedded engine's threads
 would not be safe), all of them on first use, and end with the server, however it ends (a
@@ -33,7 +35,6 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import msgspec
-import numpy as np
 from anyio import to_thread
 
 from sessionscope.ingest.records import ARROW_MIN_EVENTS, Batch, concat
@@ -49,9 +50,8 @@ def prepare_in_worker(
     content_type: str | None,
     content_encoding: str | None,
     max_bytes: int,
-    hashed: bool,
 ) -> tuple[Any, ...]:
-    """In a worker: the pipeline's steps for one body. Returns ``("ok", ids, hashes, record)``
+    """In a worker: the pipeline's steps for one body. Returns ``("ok", ids, record)``
     or ``("refused", status, code, message, problems)``."""
     from sessionscope.ingest.pipeline import IngestError, decode_events
 
@@ -59,8 +59,8 @@ def prepare_in_worker(
         events = decode_events(body, content_type, content_encoding, max_bytes)
     except IngestError as exc:
         return ("refused", exc.status, exc.code, exc.message, exc.problems)
-    batch = Batch(project_id, events, hashed)
-    return ("ok", batch.ids, batch.hashes, batch.body)
+    batch = Batch(project_id, events, hashed=False)
+    return ("ok", batch.ids, batch.body)
 
 
 #: Bodies of at least this many bytes (once inflated) are cut into parts, one per worker.
@@ -178,7 +178,7 @@ class Decoders:
         ``SPLIT_BYTES`` or more is cut into a part per worker, decoded side by side."""
         from sessionscope.ingest.pipeline import IngestError
 
-        args = (project_id, body, content_type, content_encoding, max_bytes, hashed)
+        args = (project_id, body, content_type, content_encoding, max_bytes)
         pool = self._executor()
         if pool is None:
             out = await to_thread.run_sync(prepare_in_worker, *args)
@@ -191,7 +191,7 @@ class Decoders:
             if parts is not None:
                 outs = await asyncio.gather(
                     *(
-                        self._run(pool, (project_id, part, content_type, None, max_bytes, hashed))
+                        self._run(pool, (project_id, part, content_type, None, max_bytes))
                         for part in parts
                     )
                 )
@@ -199,17 +199,16 @@ class Decoders:
                     self.batches += 1
                     self.split_batches += 1
                     ids = [i for o in outs for i in o[1]]
-                    hashes = np.concatenate([o[2] for o in outs]) if hashed else None
-                    record = await to_thread.run_sync(concat, project_id, [o[3] for o in outs])
-                    return Batch.encoded(project_id, ids, hashes, record)
+                    record = await to_thread.run_sync(concat, project_id, [o[2] for o in outs])
+                    return Batch.encoded(project_id, ids, hashed, record)
             out = await self._run(pool, args)
         if out[0] == "refused":
             _, status, code, message, problems = out
             raise IngestError(status, code, message, problems)
-        _, ids, hashes, record = out
+        _, ids, record = out
         if pool is not None:
             self.batches += 1
-        return Batch.encoded(project_id, ids, hashes, record)
+        return Batch.encoded(project_id, ids, hashed, record)
 
     async def _run(self, pool: ProcessPoolExecutor, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """``prepare_in_worker(*args)`` in a worker (in a thread if the pool broke)."""

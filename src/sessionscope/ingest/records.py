@@ -162,12 +162,12 @@ class Batch:
         self.error: BaseException | None = None
 
     @classmethod
-    def encoded(
-        cls, project_id: int, ids: list[str], hashes: np.ndarray[Any, Any] | None, body: bytes
-    ) -> Batch:
+    def encoded(cls, project_id: int, ids: list[str], hashed: bool, body: bytes) -> Batch:
         """A batch whose events were decoded and encoded elsewhere (a worker process): its
-        ids, their hashes (or ``None``) and its journal record's body."""
-        return cls(project_id, None, hashes is not None, encoded=(ids, hashes, body))
+        ids and its journal record's body. Their hashes are computed here: Python's string
+        hash differs from one process to another."""
+        hashes = id_hashes(ids) if hashed else None
+        return cls(project_id, None, hashed, encoded=(ids, hashes, body))
 
     def subset(self, keep: Sequence[bool]) -> bytes:
         """The journal record of the events ``keep`` marks (the rest were duplicates)."""
