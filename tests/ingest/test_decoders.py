@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+import pyarrow as pa
 import pytest
 
 from sessionscope.domain.events import decode_batch
@@ -22,8 +23,8 @@ from sessionscope.ingest import Ingestor
 from sessionscope.ingest.decoders import SPLIT_BYTES, prepare_in_worker, split_body
 from sessionscope.ingest.journal import Record
 from sessionscope.ingest.pipeline import INLINE_BODY_BYTES
-from sessionscope.ingest.records import Batch, concat, tables
-from sessionscope.store.clickhouse import ClickHouseStore
+from sessionscope.ingest.records import Batch, concat, encode, tables
+from sessionscope.store.clickhouse import ClickHouseStore, event_table
 from tests.conftest import Tenant, cli_json, serve_process
 from tests.factories import BASE, channel, desktop, endpoint, minutes, player
 
@@ -73,6 +74,20 @@ def _rows(project_id: int, body: bytes) -> list[dict[str, Any]]:
     return [
         row for _, table in tables([Record(1, project_id, 0, body)]) for row in table.to_pylist()
     ]
+
+
+def test_arrow_records_are_compressed_and_old_ones_still_read() -> None:
+    events = decode_batch(orjson.dumps(_mixed(500, "lz4")), ndjson=False)[0]
+    table = event_table(2, events)
+    body = encode(2, events)
+    assert len(body) * 3 < table.nbytes  # LZ4: several times smaller
+    sink = pa.BufferOutputStream()  # a record of an earlier version: not compressed
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    old = b"ARROWIPC" + sink.getvalue().to_pybytes()
+    assert len(old) > table.nbytes
+    read = tables([Record(1, 2, 500, body), Record(2, 2, 500, old)])
+    assert [t.to_pylist() for _, t in read] == [table.to_pylist(), table.to_pylist()]
 
 
 def test_a_worker_refuses_what_the_server_refuses() -> None:
