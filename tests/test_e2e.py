@@ -34,6 +34,11 @@ def test_serve_ingest_query_restart(tmp_path: Path) -> None:
         assert r.json() == {"accepted": 5, "duplicates": 0}
         body = httpx.get(f"{base}/api/v1/sessions?kind=player", headers=auth).json()
         assert body["sessions"][0]["total_start_ms"] == 357
+        # What start-up built is left out of garbage collection (``heap``).
+        metrics = httpx.get(f"{base}/metrics").text.splitlines()
+        (frozen,) = (m for m in metrics if m.startswith("sessionscope_python_frozen_objects"))
+        assert float(frozen.split()[1]) > 10_000
+        assert any(m.startswith("python_gc_collections_total") for m in metrics)
     # Acknowledged events survive a restart, and a retry after it is still deduplicated.
     with serve_process(data) as base:
         body = httpx.get(f"{base}/api/v1/sessions/desktop/42", headers=auth).json()

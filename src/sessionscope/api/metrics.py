@@ -15,6 +15,7 @@ process (tests) count apart.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -23,7 +24,13 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -237,6 +244,18 @@ class _GuardCollector(Collector):
             yield CounterMetricFamily(name, text, value=float(value))
 
 
+class _HeapCollector(Collector):
+    """The objects the server's process left out of garbage collection once started
+    (``heap.freeze_startup_objects``)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "sessionscope_python_frozen_objects",
+            "Objects built at start-up and left out of garbage collection (0: none).",
+            value=float(gc.get_freeze_count()),
+        )
+
+
 @router.get("/metrics", tags=["meta"], response_class=Response)
 def metrics(request: Request) -> Response:
     """Prometheus metrics (text exposition format)."""
@@ -267,6 +286,8 @@ def install(app: FastAPI, *, log_json: bool = False) -> None:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_IngestCollector(app))
     registry.register(_GuardCollector(app))
+    registry.register(_HeapCollector())
+    GCCollector(registry=registry)  # python_gc_*: the collector's passes, by generation
     app.state.metrics_registry = registry
     app.state.request_recorder = recorder = RequestRecorder(registry, log_json)
     app.include_router(router)

@@ -253,7 +253,7 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
 
     # The management channel: commands on this data directory reach the server where it
     # records its address, with the admin token.
-    app = create_app(settings, store=store, record_address=True)
+    app = create_app(settings, store=store, record_address=True, freeze_heap=True)
     lighten_records()
     uvicorn.run(
         app,
