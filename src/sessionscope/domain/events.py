@@ -103,10 +103,17 @@ def parse_time(value: object, field: str = "time") -> datetime:
 
 
 def _time(value: datetime | float, field: str = "time") -> datetime:
+    # Once per event of every batch: the usual cases first (measured: each branch skipped
+    # here saves a few hundred nanoseconds an event).
     if isinstance(value, datetime):
-        return value if value.utcoffset() == _ZERO else value.astimezone(UTC)
+        if value.tzinfo is UTC or value.utcoffset() == _ZERO:
+            return value
+        return value.astimezone(UTC)
     if math.isnan(value) or value < 0 or value > MAX_EPOCH_MS:
         raise _Invalid(field, "epoch milliseconds out of range")
+    if value.is_integer():  # whole milliseconds: exact, in integers
+        seconds, ms = divmod(int(value), 1000)
+        return _EPOCH + timedelta(0, seconds, ms * 1000)
     return _EPOCH + timedelta(milliseconds=value)
 
 
