@@ -20,6 +20,7 @@ from sessionscope.domain.events import (
     format_time,
     validate_batch,
 )
+from sessionscope.domain.timerange import MAX_EPOCH_MS
 
 NOW = datetime(2025, 10, 10, 12, 0, tzinfo=UTC)
 T = "2025-10-10T09:00:00.000Z"
@@ -550,3 +551,26 @@ def test_ndjson_names_every_bad_line() -> None:
         (0, "line 1"),
         (2, "line 4"),
     ]
+
+
+@PROPS
+@given(
+    st.one_of(
+        st.integers(0, MAX_EPOCH_MS).map(float),
+        st.floats(0, MAX_EPOCH_MS, allow_nan=False),
+        st.sampled_from([0.0, 0.5, 999.999, float(MAX_EPOCH_MS)]),
+    )
+)
+def test_epoch_milliseconds_are_converted_exactly(ms: float) -> None:
+    """Whole milliseconds take a path of their own (in integers): the same instant as the
+    general one."""
+    event = validate_batch([{**DESKTOP_AT, "time": ms}], now=LATER)
+    expected = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    if expected < datetime(2000, 1, 1, tzinfo=UTC) or expected > LATER + MAX_FUTURE:
+        assert event[1] and event[1][0].field == "time"
+    else:
+        assert event[0][0].time == expected
+
+
+DESKTOP_AT = {"kind": "desktop", "type": "login", "session": 1, "user_id": 2}
+LATER = datetime(9998, 12, 30, tzinfo=UTC)
