@@ -199,8 +199,14 @@ def test_a_large_body_is_cut_into_whole_events(ndjson: bool) -> None:
     decoded = [decode_batch(p, ndjson=ndjson)[0] for p in parts]
     assert [e.id for part in decoded for e in part] == [e["id"] for e in batch]
     whole = Batch(5, decode_batch(body, ndjson=ndjson)[0], True)
-    joined = concat(5, [Batch(5, part, True).body for part in decoded])
+    bodies = [Batch(5, part, True).body for part in decoded]
+    joined = concat(5, bodies)
     assert _rows(5, joined) == _rows(5, whole.body)
+    # Arrow streams back to back: nothing decoded or encoded again; a subset reads them all.
+    assert joined == b"ARROWIPC" + b"".join(body[8:] for body in bodies)
+    keep = [i % 5 != 0 for i in range(len(batch))]
+    subset = Batch.encoded(5, [e["id"] for e in batch], True, joined).subset(keep)
+    assert _rows(5, subset) == [r for r, k in zip(_rows(5, whole.body), keep, strict=True) if k]
     # Not cut: small, or not plainly valid (decoded whole, which names every problem).
     assert split_body(orjson.dumps(batch[:100]), content_type, None, 50 << 20, 2) is None
     if not ndjson:

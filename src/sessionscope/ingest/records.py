@@ -1,9 +1,9 @@
 """What the ingest journal holds and how batches reach it.
 
 - A journal record's body (:func:`encode`): a batch of 64 events or more as the events table's
-  Arrow columns (an Arrow IPC stream, built by the acknowledging thread, so the loader turns it
-  into its block without work per event in Python; its buffers compressed with LZ4), a
-  smaller one as msgpack;
+  Arrow columns (an Arrow IPC stream, or several back to back, its buffers compressed with
+  LZ4; built by the acknowledging thread or a decoding process, so the loader turns it into
+  its block without work per event in Python), a smaller one as msgpack;
 - :func:`tables`: records back into the loader's tables;
 - :class:`Batch`: a batch on its way to the journal, and its outcome;
 - :class:`IngestCounts`: what ingest answered (for ``/metrics``).
@@ -66,7 +66,10 @@ def _ipc(table: pa.Table) -> bytes:
 
 
 def concat(project_id: int, bodies: Sequence[bytes]) -> bytes:
-    """One journal record's body holding the events of ``bodies`` (of one project), in order."""
+    """One journal record's body holding the events of ``bodies`` (of one project), in order:
+    Arrow streams back to back after one ``ARROWIPC`` (nothing decoded or encoded again)."""
+    if all(body[: len(_ARROW)] == _ARROW for body in bodies):
+        return _ARROW + b"".join(memoryview(body)[len(_ARROW) :] for body in bodies)
     parts = [t for _, t in tables([Record(0, project_id, 0, body) for body in bodies])]
     return _ipc(pa.concat_tables(parts))
 
@@ -91,14 +94,23 @@ def tables(records: Sequence[Record]) -> list[tuple[int, pa.Table]]:
             out.append((run_project, event_table(run_project, run)))
             run = []
         if arrow:
-            stream = pa.py_buffer(record.body).slice(len(_ARROW))
-            out.append((record.project_id, pa.ipc.open_stream(stream).read_all()))
+            out.append((record.project_id, _read_streams(record.body)))
         else:
             run_project = record.project_id
             run.extend(_decode_events(record.body[1:]))
     if run:
         out.append((run_project, event_table(run_project, run)))
     return out
+
+
+def _read_streams(body: bytes) -> pa.Table:
+    """The table of an Arrow record: one IPC stream, or several back to back (``concat``)."""
+    source = pa.BufferReader(pa.py_buffer(body).slice(len(_ARROW)))
+    size = len(body) - len(_ARROW)
+    parts = [pa.ipc.open_stream(source).read_all()]
+    while source.tell() < size:
+        parts.append(pa.ipc.open_stream(source).read_all())
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
 class IngestCounts:
