@@ -22,7 +22,7 @@ from sessionscope.domain.events import decode_batch
 from sessionscope.ingest import Ingestor
 from sessionscope.ingest.decoders import SPLIT_BYTES, prepare_in_worker, split_body
 from sessionscope.ingest.journal import Record
-from sessionscope.ingest.pipeline import INLINE_BODY_BYTES
+from sessionscope.ingest.pipeline import INLINE_BODY_BYTES, IngestError, parse_events
 from sessionscope.ingest.records import Batch, concat, encode, tables
 from sessionscope.store.clickhouse import ClickHouseStore, event_table
 from tests.conftest import Tenant, cli_json, serve_process
@@ -207,10 +207,9 @@ def test_a_large_body_is_cut_into_whole_events(ndjson: bool) -> None:
     keep = [i % 5 != 0 for i in range(len(batch))]
     subset = Batch.encoded(5, [e["id"] for e in batch], True, joined).subset(keep)
     assert _rows(5, subset) == [r for r, k in zip(_rows(5, whole.body), keep, strict=True) if k]
-    # Not cut: small, or not plainly valid (decoded whole, which names every problem).
+    # Not cut: small, or not a JSON array or NDJSON.
     assert split_body(orjson.dumps(batch[:100]), content_type, None, 50 << 20, 2) is None
-    if not ndjson:
-        assert split_body(body[:-50], content_type, None, 50 << 20, 2) is None
+    assert split_body(b"{" + body[1:], "application/json", None, 50 << 20, 2) is None
 
 
 def test_a_large_body_decoded_in_parts_over_http(
@@ -236,8 +235,35 @@ def test_a_large_body_decoded_in_parts_over_http(
     assert r.status_code == 400
     problems = r.json()["error"]["problems"]
     assert [(p["index"], p["field"]) for p in problems] == [(3, "port"), (9_001, "user")]
-    assert loaded_store.count_events(tenant.project.id) == 10_000
-    assert loaded_store.count_events(tenant.project.id, "player") == 2_500
+    # Cut where it should not be (the body is cut without parsing it): a title holding
+    # ``},{`` right where a cut falls, and a body cut short. Each part is refused or decoded
+    # as it should, and the answer is the whole body's.
+    tricky = _mixed(10_000, "tricky")
+    for event in tricky[4_990:5_010]:
+        if event["kind"] == "desktop":
+            event["title"] = 'a"}, {"b": ' * 50
+    parts = split_body(orjson.dumps(tricky), "application/json", None, 50 << 20, 2)
+    assert parts is not None
+    with pytest.raises(orjson.JSONDecodeError):  # the cut fell inside a title
+        orjson.loads(parts[0])
+    r = _post(http, tenant, orjson.dumps(tricky))
+    assert r.json() == {"accepted": 10_000, "duplicates": 0}
+    cut_short = orjson.dumps(_mixed(10_000, "short"))[:-100]
+    r = _post(http, tenant, cut_short)
+    assert r.status_code == 400
+    assert r.json()["error"] == {
+        "code": "invalid_json",
+        "message": ingest_refusal(cut_short).message,
+    }
+    assert loaded_store.count_events(tenant.project.id) == 20_000
+    assert loaded_store.count_events(tenant.project.id, "player") == 5_000
+
+
+def ingest_refusal(body: bytes) -> IngestError:
+    """The refusal of ``body`` decoded whole, in this process."""
+    with pytest.raises(IngestError) as refused:
+        parse_events(body, "application/json")
+    return refused.value
 
 
 def _workers_of(pid: int) -> list[int]:

@@ -27,6 +27,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -34,11 +35,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-import msgspec
 from anyio import to_thread
 
 from sessionscope.heap import freeze_startup_objects
-from sessionscope.ingest.records import ARROW_MIN_EVENTS, Batch, concat
+from sessionscope.ingest.records import Batch, concat
 
 __all__ = ["Decoders", "prepare_in_worker"]
 
@@ -66,8 +66,6 @@ def prepare_in_worker(
 
 #: Bodies of at least this many bytes (once inflated) are cut into parts, one per worker.
 SPLIT_BYTES = 1 << 20
-
-_RAWS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def _inflated_size(body: bytes, content_encoding: str | None) -> int:
@@ -106,14 +104,27 @@ def split_body(
         return parts if len(parts) > 1 else None
     if data.lstrip()[:1] != b"[":
         return None
-    try:
-        raws = _RAWS.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    # Cut between two objects of the array, ``}`` ``,`` ``{``, past each n-th of the body: no
+    # parsing here. A cut that is not between two events of the array (inside a string, or
+    # inside a value) leaves a part that is not valid JSON (its quotes or brackets unbalanced),
+    # which its worker refuses: then the body is decoded whole.
+    cuts = [0]
+    for k in range(1, n):
+        found = _BETWEEN.search(data, max(cuts[-1], len(data) * k // n))
+        if found is None:
+            break
+        cuts.append(found.start() + 1)
+    if len(cuts) < 2:
         return None
-    size = -(-len(raws) // n)
-    if size < ARROW_MIN_EVENTS:
-        return None
-    return [b"[" + b",".join(raws[i : i + size]) + b"]" for i in range(0, len(raws), size)]
+    cuts.append(len(data))
+    parts = []
+    for k, (a, b) in enumerate(itertools.pairwise(cuts)):
+        start = a if k == 0 else data.index(b"{", a)
+        parts.append((b"" if k == 0 else b"[") + data[start:b] + (b"]" if b < len(data) else b""))
+    return parts
+
+
+_BETWEEN = re.compile(rb"\}\s*,\s*\{")
 
 
 def _worker_start(server_pid: int) -> None:
