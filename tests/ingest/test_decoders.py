@@ -21,7 +21,7 @@ from sessionscope.domain.events import decode_batch
 from sessionscope.ingest import Ingestor
 from sessionscope.ingest.decoders import SPLIT_BYTES, prepare_in_worker, split_body
 from sessionscope.ingest.journal import Record
-from sessionscope.ingest.pipeline import INLINE_BODY_BYTES
+from sessionscope.ingest.pipeline import INLINE_BODY_BYTES, IngestError
 from sessionscope.ingest.records import Batch, concat, tables
 from sessionscope.store.clickhouse import ClickHouseStore
 from tests.conftest import Tenant, cli_json, serve_process
@@ -167,6 +167,13 @@ def test_a_large_body_is_cut_into_whole_events(ndjson: bool) -> None:
     assert split_body(orjson.dumps(batch[:100]), content_type, None, 50 << 20, 2) is None
     if not ndjson:
         assert split_body(body[:-50], content_type, None, 50 << 20, 2) is None
+    # Refused as the whole would be, without inflating it again: past the bound, not gzip.
+    with pytest.raises(IngestError) as refused:
+        split_body(gzip.compress(body), content_type, "gzip", SPLIT_BYTES, 3)
+    assert refused.value.status == 413
+    with pytest.raises(IngestError) as refused:
+        split_body(body, content_type, "gzip", 50 << 20, 3)
+    assert (refused.value.status, refused.value.code) == (400, "bad_gzip")
 
 
 def test_a_large_body_decoded_in_parts_over_http(
