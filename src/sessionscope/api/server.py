@@ -74,10 +74,10 @@ class _PipelineFlow(FlowControl):
         self._held = False
 
     def hold(self) -> None:
-        """Stop reading until the connection closes: a request that was running (or the
-        response of one, which resumes reading once it is sent) no longer resumes it. A held
-        connection read on took whatever a flooding client sent meanwhile, a read per packet,
-        only to throw it away."""
+        """Stop reading until the connection closes, whatever uvicorn does meanwhile (it
+        resumes reading when a request asks for its body or an answer has been sent): a held
+        connection read on takes whatever a flooding client sends, a read per packet, only to
+        throw it away."""
         self._held = True
         self.pause_reading()
 
