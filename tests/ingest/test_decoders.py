@@ -210,6 +210,13 @@ def test_a_large_body_is_cut_into_whole_events(ndjson: bool) -> None:
     # Not cut: small, or not a JSON array or NDJSON.
     assert split_body(orjson.dumps(batch[:100]), content_type, None, 50 << 20, 2) is None
     assert split_body(b"{" + body[1:], "application/json", None, 50 << 20, 2) is None
+    # Refused as the whole would be, without inflating it again: past the bound, not gzip.
+    with pytest.raises(IngestError) as refused:
+        split_body(gzip.compress(body), content_type, "gzip", SPLIT_BYTES, 3)
+    assert refused.value.status == 413
+    with pytest.raises(IngestError) as refused:
+        split_body(body, content_type, "gzip", 50 << 20, 3)
+    assert (refused.value.status, refused.value.code) == (400, "bad_gzip")
 
 
 def test_a_large_body_decoded_in_parts_over_http(

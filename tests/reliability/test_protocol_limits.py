@@ -183,6 +183,36 @@ def test_connections_past_the_limit_of_an_address_are_closed(server: Served) -> 
         raise AssertionError("the address could not connect again")
 
 
+def _bytes_taken(sock: socket.socket, cap: int) -> int:
+    """How much of an endless request body ``sock`` takes (up to ``cap`` bytes) before the
+    server closes it, or before a send waits two seconds: what the kernel's buffers hold,
+    unless the server reads what arrives."""
+    sock.sendall(b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n")
+    sock.settimeout(2)
+    chunk = b" " * (1024 * 1024)
+    sent = 0
+    try:
+        while sent < cap:
+            sent += sock.send(chunk)
+    except (TimeoutError, OSError):  # the buffers are full, or the server closed it
+        pass
+    return sent
+
+
+def test_a_connection_closed_unanswered_is_not_read_before(server: Served) -> None:
+    """A connection past the limit is held (unread) before it is closed: what its client sends
+    meanwhile stays in the kernel's buffers (uvloop started reading it after the guard had
+    paused it: a flooding client had every packet read, and thrown away)."""
+    source = _address()
+    cap = 256 * 1024 * 1024
+    with ExitStack() as stack:
+        for _ in range(MAX_CONNECTIONS):
+            stack.enter_context(_connect(server, source))
+        with _connect(server, source) as extra:
+            assert _bytes_taken(extra, cap) < cap // 4
+    assert server.healthy()
+
+
 def test_trusted_proxies_are_not_limited(server: Served) -> None:
     """127.0.0.1 is a trusted proxy (uvicorn's default ``FORWARDED_ALLOW_IPS``)."""
     with ExitStack() as stack:

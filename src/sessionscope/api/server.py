@@ -65,14 +65,24 @@ class _Refused(Exception):
 
 class _PipelineFlow(FlowControl):
     """uvicorn's flow control, except that reading stays paused while requests wait on the
-    connection (uvicorn resumes it whenever the running request asks for its body)."""
+    connection (uvicorn resumes it whenever the running request asks for its body), and for
+    good once the connection is held (:meth:`hold`)."""
 
     def __init__(self, transport: asyncio.Transport, pipeline: deque[Any]) -> None:
         super().__init__(transport)
         self._pipeline = pipeline
+        self._held = False
+
+    def hold(self) -> None:
+        """Stop reading until the connection closes, whatever uvicorn does meanwhile (it
+        resumes reading when a request asks for its body or an answer has been sent): a held
+        connection read on takes whatever a flooding client sends, a read per packet, only to
+        throw it away."""
+        self._held = True
+        self.pause_reading()
 
     def resume_reading(self) -> None:
-        if not self._pipeline:
+        if not self._pipeline and not self._held:
             super().resume_reading()
 
 
@@ -82,6 +92,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     head_timeout_s = HEAD_TIMEOUT_S
     guard: ConnectionGuard | None = None
+    flow: _PipelineFlow
     _head_timer: asyncio.TimerHandle | None = None
     _head_began = 0.0
     _in_head = False
@@ -108,6 +119,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._peer = host
                 if not guard.admit(host):
                     self._drop()
+                    # uvloop starts reading once this returns, paused or not: a held
+                    # connection of a flooding client was read on, a read per packet.
+                    self.loop.call_soon(self._pause_held)
                     return
                 self._counted = True
         self._in_head = True
@@ -205,7 +219,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         guard = self.guard
         if refusal.held is not None and guard is not None and guard.refusals.hold(refusal.held):
             self._held = refusal.held
-            self.transport.pause_reading()
+            self.flow.hold()
             self._hold_timer = self.loop.call_later(
                 guard.refusals.hold_s, self._answer, refusal.error
             )
@@ -251,9 +265,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             guard.dropped_connections += 1
             if self._closer is None and guard.hold_connection():
                 self._closer = self.loop.call_later(guard.refusals.hold_s, self._close_held)
-                self.transport.pause_reading()
+                self.flow.hold()
                 return
         self.transport.close()
+
+    def _pause_held(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.pause_reading()
 
     def _close_held(self) -> None:
         self._closer = None

@@ -82,14 +82,13 @@ def split_body(
     body: bytes, content_type: str | None, content_encoding: str | None, max_bytes: int, n: int
 ) -> list[bytes] | None:
     """A large body cut into ``n`` bodies of whole events in order (JSON arrays and NDJSON,
-    inflated), or ``None`` when it is not worth it or not plainly valid: then it is decoded
-    whole, which names every problem."""
-    from sessionscope.ingest.pipeline import IngestError, decode_body, is_ndjson
+    inflated), or ``None`` when it is small or neither: then it is decoded whole. A body
+    whose encoding cannot be undone (gzip past ``max_bytes`` inflated, or not gzip) raises
+    the pipeline's ``IngestError`` here: decoding it whole would only inflate it again, to
+    the same refusal (a gzip bomb's, twice)."""
+    from sessionscope.ingest.pipeline import decode_body, is_ndjson
 
-    try:
-        data = decode_body(body, content_encoding, max_bytes)
-    except IngestError:
-        return None
+    data = decode_body(body, content_encoding, max_bytes)
     if len(data) < SPLIT_BYTES:
         return None
     if is_ndjson(content_type):
