@@ -595,6 +595,21 @@ class JournalSampler:
         return None
 
 
+def settle(peer: Peer, limit_s: float = 60.0) -> float:
+    """Wait until ``peer`` is done with its last measurement: its journal empty (when it has
+    one) and its process idle. Otherwise its loading and the engine's merges would run during
+    the other server's next measurement, on the same two cores. Returns the seconds waited."""
+    start = time.monotonic()
+    sampler = JournalSampler(peer.port)
+    while time.monotonic() - start < limit_s:
+        pending = sampler.sample()
+        before = process_cpu_s(peer.pid)
+        time.sleep(0.5)
+        if not pending and (process_cpu_s(peer.pid) - before) / 0.5 < 0.05:
+            break
+    return round(time.monotonic() - start, 1)
+
+
 def _run_load(peer: Peer, load: Load, name: str) -> tuple[Figure, LoadResult]:
     cpu = process_cpu_s(peer.pid)
     result: LoadResult = in_child(drive, load)
@@ -792,14 +807,22 @@ def measure_peer(cfg: PeerConfig) -> dict[str, Any]:
             else None
         )
         # Measurements 1-3 alternate between the servers (the machine's speed drifts).
+        settled: list[float] = []
         for name, fn in (
             ("single_1", lambda p: _singles(p, cfg, 1, "s1")),
             ("single_n", lambda p: _singles(p, cfg, cfg.clients, "sn")),
             ("batch_10k", lambda p: _big_batches(p, cfg)),
         ):
             ours[name] = fn(ss)
+            waited = settle(ss)
             if aw is not None:
                 peer[name] = fn(aw)
+                waited += settle(aw)
+            settled.append(waited)
+        notes.append(
+            "before each measurement, the server measured last was left to finish its work "
+            f"(journal empty, process idle): {', '.join(f'{w:g}' for w in settled)} s"
+        )
         # aw-server's sustained run first: sessionscope's leaves merges (and a journal) behind.
         if aw is not None:
             peer["sustained"] = _sustained(aw, cfg, cfg.aw_seconds, journal=False)

@@ -600,7 +600,8 @@ def peer_section(data: dict[str, Any]) -> list[str]:
         f"{data.get('aw_server_version') or 'not installed'}; a fixed Python loop took "
         f"{data['cpu_probe_ms'][0]:.0f} ms at the start and {data['cpu_probe_ms'][1]:.0f} ms at "
         "the end). Both servers run as processes on this machine, driven by the same client in "
-        "the same run; measurements 1-3 alternate between them.",
+        "the same run; measurements 1-3 alternate between them, each once the server measured "
+        "before it has finished its work (journal loaded, process idle).",
         "",
         *rows,
         "",
