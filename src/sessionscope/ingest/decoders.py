@@ -67,6 +67,9 @@ def prepare_in_worker(
 #: Bodies of at least this many bytes (once inflated) are cut into parts, one per worker.
 SPLIT_BYTES = 1 << 20
 
+#: Where a JSON array may be cut: between two objects.
+_BETWEEN = re.compile(rb"\}\s*,\s*\{")
+
 
 def _inflated_size(body: bytes, content_encoding: str | None) -> int:
     """The size of ``body`` once inflated: a gzip stream ends with it (modulo 2^32; of its
@@ -123,9 +126,6 @@ def split_body(
     return parts
 
 
-_BETWEEN = re.compile(rb"\}\s*,\s*\{")
-
-
 def _worker_start(server_pid: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the server stops its workers
     # itself (``close``), so a worker does not print a KeyboardInterrupt of its own.
@@ -155,10 +155,12 @@ def _worker_ready() -> None:
 
 
 class Decoders:
-    """A pool of ``processes`` worker processes, started on first use."""
+    """A pool of ``processes`` worker processes, started on first use. ``hashed``: the
+    batches carry their ids' hashes (for the store's id filter, as ``Ingestor.prepare``)."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, hashed: bool) -> None:
         self.processes = processes
+        self.hashed = hashed
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -188,7 +190,6 @@ class Decoders:
         content_type: str | None,
         content_encoding: str | None,
         max_bytes: int,
-        hashed: bool,
     ) -> Batch:
         """The batch of ``body`` (raises ``IngestError`` as the pipeline does). A body of
         ``SPLIT_BYTES`` or more is cut into a part per worker, decoded side by side."""
@@ -216,7 +217,7 @@ class Decoders:
                     self.split_batches += 1
                     ids = [i for o in outs for i in o[1]]
                     record = await to_thread.run_sync(concat, project_id, [o[2] for o in outs])
-                    return Batch.encoded(project_id, ids, hashed, record)
+                    return Batch.encoded(project_id, ids, self.hashed, record)
             out = await self._run(pool, args)
         if out[0] == "refused":
             _, status, code, message, problems = out
@@ -224,7 +225,7 @@ class Decoders:
         _, ids, record = out
         if pool is not None:
             self.batches += 1
-        return Batch.encoded(project_id, ids, hashed, record)
+        return Batch.encoded(project_id, ids, self.hashed, record)
 
     async def _run(self, pool: ProcessPoolExecutor, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """``prepare_in_worker(*args)`` in a worker (in a thread if the pool broke)."""

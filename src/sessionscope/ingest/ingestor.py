@@ -133,7 +133,7 @@ class Ingestor:
         self.events_loaded = 0
         self.counts = IngestCounts()
         #: Where large bodies are decoded (``ingest_async``); started on first use.
-        self.decoders = Decoders(self.tuning.decode_processes)
+        self.decoders = Decoders(self.tuning.decode_processes, hashed=store.exclusive)
 
     # ------------------------------------------------------------------ life cycle
 

@@ -250,7 +250,7 @@ async def _ingest_async(
         batch = prepare()
     elif translate is None:  # in a worker process (``ingest.decoders``)
         batch = await ingestor.decoders.prepare(
-            project_id, body, content_type, content_encoding, max_bytes, ingestor.store.exclusive
+            project_id, body, content_type, content_encoding, max_bytes
         )
     else:
         batch = await to_thread.run_sync(prepare)

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-import numpy as np
 import pyarrow as pa
 
 from sessionscope.domain.events import Event
@@ -160,7 +159,7 @@ class Batch:
         hashed: bool,
         future: asyncio.Future[tuple[int, int]] | None = None,
         *,
-        encoded: tuple[list[str], np.ndarray[Any, Any] | None, bytes] | None = None,
+        encoded: tuple[list[str], bytes] | None = None,
     ) -> None:
         self.project_id = project_id
         #: Set for a batch submitted from the event loop (``submit_prepared``).
@@ -168,14 +167,15 @@ class Batch:
         #: The events (``None`` for a batch prepared in a worker process: see ``encoded``).
         self.events = events
         if encoded is not None:
-            self.ids, self.hashes, self.body = encoded
+            self.ids, self.body = encoded
         else:
             assert events is not None
             self.ids = [e.id for e in events]
-            self.hashes = id_hashes(self.ids) if hashed else None
             # Encoded by the caller's thread; encoded again by the writer only if it drops
             # some.
             self.body = encode(project_id, events)
+        # Always in this process: Python's string hash differs from one process to another.
+        self.hashes = id_hashes(self.ids) if hashed else None
         self.finished = False
         #: Set for a batch submitted from a thread (``submit``), which waits on it.
         self.done: threading.Event | None = None
@@ -185,10 +185,8 @@ class Batch:
     @classmethod
     def encoded(cls, project_id: int, ids: list[str], hashed: bool, body: bytes) -> Batch:
         """A batch whose events were decoded and encoded elsewhere (a worker process): its
-        ids and its journal record's body. Their hashes are computed here: Python's string
-        hash differs from one process to another."""
-        hashes = id_hashes(ids) if hashed else None
-        return cls(project_id, None, hashed, encoded=(ids, hashes, body))
+        ids and its journal record's body."""
+        return cls(project_id, None, hashed, encoded=(ids, body))
 
     def subset(self, keep: Sequence[bool]) -> bytes:
         """The journal record of the events ``keep`` marks (the rest were duplicates)."""
