@@ -20,7 +20,7 @@ import pytest
 
 from sessionscope.domain.events import decode_batch
 from sessionscope.ingest import Ingestor
-from sessionscope.ingest.decoders import SPLIT_BYTES, prepare_in_worker, split_body
+from sessionscope.ingest.decoders import SPLIT_BYTES, Decoders, prepare_in_worker, split_body
 from sessionscope.ingest.journal import Record
 from sessionscope.ingest.pipeline import INLINE_BODY_BYTES, IngestError, parse_events
 from sessionscope.ingest.records import Batch, concat, encode, tables
@@ -318,3 +318,19 @@ def test_decoding_processes_end_with_their_server(tmp_path: Path, stop: signal.S
         while any(_alive(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not [w for w in workers if _alive(w)]
+
+
+def _arrow_allocator() -> str:
+    return str(pa.default_memory_pool().backend_name)
+
+
+def test_decoding_processes_build_columns_with_the_c_allocator() -> None:
+    """Arrow's default allocator gave each batch fresh pages to zero (``heap``): a worker
+    allocates Arrow's buffers with ``malloc``, which keeps what it frees."""
+    decoders = Decoders(1, hashed=False)
+    try:
+        pool = decoders._executor()
+        assert pool is not None
+        assert pool.submit(_arrow_allocator).result(timeout=120) == "system"
+    finally:
+        decoders.close()

@@ -37,7 +37,7 @@ from typing import Any
 
 from anyio import to_thread
 
-from sessionscope.heap import freeze_startup_objects
+from sessionscope.heap import arrow_on_system_allocator, freeze_startup_objects
 from sessionscope.ingest.records import Batch, concat
 
 __all__ = ["Decoders", "prepare_in_worker"]
@@ -136,6 +136,7 @@ def _worker_start(server_pid: int) -> None:
     # collection walked it all again, about 6 ms of each batch of 5,000 events.
     import sessionscope.ingest.pipeline  # noqa: F401
 
+    arrow_on_system_allocator()
     freeze_startup_objects()
 
 
