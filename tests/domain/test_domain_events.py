@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -16,11 +16,13 @@ from sessionscope.domain.events import (
     Event,
     Problem,
     decode_batch,
+    decode_columns,
     derive_id,
     format_time,
     validate_batch,
 )
 from sessionscope.domain.timerange import MAX_EPOCH_MS
+from sessionscope.store.writes import columns_table, event_table
 
 NOW = datetime(2025, 10, 10, 12, 0, tzinfo=UTC)
 T = "2025-10-10T09:00:00.000Z"
@@ -574,3 +576,81 @@ def test_epoch_milliseconds_are_converted_exactly(ms: float) -> None:
 
 DESKTOP_AT = {"kind": "desktop", "type": "login", "session": 1, "user_id": 2}
 LATER = datetime(9998, 12, 30, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# a large batch decoded as columns holds what its events hold
+
+
+def _epoch_ms(value: int | str) -> int:
+    if isinstance(value, int):
+        return value
+    return (datetime.fromisoformat(value) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
+        milliseconds=1
+    )
+
+
+#: How a batch's times are written: each event's own way (text or epoch ms, mixed), all epoch
+#: ms, all text in UTC, all text at an offset; and what may be wrong with one event.
+TIME_STYLES = ["as drawn", "ms", "utc", "offset"]
+FLAWS = [None, "no id", "fraction of a ms", "before 2000", "tomorrow and more", "missing field"]
+
+
+def _restyle(obj: dict[str, Any], style: str) -> dict[str, Any]:
+    ms = _epoch_ms(obj["time"])
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    if style == "ms":
+        return {**obj, "time": ms}
+    if style == "utc":
+        return {**obj, "time": format_time(at)}
+    if style == "offset":
+        local = at.astimezone(timezone(timedelta(hours=5, minutes=30)))
+        return {**obj, "time": local.isoformat(timespec="microseconds")}
+    return obj
+
+
+@PROPS
+@given(
+    st.lists(raw_events(), min_size=1, max_size=20),
+    st.sampled_from(TIME_STYLES),
+    st.sampled_from(FLAWS),
+    st.booleans(),
+    st.data(),
+)
+def test_a_batch_decoded_as_columns_holds_what_its_events_hold(
+    objs: list[dict[str, Any]], style: str, flaw: str | None, ndjson: bool, data: st.DataObject
+) -> None:
+    objs = [_restyle(o, style) for o in objs]
+    for o in objs:
+        if data.draw(st.booleans()):
+            o["id"] = data.draw(text)
+    at = data.draw(st.integers(0, len(objs) - 1))
+    if flaw == "no id":
+        objs[at].pop("id", None)
+    elif flaw == "fraction of a ms":
+        objs[at]["time"] = _epoch_ms(objs[at]["time"]) + 0.5
+    elif flaw == "before 2000":
+        objs[at]["time"] = "1999-12-31T23:59:59.999Z"
+    elif flaw == "tomorrow and more":
+        objs[at]["time"] = format_time(NOW + MAX_FUTURE + timedelta(milliseconds=1))
+    elif flaw == "missing field":
+        objs[at].pop("type")
+    body = b"\n".join(orjson.dumps(o) for o in objs) if ndjson else orjson.dumps(objs)
+    columns = decode_columns(body, ndjson=ndjson, least=1, now=NOW)
+    events, problems = decode_batch(body, ndjson=ndjson, now=NOW)
+    if columns is None:
+        # Only a batch with a problem, a mix of time styles or a fraction of a millisecond
+        # takes the event-by-event path.
+        assert problems or style == "as drawn" or flaw == "fraction of a ms"
+        return
+    assert problems == []
+    assert columns_table(7, columns).equals(event_table(7, events))
+    assert columns.ids == [e.id for e in events]
+
+
+def test_columns_need_enough_events_of_a_batch() -> None:
+    body = orjson.dumps([player(id=f"p-{i}") for i in range(3)])
+    assert decode_columns(body, ndjson=False, least=4, now=NOW) is None
+    assert decode_columns(body, ndjson=False, least=3, now=NOW) is not None
+    assert decode_columns(orjson.dumps(player()), ndjson=False, least=1, now=NOW) is None
+    assert decode_columns(b"[" * 100_000, ndjson=False, least=1, now=NOW) is None

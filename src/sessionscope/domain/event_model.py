@@ -7,10 +7,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from sessionscope.domain.timerange import utc_clock
@@ -25,6 +28,7 @@ __all__ = [
     "VIDEO_TYPES",
     "BatchSyntaxError",
     "Event",
+    "EventColumns",
     "Problem",
     "derive_id",
     "epoch_ms",
@@ -118,6 +122,26 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
         out.update(_identity_fields(self))
         out.update(self.attrs)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class EventColumns:
+    """Valid events as columns, in order: what an :class:`Event` holds, a list per field
+    (``domain.events.decode_columns``: a large batch becomes the store's columns without an
+    object per event). ``times_ms``: whole epoch milliseconds (int64), as the store keeps
+    them (a time's microseconds cut off)."""
+
+    kinds: list[str]
+    ids: list[str]
+    times_ms: npt.NDArray[np.int64]
+    types: list[str]
+    sessions: list[str]
+    users: list[str]
+    durations_ms: list[int | None]
+    attrs: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 def epoch_ms(t: datetime) -> int:

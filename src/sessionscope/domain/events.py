@@ -31,6 +31,8 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from sessionscope.domain.event_input import (
     _IN_TYPES,
@@ -63,6 +65,7 @@ from sessionscope.domain.event_model import (
     VIDEO_TYPES,
     BatchSyntaxError,
     Event,
+    EventColumns,
     Problem,
     derive_id,
     epoch_ms,
@@ -80,8 +83,10 @@ __all__ = [
     "VIDEO_TYPES",
     "BatchSyntaxError",
     "Event",
+    "EventColumns",
     "Problem",
     "decode_batch",
+    "decode_columns",
     "derive_id",
     "epoch_ms",
     "format_time",
@@ -474,6 +479,92 @@ def _decode_batch(
     except msgspec.DecodeError as exc:
         raise BatchSyntaxError(f"body is not valid JSON: {exc}") from None
     raise BatchSyntaxError("body must be a JSON object, a JSON array or NDJSON")
+
+
+def decode_columns(
+    data: bytes, *, ndjson: bool, least: int, now: datetime | None = None
+) -> EventColumns | None:
+    """The events of a body (a JSON array, or NDJSON) as columns, when it holds at least
+    ``least`` events, every one valid, and their times are all RFC 3339 or all whole epoch
+    milliseconds: the usual large batch. ``None`` for any other body; ``decode_batch`` then
+    gives its answer (its events, or every problem, or the syntax error).
+
+    The rules are ``decode_batch``'s: the same input structs, decoded the same way, and the
+    same rules of each kind, event by event. Only the times are checked for the whole batch
+    at once, and no :class:`Event` is built: about 40% less work for a batch of thousands
+    (measured in docs/performance.md)."""
+    try:
+        if ndjson:
+            decoded: list[Any] = _ONE.decode_lines(data)
+        elif data.lstrip()[:1] == b"[":
+            decoded = _MANY.decode(data)
+        else:
+            return None
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+    if not decoded or len(decoded) < least:
+        return None
+    return _finish_columns(decoded, now or datetime.now(UTC))
+
+
+_US = timedelta(microseconds=1)
+_MIN_US = (_MIN_TIME - _EPOCH) // _US
+_FUTURE_US = MAX_FUTURE // _US
+
+
+def _finish_columns(decoded: list[_In], now: datetime) -> EventColumns | None:
+    """``_finish`` for a whole batch, as columns; ``None`` at the first problem."""
+    raw = [e.time for e in decoded]
+    times_us = _times_us(raw)
+    if times_us is None:
+        return None
+    if int(times_us.min()) < _MIN_US or int(times_us.max()) > (now - _EPOCH) // _US + _FUTURE_US:
+        return None
+    kinds: list[str] = []
+    sessions: list[str] = []
+    users: list[str] = []
+    attrs: list[dict[str, Any]] = []
+    bad: list[_Invalid] = []
+    kind_of, rules = _KIND_OF, _RULES
+    for e in decoded:
+        cls = type(e)
+        session, user, details = rules[cls](e, bad)
+        if bad:
+            return None
+        kinds.append(kind_of[cls])
+        sessions.append(session)
+        users.append(user)
+        attrs.append(details)
+    ids: list[Any] = [e.id for e in decoded]
+    types = [e.type for e in decoded]
+    durations = [e.duration_ms for e in decoded]
+    if None in ids:
+        for i, event_id in enumerate(ids):
+            if event_id is None:
+                time = _time(raw[i])
+                ids[i] = derive_id(
+                    kinds[i], time, types[i], sessions[i], users[i], durations[i], attrs[i]
+                )
+    return EventColumns(kinds, ids, times_us // 1000, types, sessions, users, durations, attrs)
+
+
+def _times_us(raw: list[datetime | float]) -> npt.NDArray[np.int64] | None:
+    """The times of a batch in epoch microseconds when all are whole epoch milliseconds or all
+    RFC 3339 (aware datetimes, any offset); ``None`` for a mix, or another number."""
+    if type(raw[0]) is float:
+        if not all(type(t) is float for t in raw):
+            return None
+        ms = np.array(raw, dtype=np.float64)
+        if not (ms.min() >= 0 and ms.max() <= MAX_EPOCH_MS):  # NaN fails both
+            return None
+        whole = ms.astype(np.int64)
+        if not np.array_equal(whole, ms):
+            return None
+        return whole * 1000
+    times = [t for t in raw if type(t) is datetime]
+    if len(times) < len(raw):
+        return None
+    return np.array([(t - _EPOCH) // _US for t in times], dtype=np.int64)
 
 
 def _ndjson_slowly(data: bytes, now: datetime) -> list[Any]:

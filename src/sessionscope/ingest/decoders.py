@@ -38,7 +38,7 @@ from typing import Any
 from anyio import to_thread
 
 from sessionscope.heap import arrow_on_system_allocator, freeze_startup_objects
-from sessionscope.ingest.records import Batch, concat
+from sessionscope.ingest.records import ARROW_MIN_EVENTS, Batch, concat, encode_columns
 
 __all__ = ["Decoders", "prepare_in_worker"]
 
@@ -53,11 +53,18 @@ def prepare_in_worker(
     max_bytes: int,
 ) -> tuple[Any, ...]:
     """In a worker: the pipeline's steps for one body. Returns ``("ok", ids, record)``
-    or ``("refused", status, code, message, problems)``."""
-    from sessionscope.ingest.pipeline import IngestError, decode_events
+    or ``("refused", status, code, message, problems)``. A batch of valid events is decoded
+    straight into the record's columns when it can be (``domain.events.decode_columns``),
+    else event by event, as the pipeline does (which names every problem)."""
+    from sessionscope.domain.events import decode_columns
+    from sessionscope.ingest.pipeline import IngestError, decode_body, is_ndjson, parse_events
 
     try:
-        events = decode_events(body, content_type, content_encoding, max_bytes)
+        data = decode_body(body, content_encoding, max_bytes)
+        columns = decode_columns(data, ndjson=is_ndjson(content_type), least=ARROW_MIN_EVENTS)
+        if columns is not None:
+            return ("ok", columns.ids, encode_columns(project_id, columns))
+        events = parse_events(data, content_type)
     except IngestError as exc:
         return ("refused", exc.status, exc.code, exc.message, exc.problems)
     batch = Batch(project_id, events, hashed=False)

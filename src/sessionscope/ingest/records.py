@@ -20,12 +20,21 @@ from typing import Any
 import msgspec
 import pyarrow as pa
 
-from sessionscope.domain.events import Event
+from sessionscope.domain.events import Event, EventColumns
 from sessionscope.ingest.journal import Record
-from sessionscope.store.clickhouse import event_table
+from sessionscope.store.clickhouse import columns_table, event_table
 from sessionscope.store.idfilter import id_hashes
 
-__all__ = ["ARROW_MIN_EVENTS", "Batch", "IngestCounts", "concat", "encode", "finish_all", "tables"]
+__all__ = [
+    "ARROW_MIN_EVENTS",
+    "Batch",
+    "IngestCounts",
+    "concat",
+    "encode",
+    "encode_columns",
+    "finish_all",
+    "tables",
+]
 
 _encode_events = msgspec.msgpack.Encoder().encode
 _decode_events = msgspec.msgpack.Decoder(list[Event]).decode
@@ -47,6 +56,12 @@ def encode(project_id: int, events: Sequence[Event]) -> bytes:
     if len(events) < ARROW_MIN_EVENTS:
         return b"M" + _encode_events(events)
     return _ipc(event_table(project_id, events))
+
+
+def encode_columns(project_id: int, columns: EventColumns) -> bytes:
+    """``encode`` of a batch of ``ARROW_MIN_EVENTS`` events or more decoded as columns."""
+    assert len(columns) >= ARROW_MIN_EVENTS
+    return _ipc(columns_table(project_id, columns))
 
 
 #: LZ4 makes a record about six times smaller (the events' JSON details repeat) for about

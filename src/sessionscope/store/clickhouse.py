@@ -24,9 +24,9 @@ from sessionscope.store.engine import StoreError
 from sessionscope.store.schema import EngineProfile
 from sessionscope.store.series import Series
 from sessionscope.store.sessions import SessionReads
-from sessionscope.store.writes import Writes, event_table
+from sessionscope.store.writes import Writes, columns_table, event_table
 
-__all__ = ["ClickHouseStore", "event_table", "open_store"]
+__all__ = ["ClickHouseStore", "columns_table", "event_table", "open_store"]
 
 
 class ClickHouseStore(Accounts, Writes, SessionReads, Series):

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import threading
 import time as _time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,14 +18,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sessionscope.domain.events import KINDS, Event
+from sessionscope.domain.events import KINDS, Event, EventColumns
 from sessionscope.store.events import EventReads
 from sessionscope.store.idfilter import Hashes, IdFilter, id_hashes
 from sessionscope.store.sessionstarts import KEY_SEPARATOR, SessionStarts, session_key
 
 log = logging.getLogger("sessionscope")
 
-__all__ = ["Writes", "event_table"]
+__all__ = ["Writes", "columns_table", "event_table"]
 
 
 _TS_MS = pa.timestamp("ms", tz="UTC")
@@ -37,21 +37,60 @@ def event_table(project_id: int, events: Sequence[Event]) -> pa.Table:
     One pass per column (comprehensions, and Arrow converting the datetimes): the loader
     builds a table of tens of thousands of rows per block.
     """
-    attrs = [e.attrs for e in events]
-    string = pa.string()
-    dumps = orjson.dumps
     # Times to the millisecond, as ``epoch_ms`` (towards the past: all are after 2000).
     times = pa.array([e.time for e in events], pa.timestamp("us", tz="UTC"))
+    return _table(
+        project_id,
+        kinds=[e.kind for e in events],
+        sessions=[e.session for e in events],
+        ids=[e.id for e in events],
+        times=times.cast(_TS_MS, safe=False),
+        types=[e.type for e in events],
+        durations_ms=[e.duration_ms for e in events],
+        users=[e.user for e in events],
+        attrs=[e.attrs for e in events],
+    )
+
+
+def columns_table(project_id: int, columns: EventColumns) -> pa.Table:
+    """``event_table`` of events decoded as columns (``domain.events.decode_columns``)."""
+    return _table(
+        project_id,
+        kinds=columns.kinds,
+        sessions=columns.sessions,
+        ids=columns.ids,
+        times=pa.array(columns.times_ms, _TS_MS),
+        types=columns.types,
+        durations_ms=columns.durations_ms,
+        users=columns.users,
+        attrs=columns.attrs,
+    )
+
+
+def _table(
+    project_id: int,
+    *,
+    kinds: list[str],
+    sessions: list[str],
+    ids: list[str],
+    times: pa.Array,
+    types: list[str],
+    durations_ms: list[int | None],
+    users: list[str],
+    attrs: Sequence[Mapping[str, Any]],
+) -> pa.Table:
+    string = pa.string()
+    dumps = orjson.dumps
     return pa.table(
         {
-            "project_id": pa.array(np.full(len(events), project_id, dtype=np.uint32)),
-            "kind": pa.array([e.kind for e in events], string),
-            "session": pa.array([e.session for e in events], string),
-            "id": pa.array([e.id for e in events], string),
-            "time": times.cast(_TS_MS, safe=False),
-            "type": pa.array([e.type for e in events], string),
-            "duration_ms": pa.array([e.duration_ms for e in events], pa.uint64()),
-            "user": pa.array([e.user for e in events], string),
+            "project_id": pa.array(np.full(len(ids), project_id, dtype=np.uint32)),
+            "kind": pa.array(kinds, string),
+            "session": pa.array(sessions, string),
+            "id": pa.array(ids, string),
+            "time": times,
+            "type": pa.array(types, string),
+            "duration_ms": pa.array(durations_ms, pa.uint64()),
+            "user": pa.array(users, string),
             "device": pa.array([a.get("device", "") for a in attrs], string),
             "video_type": pa.array([a.get("video_type", "") for a in attrs], string),
             "level": pa.array([a.get("level", "") for a in attrs], string),
