@@ -4,13 +4,17 @@ An incoming event is a JSON object. Its shape is declared once, in ``domain.even
 one input struct per kind (``_PlayerIn`` ...), tagged by ``kind``: msgspec checks types,
 lengths, ranges, required and unknown fields in C while it decodes; here :func:`_finish`
 applies the rules a type cannot say (normalisation, allowed ``type`` values, addresses, time
-bounds) and builds the immutable :class:`Event`. Two entry points share that definition:
+bounds) and builds the immutable :class:`Event`. Three entry points share that definition:
 
 - :func:`decode_batch` turns request bytes (a JSON array, one object, or NDJSON) into events in
   one pass: the whole batch is decoded at once, and only a batch with a problem is decoded again
   event by event to name every problem (each field alone against its declared type, then
   every rule: all the problems of an event, not the first);
-- :func:`validate_batch` does the same for objects already in memory (the simulator, the CLI).
+- :func:`validate_batch` does the same for objects already in memory (the simulator, the CLI);
+- :func:`decode_columns`, for a large batch of valid events (the ingest workers): the same
+  structs and rules, the times checked for the whole batch at once, and the events as columns
+  (:class:`EventColumns`) instead of an :class:`Event` each; any other body is left to
+  :func:`decode_batch`.
 
 A batch is all or nothing: callers store events only when the problem list is empty.
 

@@ -6,9 +6,10 @@ work held the lock most of the time while the second core sat half idle, and the
 own threads (the event loop, the journal's writer, the loader) waited for it (measured in
 docs/performance.md). Bodies over ``INLINE_BODY_BYTES`` go to a pool of worker processes
 instead: a worker runs the very steps of :mod:`sessionscope.ingest.pipeline` (undo gzip,
-decode, validate) and builds the batch's journal record
-(:func:`sessionscope.ingest.records.encode`), and the server gets back only the record and
-the ids, or the problems to refuse the batch with. The ids' hashes for the id filter are
+decode, validate) and builds the batch's journal record (a batch of valid events straight
+from the decoded structs, :func:`sessionscope.domain.events.decode_columns`; any other through
+events, :func:`sessionscope.ingest.records.encode`), and the server gets back only the record
+and the ids, or the problems to refuse the batch with. The ids' hashes for the id filter are
 computed by the server: Python's string hash is seeded per process, so a worker's hashes
 would not match the server's (a resent event would pass the filter as new). Smaller bodies
 are decoded in place: sending them to a process would cost more than decoding them.
