@@ -1,4 +1,5 @@
-"""What a long-running process built at start-up is left out of garbage collection.
+"""How a long-running process keeps its memory: what it built at start-up is left out of
+garbage collection, and a decoding process keeps the memory Arrow frees.
 
 Python's collector walks every tracked object of the oldest generation in a full collection.
 A server holds about 150,000 of them once started (the web framework, the engine's client,

@@ -18,7 +18,9 @@ from sessionscope.domain.events import (
     decode_batch,
     decode_columns,
     derive_id,
+    epoch_ms,
     format_time,
+    parse_time,
     validate_batch,
 )
 from sessionscope.domain.timerange import MAX_EPOCH_MS
@@ -582,14 +584,6 @@ LATER = datetime(9998, 12, 30, tzinfo=UTC)
 # a large batch decoded as columns holds what its events hold
 
 
-def _epoch_ms(value: int | str) -> int:
-    if isinstance(value, int):
-        return value
-    return (datetime.fromisoformat(value) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
-        milliseconds=1
-    )
-
-
 #: How a batch's times are written: each event's own way (text or epoch ms, mixed), all epoch
 #: ms, all text in UTC, all text at an offset; and what may be wrong with one event.
 TIME_STYLES = ["as drawn", "ms", "utc", "offset"]
@@ -597,7 +591,7 @@ FLAWS = [None, "no id", "fraction of a ms", "before 2000", "tomorrow and more", 
 
 
 def _restyle(obj: dict[str, Any], style: str) -> dict[str, Any]:
-    ms = _epoch_ms(obj["time"])
+    ms = epoch_ms(parse_time(obj["time"]))
     at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     if style == "ms":
         return {**obj, "time": ms}
@@ -628,7 +622,7 @@ def test_a_batch_decoded_as_columns_holds_what_its_events_hold(
     if flaw == "no id":
         objs[at].pop("id", None)
     elif flaw == "fraction of a ms":
-        objs[at]["time"] = _epoch_ms(objs[at]["time"]) + 0.5
+        objs[at]["time"] = epoch_ms(parse_time(objs[at]["time"])) + 0.5
     elif flaw == "before 2000":
         objs[at]["time"] = "1999-12-31T23:59:59.999Z"
     elif flaw == "tomorrow and more":
