@@ -20,7 +20,13 @@ import pytest
 
 from sessionscope.domain.events import decode_batch
 from sessionscope.ingest import Ingestor
-from sessionscope.ingest.decoders import SPLIT_BYTES, Decoders, prepare_in_worker, split_body
+from sessionscope.ingest.decoders import (
+    SPLIT_BYTES,
+    Decoders,
+    _Slots,
+    prepare_in_worker,
+    split_body,
+)
 from sessionscope.ingest.journal import Record
 from sessionscope.ingest.pipeline import INLINE_BODY_BYTES, IngestError, parse_events
 from sessionscope.ingest.records import Batch, concat, encode, tables
@@ -313,11 +319,55 @@ def test_decoding_processes_end_with_their_server(tmp_path: Path, stop: signal.S
         assert r.json() == {"accepted": 400, "duplicates": 0}
         workers = _workers_of(server)
         assert len(workers) == 2
+        # The body went to a worker in shared memory, in a segment kept for the next one.
+        assert _segments_of(server)
         os.kill(server, stop)
         deadline = time.monotonic() + 20
-        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        while (
+            any(_alive(w) for w in workers) or _segments_of(server)
+        ) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not [w for w in workers if _alive(w)]
+        assert not _segments_of(server)  # removed, even when the server was killed
+
+
+def _segments_of(pid: int) -> list[str]:
+    """The shared memory segments of the server ``pid`` (``decoders._Slots``)."""
+    return [name for name in os.listdir("/dev/shm") if name.startswith(f"sessionscope-{pid}-")]
+
+
+def test_bodies_reach_workers_in_shared_memory_kept_for_the_next_ones() -> None:
+    slots = _Slots(2)
+    try:
+        small = slots.take(b"a" * 100)
+        assert small is not None and small.size == 1 << 20  # at least 1 MiB
+        view = small.buf
+        assert view is not None and bytes(view[:100]) == b"a" * 100
+        del view
+        other = slots.take(b"b" * 10)
+        assert other is not None and other.name != small.name
+        assert slots.take(b"c") is None  # at most 2 in use: the body goes through the pipe
+        slots.give(small)
+        assert slots.take(b"d" * 5) is small  # used again
+        slots.give(small)
+        slots.give(other)
+        large = slots.take(b"e" * (3 << 20))  # none holds it: the one kept last is replaced
+        assert large is not None and large.size == 4 << 20
+        assert large.name not in (small.name, other.name)
+        assert not Path(f"/dev/shm/{other.name}").exists()
+        assert slots.take(b"f" * (_Slots.MAX_BYTES + 1)) is None  # past the bound: the pipe
+        slots.give(large)
+        names = {small.name, large.name}
+        # A worker reads what the server wrote, as a server reading it whole would.
+        body = orjson.dumps(_mixed(300, "shm"))
+        held = slots.take(body)
+        assert held is not None
+        out = prepare_in_worker(3, (held.name, len(body)), "application/json", None, 10 << 20)
+        assert out == prepare_in_worker(3, body, "application/json", None, 10 << 20)
+        slots.give(held)
+    finally:
+        slots.close()
+    assert not [n for n in names if Path(f"/dev/shm/{n}").exists()]
 
 
 def _arrow_allocator() -> str:

@@ -33,6 +33,7 @@ __all__ = [
     "encode",
     "encode_columns",
     "finish_all",
+    "is_arrow",
     "tables",
 ]
 
@@ -79,10 +80,15 @@ def _ipc(table: pa.Table) -> bytes:
     return body
 
 
+def is_arrow(body: bytes) -> bool:
+    """Whether a record's body holds Arrow columns (``concat`` joins those in place)."""
+    return body[: len(_ARROW)] == _ARROW
+
+
 def concat(project_id: int, bodies: Sequence[bytes]) -> bytes:
     """One journal record's body holding the events of ``bodies`` (of one project), in order:
     Arrow streams back to back after one ``ARROWIPC`` (nothing decoded or encoded again)."""
-    if all(body[: len(_ARROW)] == _ARROW for body in bodies):
+    if all(is_arrow(body) for body in bodies):
         return _ARROW + b"".join(memoryview(body)[len(_ARROW) :] for body in bodies)
     parts = [t for _, t in tables([Record(0, project_id, 0, body) for body in bodies])]
     return _ipc(pa.concat_tables(parts))
