@@ -291,7 +291,7 @@ class Ingestor:
             ids = [i for b in mine for i in b.ids]
             with self._lock:
                 waiting = self._pending.get(project_id)
-                found = {i for i in ids if i in waiting} if waiting else set()
+                found = waiting.intersection(ids) if waiting else set()
             hashes = None
             if all(b.hashes is not None for b in mine):
                 hashes = (
@@ -318,28 +318,36 @@ class Ingestor:
             if fresh:
                 appends.append((batch.project_id, len(fresh), body))
                 kept.append((batch, fresh))
-        if appends:
-            seqs = self.journal.append(appends)  # durable when it returns
-            known = self.store.id_filter()
-            if known is not None:
-                # Before they can leave the pending ids (once loaded): a resend then finds
-                # them "maybe stored" and asks the store.
-                for batch, ids in kept:
-                    hashes = batch.hashes if ids is batch.ids else None
-                    known.add(batch.project_id, id_hashes(ids) if hashes is None else hashes)
-            with self._lock:
-                for (batch, ids), seq in zip(kept, seqs, strict=True):
-                    self._pending.setdefault(batch.project_id, set()).update(ids)
-                    self._record_ids[seq] = ids
-                    self._pending_events += len(ids)
-                self._acked = max(self._acked, seqs[-1])
-                if self._since is None:  # the loader starts counting its linger
-                    self._since = time.monotonic()
-                    self._to_load.notify()
-                elif self._pending_events >= self.tuning.block_events:
-                    self._to_load.notify()
+        if not appends:
+            self.counts.add(sum(b.result[0] for b in admitted), sum(b.result[1] for b in admitted))
+            finish_all(admitted)
+            return
+        seqs = self.journal.append(appends)  # durable when it returns
+        with self._lock:
+            for (_, ids), seq in zip(kept, seqs, strict=True):
+                self._record_ids[seq] = ids
+                self._pending_events += len(ids)
+            self._acked = max(self._acked, seqs[-1])  # reads from now on wait for them
+            if self._since is None:  # the loader starts counting its linger
+                self._since = time.monotonic()
+                self._to_load.notify()
+            elif self._pending_events >= self.tuning.block_events:
+                self._to_load.notify()
         self.counts.add(sum(b.result[0] for b in admitted), sum(b.result[1] for b in admitted))
         finish_all(admitted)
+        # After the answer (about 3 ms less of it for 10,000 events): only this thread looks
+        # for duplicates, and it does so again only once these ids are pending and in the
+        # id filter. In the filter before they can leave the pending ids (once loaded): a
+        # resend then finds them "maybe stored" and asks the store.
+        known = self.store.id_filter()
+        if known is not None:
+            for batch, ids in kept:
+                hashes = batch.hashes if ids is batch.ids else None
+                known.add(batch.project_id, id_hashes(ids) if hashes is None else hashes)
+        with self._lock:
+            for (batch, ids), seq in zip(kept, seqs, strict=True):
+                if seq in self._record_ids:  # else loaded meanwhile: stored, not pending
+                    self._pending.setdefault(batch.project_id, set()).update(ids)
 
     # ------------------------------------------------------------------ loading
 
