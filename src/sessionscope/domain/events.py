@@ -238,12 +238,18 @@ def _desktop(e: _DesktopIn, bad: list[_Invalid]) -> tuple[str, str, dict[str, An
         "client_guid": e.client_guid or "",
         "client_name": e.client_name or "",
     }
-    for name in ("app", "title", "url"):
-        value = getattr(e, name)
-        if value is not None:
-            if e.type != "activity":
+    # Written out, not a loop over the names: this runs for every desktop event.
+    app, title, url = e.app, e.title, e.url
+    if app is not None:
+        attrs["app"] = app
+    if title is not None:
+        attrs["title"] = title
+    if url is not None:
+        attrs["url"] = url
+    if e.type != "activity":
+        for name in ("app", "title", "url"):
+            if name in attrs:
                 bad.append(_Invalid(name, "is only allowed on activity events"))
-            attrs[name] = value
     return str(e.session), str(e.user_id), attrs
 
 
@@ -524,21 +530,15 @@ def _finish_columns(decoded: list[_In], now: datetime) -> EventColumns | None:
         return None
     if int(times_us.min()) < _MIN_US or int(times_us.max()) > (now - _EPOCH) // _US + _FUTURE_US:
         return None
-    kinds: list[str] = []
-    sessions: list[str] = []
-    users: list[str] = []
-    attrs: list[dict[str, Any]] = []
     bad: list[_Invalid] = []
     kind_of, rules = _KIND_OF, _RULES
-    for e in decoded:
-        cls = type(e)
-        session, user, details = rules[cls](e, bad)
-        if bad:
-            return None
-        kinds.append(kind_of[cls])
-        sessions.append(session)
-        users.append(user)
-        attrs.append(details)
+    ruled = [rules[type(e)](e, bad) for e in decoded]
+    if bad:
+        return None
+    kinds = [kind_of[type(e)] for e in decoded]
+    sessions = [r[0] for r in ruled]
+    users = [r[1] for r in ruled]
+    attrs = [r[2] for r in ruled]
     ids: list[Any] = [e.id for e in decoded]
     types = [e.type for e in decoded]
     durations = [e.duration_ms for e in decoded]

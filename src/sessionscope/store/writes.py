@@ -67,6 +67,16 @@ def columns_table(project_id: int, columns: EventColumns) -> pa.Table:
     )
 
 
+#: The columns of one kind's details: (column, key of the details, kind). The other kinds'
+#: rules never give that key, so a batch without that kind has "" throughout.
+_DETAIL_COLUMNS = (
+    ("device", "device", "player"),
+    ("video_type", "video_type", "player"),
+    ("level", "level", "channel"),
+    ("site", "visited_site", "endpoint"),
+)
+
+
 def _table(
     project_id: int,
     *,
@@ -80,10 +90,19 @@ def _table(
     attrs: Sequence[Mapping[str, Any]],
 ) -> pa.Table:
     string = pa.string()
-    dumps = orjson.dumps
+    present = set(kinds)
+    n = len(ids)
+    details = {
+        column: (
+            pa.array([a.get(key, "") for a in attrs], string)
+            if kind in present
+            else pa.nulls(n, string).fill_null("")
+        )
+        for column, key, kind in _DETAIL_COLUMNS
+    }
     return pa.table(
         {
-            "project_id": pa.array(np.full(len(ids), project_id, dtype=np.uint32)),
+            "project_id": pa.array(np.full(n, project_id, dtype=np.uint32)),
             "kind": pa.array(kinds, string),
             "session": pa.array(sessions, string),
             "id": pa.array(ids, string),
@@ -91,12 +110,24 @@ def _table(
             "type": pa.array(types, string),
             "duration_ms": pa.array(durations_ms, pa.uint64()),
             "user": pa.array(users, string),
-            "device": pa.array([a.get("device", "") for a in attrs], string),
-            "video_type": pa.array([a.get("video_type", "") for a in attrs], string),
-            "level": pa.array([a.get("level", "") for a in attrs], string),
-            "site": pa.array([a.get("visited_site", "") for a in attrs], string),
-            "data": pa.array([dumps(a) for a in attrs], pa.binary()),
+            **details,
+            "data": _binary([orjson.dumps(a) for a in attrs]),
         }
+    )
+
+
+def _binary(values: list[bytes]) -> pa.Array:
+    """``pa.array(values, pa.binary())``, built from one joined buffer and its offsets: about
+    half the time for thousands of values."""
+    sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    if offsets[-1] >= 1 << 31:  # past 32-bit offsets (not from one request)
+        return pa.array(values, pa.binary())
+    return pa.Array.from_buffers(
+        pa.binary(),
+        len(values),
+        [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(values))],
     )
 
 
