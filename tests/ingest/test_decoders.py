@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import resource
 import signal
 import time
 from pathlib import Path
@@ -368,6 +369,24 @@ def test_bodies_reach_workers_in_shared_memory_kept_for_the_next_ones() -> None:
     finally:
         slots.close()
     assert not [n for n in names if Path(f"/dev/shm/{n}").exists()]
+
+
+def test_a_body_goes_through_the_pipe_when_shared_memory_is_refused() -> None:
+    """A segment's memory is reserved when it is made: refused (here by a file size limit,
+    as a full ``/dev/shm`` would), the body goes through the pipe; written unreserved, a full
+    ``/dev/shm`` would have killed the server with SIGBUS."""
+    slots = _Slots(2)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))
+    try:
+        assert slots.take(b"x" * 100) is None
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"sessionscope-{os.getpid()}-")]
+    taken = slots.take(b"x" * 100)  # allowed again
+    assert taken is not None
+    slots.give(taken)
+    slots.close()
 
 
 def _arrow_allocator() -> str:

@@ -35,6 +35,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
@@ -193,6 +194,8 @@ def _worker_ready() -> None:
 
 #: Numbers the server's segments (its decoders of different stores share the process).
 _segment_numbers = itertools.count(1)
+#: Where POSIX shared memory lives (Linux).
+_SHM = Path("/dev/shm")
 
 
 class _Slots:
@@ -227,6 +230,7 @@ class _Slots:
         with self._lock:
             if self._closed:
                 return None
+            segment: SharedMemory | None
             fits = [s for s in self._free if s.size >= size]
             if fits:
                 segment = fits[0]
@@ -241,16 +245,35 @@ class _Slots:
                 segment = self._make(size)
             else:
                 return None
+            if segment is None:
+                return None
         view = segment.buf
         assert view is not None
         view[:size] = body
         return segment
 
-    def _make(self, size: int) -> SharedMemory:
-        self._count += 1
+    def _make(self, size: int) -> SharedMemory | None:
+        """A new segment of at least ``size`` bytes, its memory reserved now (``None`` when it
+        cannot be: no ``/dev/shm``, or it or a file size limit refuses). Written without a
+        reservation, a full ``/dev/shm`` would kill the server (``SIGBUS``), not refuse."""
         capacity = max(self._MIN_BYTES, 1 << (size - 1).bit_length())
         name = f"sessionscope-{os.getpid()}-{next(_segment_numbers)}"
-        return SharedMemory(name, create=True, size=capacity)
+        path = _SHM / name
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            return None
+        try:
+            os.posix_fallocate(fd, 0, capacity)
+            segment = SharedMemory(name)  # known to the resource tracker from now on
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            log.warning("ingest: no shared memory for large bodies (%s); using the pipe", exc)
+            return None
+        finally:
+            os.close(fd)
+        self._count += 1
+        return segment
 
     def give(self, segment: SharedMemory) -> None:
         with self._lock:
