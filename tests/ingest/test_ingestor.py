@@ -11,7 +11,7 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -435,3 +435,36 @@ def test_start_again_after_the_block_is_loaded_changes_nothing(
     with running(store, directory) as ingestor:
         assert ingestor.journal.pending() == (0, 0, 0)
     assert_stored_once(store, project.id, sent)
+
+
+def test_a_burst_of_large_bodies_keeps_the_loader_waiting_unless_a_read_asks(
+    store: ClickHouseStore, tmp_path: Path
+) -> None:
+    """While large bodies are being decoded, a full block waits (decoding is what keeps
+    clients waiting); it goes once the burst is over, past two blocks, or when a read asks."""
+    project = new_project(store, "burst")
+    tuning = IngestTuning(block_events=100, linger_s=60, burst_gap_s=0.05)
+    with running(store, tmp_path / "journal", tuning) as ingestor:
+        with ingestor.decoding():  # a large body is being decoded
+            assert ingestor.submit(project.id, player_events("bu-a", 150, seed=1)) == (150, 0)
+            time.sleep(0.5)  # a full block: without the burst it would load at once
+            assert store.count_events(project.id) == 0
+            assert ingestor.barrier()  # a read asks: loaded at once
+            assert store.count_events(project.id) == 150
+            # Two blocks' worth waiting: loaded during the burst too.
+            assert ingestor.submit(project.id, player_events("bu-b", 200, seed=2)) == (200, 0)
+            assert _eventually(ingestor.caught_up)
+            assert ingestor.submit(project.id, player_events("bu-c", 120, seed=3)) == (120, 0)
+            time.sleep(0.3)
+            assert not ingestor.caught_up()
+        assert _eventually(ingestor.caught_up)  # the burst is over: loaded
+        assert store.count_events(project.id) == 470
+
+
+def _eventually(check: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
