@@ -113,7 +113,7 @@ def test_a_full_journal_answers_503_with_retry_after_in_each_family_shape(
 
 def test_the_bound_follows_the_loaders_speed(store: ClickHouseStore, tmp_path: Path) -> None:
     """What may wait in the journal is at most ``max_lag_s`` of loading (so a read under a load
-    the store cannot keep up with waits about that long), never under two blocks."""
+    the store cannot keep up with waits about that long), never under three blocks."""
     tuning = IngestTuning(max_pending_events=1_000_000, block_events=10_000, max_lag_s=5)
     ingestor = Ingestor(store, tmp_path / "journal", tuning)
     try:
@@ -121,7 +121,12 @@ def test_the_bound_follows_the_loaders_speed(store: ClickHouseStore, tmp_path: P
         ingestor._load_rate = 30_000.0
         assert ingestor._bound() == 150_000  # 5 s at 30,000 events/s
         ingestor._load_rate = 1_000.0
-        assert ingestor._bound() == 20_000  # two blocks at least
+        assert ingestor._bound() == 30_000  # three blocks at least
+        # A burst of large bodies holds back two blocks at most, and leaves a block of room.
+        assert ingestor._burst_most() == 20_000
+        ingestor.tuning = IngestTuning(max_pending_events=25_000, block_events=10_000)
+        assert ingestor._burst_most() == 15_000
+        ingestor.tuning = tuning
         ingestor._load_rate = 1_000_000.0
         assert ingestor._bound() == 1_000_000  # and never past the bound in events
     finally:

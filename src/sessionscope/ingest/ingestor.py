@@ -377,7 +377,7 @@ class Ingestor:
                         or self._stopping
                         or waited >= self.tuning.linger_s
                         or (full and not self._bursting(now))
-                        or self._pending_events >= 2 * self.tuning.block_events
+                        or self._pending_events >= self._burst_most()
                     ):
                         break
                     wait = self.tuning.linger_s - waited
@@ -411,16 +411,23 @@ class Ingestor:
         Decoding large bodies and loading a block compete for the same cores, and only the
         decoding keeps a client waiting (a read that waits for the loader makes it load at
         once). So while large bodies keep coming (``burst_gap_s`` apart at most), a full
-        block is left to gather, up to the linger or two blocks' worth of events, whichever
-        comes first. Measured in docs/performance.md: in bursts of five 10,000-event
-        batches, the batch during which the loader started its insert took 86 ms instead of
-        about 57 ms (medians of ten runs); left to gather, 58 ms."""
+        block is left to gather, up to the linger or two blocks' worth of events (and a block
+        short of the bound: ``_burst_most``), whichever comes first. Measured in
+        docs/performance.md: in bursts of five 10,000-event batches, the batch during which
+        the loader started its insert took 86 ms instead of about 57 ms (medians of ten
+        runs); left to gather, 58 ms."""
         self._decoding += 1
         try:
             yield
         finally:
             self._decoding -= 1
             self._decoded_at = time.monotonic()
+
+    def _burst_most(self) -> int:
+        """The most events a burst leaves waiting: two blocks, and a block less than the bound
+        (a burst that held a block back must not push its own batches into refusals)."""
+        block = self.tuning.block_events
+        return min(2 * block, self._bound() - block)
 
     def _bursting(self, now: float) -> bool:
         """Whether large bodies are arriving (``decoding``)."""
@@ -510,11 +517,12 @@ class Ingestor:
         """How many events may wait in the journal: ``max_pending_events``, and no more than
         the loader writes in ``max_lag_s`` at its recent speed (a read waits for what is
         pending, so this bounds how long a read waits under a load the store cannot keep up
-        with), but never under two blocks."""
+        with), but never under three blocks: one being loaded, one a burst of large bodies
+        may hold back (``decoding``), one of room."""
         limit = self.tuning.max_pending_events
         if self._load_rate:
             by_time = int(self._load_rate * self.tuning.max_lag_s)
-            limit = min(limit, max(by_time, 2 * self.tuning.block_events))
+            limit = min(limit, max(by_time, 3 * self.tuning.block_events))
         return limit
 
     def _lag_s(self) -> float:
