@@ -202,8 +202,8 @@ class _Slots:
     """Segments of shared memory the server writes bodies into for its workers, kept and
     used again: sent through the pool's one pipe instead, the two parts of a 10,000-event
     batch (1.4 MB each) reached their workers one after the other, 5-6 ms after they were
-    cut on an idle machine and up to 17 ms on a busy one; through a segment, 0.6 ms (measured
-    in docs/performance.md). A segment is made once, and grows (is replaced) only for a
+    cut on an idle machine and up to 17 ms on a busy one; through a segment, 1.3-1.7 ms
+    (measured in docs/performance.md). A segment is made once, and grows (is replaced) only for a
     larger body: a fresh segment per body cost a page fault per page, on both sides, and was
     slower than the pipe.
 

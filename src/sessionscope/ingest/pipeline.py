@@ -248,14 +248,14 @@ async def _ingest_async(
         _refused(exc, ingestor)
     if len(body) <= INLINE_BODY_BYTES and not content_encoding:
         batch = prepare()
-    elif translate is None:  # in a worker process (``ingest.decoders``)
-        with ingestor.decoding():
-            batch = await ingestor.decoders.prepare(
-                project_id, body, content_type, content_encoding, max_bytes
-            )
     else:
         with ingestor.decoding():
-            batch = await to_thread.run_sync(prepare)
+            if translate is None:  # in a worker process (``ingest.decoders``)
+                batch = await ingestor.decoders.prepare(
+                    project_id, body, content_type, content_encoding, max_bytes
+                )
+            else:
+                batch = await to_thread.run_sync(prepare)
     try:
         accepted, duplicates = await ingestor.submit_prepared(batch)
     except (Overloaded, JournalError) as exc:
