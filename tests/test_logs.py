@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+from pathlib import Path
 
 import httpx
 import pytest
 
-from sessionscope.logs import BackgroundStreamHandler, RedactSecrets, redact, server_log_config
+from sessionscope.logs import (
+    AccessLines,
+    BackgroundStreamHandler,
+    RedactSecrets,
+    install_redaction,
+    redact,
+    server_log_config,
+)
+from tests.conftest import cli_json, serve_process
+from tests.factories import desktop
 
 
 def test_redact_query_values() -> None:
@@ -57,3 +68,61 @@ def test_server_log_config_writes_off_the_event_loop() -> None:
         config = server_log_config(log_format)
         classes = {h["class"] for h in config["handlers"].values()}
         assert classes == {"sessionscope.logs.BackgroundStreamHandler"}
+
+
+def test_serve_writes_one_access_line_per_request_in_uvicorns_format(tmp_path: Path) -> None:
+    """``serve`` writes the access lines itself (``AccessLines``): each answered request once,
+    the ingest hot path's and the stack's alike, as uvicorn wrote them, secrets redacted."""
+    data = tmp_path / "data"
+    cli_json(data, "projects", "create", "logs")
+    key = cli_json(data, "keys", "create", "--project", "logs")["api_key"]
+    log_path = tmp_path / "serve.log"
+    auth = {"Authorization": f"Bearer {key}"}
+    event = desktop()
+    with serve_process(data, log_path=log_path) as base:
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        answer = httpx.post(f"{base}/api/v1/events?token=s3cret-1", json=event, headers=auth)
+        assert answer.status_code == 200, answer.text
+        assert httpx.post(f"{base}/api/v1/events", json={}, headers=auth).status_code == 400
+        assert httpx.post(f"{base}/api/v1/events?apiKey=s3cret-2", json=event).status_code == 401
+        assert httpx.get(f"{base}/nowhere?signature=s3cret-3&page=2").status_code == 404
+    text = log_path.read_text()
+    assert "s3cret" not in text
+    lines = [line for line in text.splitlines() if " HTTP/1.1" in line]
+    # The start-up's health checks, then these requests, each once (not also by uvicorn).
+    requests = [re.sub(r"^INFO:     127\.0\.0\.1:\d+ - ", "", line) for line in lines]
+    assert set(requests[:-5]) == {'"GET /healthz HTTP/1.1" 200 OK'}
+    assert requests[-5:] == [
+        '"GET /healthz HTTP/1.1" 200 OK',
+        '"POST /api/v1/events?token=*** HTTP/1.1" 200 OK',
+        '"POST /api/v1/events HTTP/1.1" 400 Bad Request',
+        '"POST /api/v1/events?apiKey=*** HTTP/1.1" 401 Unauthorized',
+        '"GET /nowhere?signature=***&page=2 HTTP/1.1" 404 Not Found',
+    ]
+
+
+def test_access_lines_go_through_logging_where_the_logger_is_configured_otherwise() -> None:
+    """A handler other than ``serve``'s (colours on a terminal, tests): the line is logged as
+    uvicorn logs it, through the redaction filter."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("uvicorn.access")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    install_redaction()
+    try:
+        scope = {
+            "client": ("10.0.0.9", 4242),
+            "method": "GET",
+            "raw_path": b"/cb",
+            "query_string": b"apiKey=ssk_abc&x=1",
+            "http_version": "1.1",
+        }
+        AccessLines().write(scope, 204)
+    finally:
+        logger.handlers, level, logger.propagate = saved
+        logger.setLevel(level)
+    assert stream.getvalue() == '10.0.0.9:4242 - "GET /cb?apiKey=***&x=1 HTTP/1.1" 204\n'

@@ -36,6 +36,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sessionscope.logs import AccessLines
+
 __all__ = ["RequestMetrics", "RequestRecorder", "install", "note_project"]
 
 access_log = logging.getLogger("sessionscope.access")
@@ -60,6 +62,8 @@ class RequestRecorder:
 
     def __init__(self, registry: CollectorRegistry, log_json: bool) -> None:
         self.log_json = log_json
+        #: uvicorn's access lines, when the app writes them (``serve``: see ``AccessLines``).
+        self.access_lines: AccessLines | None = None
         self.requests = Counter(
             "sessionscope_http_requests",
             "HTTP requests answered, by route template, method and status.",
@@ -85,6 +89,8 @@ class RequestRecorder:
         self.latency.labels(route).observe(took)
         if self.log_json:
             _log_request(scope, route, status, took)
+        elif self.access_lines is not None and status != 499:  # 499: nothing was answered
+            self.access_lines.write(scope, status)
 
 
 class RequestMetrics:

@@ -107,6 +107,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _hold_timer: asyncio.TimerHandle | None = None
     #: Closes a connection held before it is closed unanswered (``_drop``).
     _closer: asyncio.TimerHandle | None = None
+    #: The app writes the access lines (``logs.AccessLines``): uvicorn's own are off, while
+    #: the access logger keeps the handler they are written to.
+    app_access_log = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.app_access_log:
+            self.access_log = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -337,11 +345,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return None
 
 
-def uvicorn_options(settings: Settings, guard: ConnectionGuard | None = None) -> dict[str, Any]:
+def uvicorn_options(
+    settings: Settings, guard: ConnectionGuard | None = None, *, app_access_log: bool = False
+) -> dict[str, Any]:
     """Keyword arguments of ``uvicorn.run`` for a server that bounds what clients hold; with
-    the app's ``guard`` (``app.state.connection_guard``), the limits of ``api.guard`` too."""
+    the app's ``guard`` (``app.state.connection_guard``), the limits of ``api.guard`` too.
+    ``app_access_log``: the app writes the access lines (``logs.AccessLines``), not uvicorn."""
     attributes: dict[str, Any] = {"head_timeout_s": settings.head_timeout_ms / 1000}
     if guard is not None:
         attributes["guard"] = guard
+    if app_access_log:
+        attributes["app_access_log"] = True
     protocol = type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), attributes)
     return {"http": protocol, "timeout_keep_alive": 5}

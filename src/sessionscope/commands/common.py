@@ -249,20 +249,24 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
 
     from sessionscope.api.server import uvicorn_options
     from sessionscope.app import create_app
-    from sessionscope.logs import lighten_records, server_log_config
+    from sessionscope.logs import AccessLines, lighten_records, server_log_config
 
     # The management channel: commands on this data directory reach the server where it
     # records its address, with the admin token.
     app = create_app(settings, store=store, record_address=True, freeze_heap=True)
     lighten_records()
+    # The access lines are the app's (``logs.AccessLines``: the same text, cheaper).
+    access_lines = settings.access_log and settings.log_format == "text"
+    if access_lines:
+        app.state.request_recorder.access_lines = AccessLines()
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level="info",
         log_config=server_log_config(settings.log_format),
-        access_log=settings.access_log and settings.log_format == "text",
-        **uvicorn_options(settings, app.state.connection_guard),
+        access_log=access_lines,
+        **uvicorn_options(settings, app.state.connection_guard, app_access_log=access_lines),
     )
 
 
