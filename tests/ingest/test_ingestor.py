@@ -7,6 +7,7 @@ session's embedded engine (one per process).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import threading
@@ -22,6 +23,7 @@ import pytest
 from sessionscope.domain.accounts import Project
 from sessionscope.domain.events import Event, validate_batch
 from sessionscope.ingest import Ingestor, IngestTuning, Overloaded, records
+from sessionscope.ingest import ingestor as ingestor_module
 from sessionscope.ingest.journal import Journal, Record
 from sessionscope.service import SessionService
 from sessionscope.store.clickhouse import ClickHouseStore
@@ -468,3 +470,110 @@ def _eventually(check: Callable[[], bool], timeout_s: float = 30.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+# ---------------------------------------------------------------------------- the loop's commits
+
+
+class _Spy:
+    """Counts the journal's appends by path: the writer's (``append``) and the loop's
+    (``try_append``, with how many found the journal busy)."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.appends = self.loop_appends = self.busy = 0
+        append, try_append = journal.append, journal.try_append
+
+        def counted_append(batches: Any) -> list[int]:
+            self.appends += 1
+            return append(batches)
+
+        def counted_try_append(batches: Any) -> list[int] | None:
+            self.loop_appends += 1
+            seqs = try_append(batches)
+            self.busy += seqs is None
+            return seqs
+
+        journal.append = counted_append  # type: ignore[method-assign]
+        journal.try_append = counted_try_append  # type: ignore[method-assign]
+
+
+def test_batches_sent_one_at_a_time_are_committed_by_the_loop_and_stored_once(
+    store: ClickHouseStore, tmp_path: Path
+) -> None:
+    """One client sending one event at a time: after a few commits of one batch each, the
+    event loop commits itself. Duplicates are found as by the writer: waiting in the journal
+    (on the loop), stored (the writer asks the store); a journal busy with the loader's write
+    sends the batch to the writer; concurrent batches send the next ones to the writer."""
+    project = new_project(store, "loop")
+    sent = player_events("lp", 40, seed=5)
+    with running(store, tmp_path / "journal", IngestTuning(linger_s=60)) as ingestor:
+        spy = _Spy(ingestor.journal)
+        assert _eventually(lambda: bool(getattr(store.id_filter(), "ready", False)))
+
+        async def one(event: Event) -> tuple[int, int]:
+            return await ingestor.submit_prepared(ingestor.prepare(project.id, [event]))
+
+        async def scenario() -> None:
+            for event in sent[:20]:
+                assert await one(event) == (1, 0)
+            # The first ones by the writer (and a few more while it finishes its last commit
+            # after answering), then the loop.
+            assert spy.appends + spy.loop_appends == 20 and spy.loop_appends >= 12
+            appends, loop_appends = spy.appends, spy.loop_appends
+            # A resend while the events wait in the journal: found on the loop.
+            assert await one(sent[5]) == (0, 1)
+            assert (spy.appends, spy.loop_appends) == (appends, loop_appends)
+            # The loader's write under way: the loop does not wait for it, the writer does.
+            with ingestor.journal._write_lock:
+                pending = asyncio.ensure_future(one(sent[20]))
+                await asyncio.sleep(0.2)
+                assert not pending.done()
+            assert await pending == (1, 0)
+            assert (spy.busy, spy.appends) == (1, appends + 1)
+            for event in sent[21:25]:
+                await asyncio.sleep(0.05)  # the writer done with its commit
+                assert await one(event) == (1, 0)
+            assert spy.loop_appends == loop_appends + 1 + 4
+            # Concurrent batches: committed together once, then the writer takes them.
+            await asyncio.sleep(0.05)
+            results = await asyncio.gather(*(one(e) for e in sent[25:33]))
+            assert results == [(1, 0)] * 8 and spy.loop_appends == loop_appends + 6
+            results = await asyncio.gather(*(one(e) for e in sent[33:40]))
+            assert results == [(1, 0)] * 7 and spy.loop_appends == loop_appends + 6
+
+        asyncio.run(scenario())
+        assert ingestor.barrier()
+
+        async def resend() -> list[tuple[int, int]]:
+            # Stored now: the id filter cannot rule them out, so the writer asks the store.
+            return [await one(e) for e in sent[:5]]
+
+        appends, loop_appends = spy.appends, spy.loop_appends
+        assert asyncio.run(resend()) == [(0, 1)] * 5
+        assert (spy.appends, spy.loop_appends) == (appends, loop_appends)
+        assert ingestor.status()["last_error"] is None
+    assert_stored_once(store, project.id, sent)
+
+
+def test_a_slow_commit_of_the_loop_sends_the_next_ones_to_the_writer(
+    store: ClickHouseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow disk must not stall every request: after a commit of the loop slower than
+    ``LOOP_COMMIT_SLOW_S`` (here: any), the writer commits for ``LOOP_COMMIT_PAUSE_S``."""
+    monkeypatch.setattr(ingestor_module, "LOOP_COMMIT_SLOW_S", 0.0)
+    project = new_project(store, "slow")
+    sent = player_events("sl", 12, seed=6)
+    with running(store, tmp_path / "journal", IngestTuning(linger_s=60)) as ingestor:
+        spy = _Spy(ingestor.journal)
+        assert _eventually(lambda: bool(getattr(store.id_filter(), "ready", False)))
+
+        async def scenario() -> None:
+            for event in sent:
+                await asyncio.sleep(0.05)  # the writer done with its commit
+                batch = ingestor.prepare(project.id, [event])
+                assert await ingestor.submit_prepared(batch) == (1, 0)
+
+        asyncio.run(scenario())
+        assert (spy.appends, spy.loop_appends) == (11, 1)
+        assert ingestor.barrier()
+    assert_stored_once(store, project.id, sent)

@@ -50,15 +50,15 @@ def test_a_full_disk_is_refused_clearly_and_stores_nothing(
         ok = [player(session="disk", at=BASE + minutes(i)) for i in range(3)]
         assert http.post("/api/v1/events", json=ok, headers=tenant.auth).status_code == 200
         # SQLite's page limit fails a write exactly as a full disk does (SQLITE_FULL).
-        pages = ingestor.journal._append.execute("PRAGMA page_count").fetchone()[0]
-        ingestor.journal._append.execute(f"PRAGMA max_page_count = {pages}")
+        pages = ingestor.journal._appender.execute("PRAGMA page_count").fetchone()[0]
+        ingestor.journal._appender.execute(f"PRAGMA max_page_count = {pages}")
         big = [player(session="disk-big", at=BASE + minutes(i)) for i in range(200)]
         r = http.post("/api/v1/events", json=big, headers=tenant.auth)
         assert r.status_code == 503
         assert r.headers["retry-after"].isdigit()
         error = r.json()["error"]
         assert error["code"] == "disk_full" and "disk is full" in error["message"]
-        ingestor.journal._append.execute("PRAGMA max_page_count = 1073741823")
+        ingestor.journal._appender.execute("PRAGMA max_page_count = 1073741823")
         # The refused batch is not journaled: resent once there is room, it is all new.
         r = http.post("/api/v1/events", json=big, headers=tenant.auth)
         assert r.json() == {"accepted": 200, "duplicates": 0}

@@ -91,15 +91,19 @@ class Journal:
         try:
             # Appends (request threads, through the writer) and the loader each have their own
             # connection, so a long read of a block never holds up an acknowledgement.
-            self._append = self._connect()
+            self._appender = self._connect()
             self._loader = self._connect()
             for sql in _SCHEMA:
-                self._append.execute(sql)
-            self.id = self._meta(self._append, "id") or self._new_id()
+                self._appender.execute(sql)
+            self.id = self._meta(self._appender, "id") or self._new_id()
         except BaseException:
             self._release()
             raise
-        self._append_lock = threading.Lock()
+        #: Held by every write of the journal (appends, the loader's marks and deletions,
+        #: checkpoints): a writer waits here rather than in SQLite's busy handler (which
+        #: sleeps in steps of milliseconds), and an append that must not wait can see that
+        #: it would (``try_append``).
+        self._write_lock = threading.Lock()
         self._loader_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
@@ -114,8 +118,8 @@ class Journal:
 
     def _new_id(self) -> str:
         value = uuid.uuid4().hex
-        self._append.execute("INSERT OR IGNORE INTO meta VALUES ('id', ?)", (value,))
-        return self._meta(self._append, "id") or value
+        self._appender.execute("INSERT OR IGNORE INTO meta VALUES ('id', ?)", (value,))
+        return self._meta(self._appender, "id") or value
 
     @staticmethod
     def _meta(db: sqlite3.Connection, key: str) -> str | None:
@@ -133,28 +137,41 @@ class Journal:
         writer may wait for the event loop's thread, which holds it while it serves requests).
         Its rows get consecutive sequence numbers: one writer, ``AUTOINCREMENT``.
         """
+        with self._write_lock:
+            return self._append(batches)
+
+    def try_append(self, batches: Sequence[tuple[int, int, bytes]]) -> list[int] | None:
+        """``append``, or None at once (nothing written) while another write of the journal is
+        under way: for a caller that must not wait (the event loop's own commits)."""
+        if not self._write_lock.acquire(blocking=False):
+            return None
+        try:
+            return self._append(batches)
+        finally:
+            self._write_lock.release()
+
+    def _append(self, batches: Sequence[tuple[int, int, bytes]]) -> list[int]:
         chunks = [
             batches[at : at + _ROWS_PER_INSERT] for at in range(0, len(batches), _ROWS_PER_INSERT)
         ]
         many = len(chunks) > 1  # then in one transaction, a statement per chunk
-        with self._append_lock:
-            db = self._append
-            try:
-                if many:
-                    db.execute("BEGIN IMMEDIATE")
-                for chunk in chunks:
-                    cur = db.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
-                if many:
-                    db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                if _is_full(exc):
-                    raise DiskFull("the data directory's disk is full") from None
-                raise JournalError(f"could not write the ingest journal: {exc}") from None
-            last = int(cur.lastrowid or 0)
-            return list(range(last - len(batches) + 1, last + 1))
+        db = self._appender
+        try:
+            if many:
+                db.execute("BEGIN IMMEDIATE")
+            for chunk in chunks:
+                cur = db.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
+            if many:
+                db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            if _is_full(exc):
+                raise DiskFull("the data directory's disk is full") from None
+            raise JournalError(f"could not write the ingest journal: {exc}") from None
+        last = int(cur.lastrowid or 0)
+        return list(range(last - len(batches) + 1, last + 1))
 
     # ------------------------------------------------------------------ the loader's side
 
@@ -220,7 +237,7 @@ class Journal:
         )
 
     def _loader_write(self, *statements: tuple[str, tuple[object, ...]]) -> None:
-        with self._loader_lock:
+        with self._loader_lock, self._write_lock:
             db = self._loader
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -234,13 +251,13 @@ class Journal:
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and restart it (keeps the WAL file small)."""
-        with self._loader_lock, contextlib.suppress(sqlite3.Error):
+        with self._loader_lock, self._write_lock, contextlib.suppress(sqlite3.Error):
             self._loader.execute("PRAGMA wal_checkpoint(RESTART)")
 
     # ------------------------------------------------------------------ closing
 
     def close(self) -> None:
-        for db in (self._append, self._loader):
+        for db in (self._appender, self._loader):
             with contextlib.suppress(sqlite3.Error):
                 db.close()
         self._release()

@@ -235,7 +235,11 @@ def finish_all(batches: Sequence[Batch], error: BaseException | None = None) -> 
         future = batch.future
         if future is not None:
             by_loop.setdefault(future.get_loop(), []).append((future, batch.result, batch.error))
+    running = asyncio._get_running_loop()
     for loop, outcomes in by_loop.items():
+        if loop is running:  # the event loop's own commit: no wake-up to send
+            _settle_all(outcomes)
+            continue
         # The loop may be gone (a server shutting down): nobody waits for the answer.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_settle_all, outcomes)
