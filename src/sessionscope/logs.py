@@ -187,9 +187,10 @@ class AccessLines:
             handler = self._handler = self._fast_handler()
         client = scope.get("client")
         address = f"{client[0]}:{client[1]:d}" if client else ""
-        path = scope["raw_path"].decode("latin1")
-        if scope["query_string"]:
-            path = f"{path}?{scope['query_string'].decode('ascii')}"
+        raw = scope.get("raw_path")
+        path = raw.decode("latin1") if raw else scope.get("path", "")
+        if query := scope.get("query_string"):
+            path = f"{path}?{query.decode('ascii', 'replace')}"
         path = path.replace('"', "%22")
         if isinstance(handler, BackgroundStreamHandler):
             handler.put_line(
