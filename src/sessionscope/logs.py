@@ -11,8 +11,6 @@ by :mod:`sessionscope.api.metrics`, every other record by :class:`JsonFormatter`
 from __future__ import annotations
 
 import copy
-import functools
-import http
 import json
 import logging
 import queue
@@ -20,8 +18,11 @@ import re
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from uvicorn.logging import AccessFormatter
 
 __all__ = [
     "SENSITIVE_PARAMS",
@@ -176,6 +177,9 @@ class AccessLines:
     """
 
     def __init__(self) -> None:
+        from uvicorn.protocols.utils import get_client_addr
+
+        self._client_address = get_client_addr
         self.logger = logging.getLogger("uvicorn.access")
         #: The handler lines are queued to, once looked up (False: log through ``logger``).
         self._handler: BackgroundStreamHandler | bool | None = None
@@ -185,17 +189,19 @@ class AccessLines:
         handler = self._handler
         if handler is None:
             handler = self._handler = self._fast_handler()
-        client = scope.get("client")
-        address = f"{client[0]}:{client[1]:d}" if client else ""
+        address = self._client_address(scope)
+        # uvicorn's ``get_path_with_query_string``, except that a scope of another server
+        # (no ``raw_path``) or a query that is not ASCII does not raise.
         raw = scope.get("raw_path")
         path = raw.decode("latin1") if raw else scope.get("path", "")
         if query := scope.get("query_string"):
             path = f"{path}?{query.decode('ascii', 'replace')}"
         path = path.replace('"', "%22")
         if isinstance(handler, BackgroundStreamHandler):
+            formatter: AccessFormatter = handler.formatter  # type: ignore[assignment]
             handler.put_line(
                 f'INFO:     {address} - "{scope["method"]} {redact(path)} '
-                f'HTTP/{scope["http_version"]}" {status} {_phrase(status)}\n'
+                f'HTTP/{scope["http_version"]}" {formatter.get_status_code(status)}\n'
             )
         elif self.logger.isEnabledFor(logging.INFO):
             self.logger.info(
@@ -225,14 +231,6 @@ class AccessLines:
         ):
             return handlers[0]
         return False
-
-
-@functools.lru_cache(maxsize=128)
-def _phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 def lighten_records() -> None:

@@ -207,12 +207,13 @@ class Ingestor(Loader):
         if not last:
             self.barrier(timeout_s)
             return
+        deadline = time.monotonic() + timeout_s
         with self._lock:
             self._stopping = True
             for cond in (self._to_write, self._to_load, self._loaded_cv):
                 cond.notify_all()
-            self._to_write.wait_for(lambda: not self._writing, timeout_s)  # the loop's commit
-        deadline = time.monotonic() + timeout_s
+            # The loop's commit under way.
+            self._to_write.wait_for(lambda: not self._writing, deadline - time.monotonic())
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
@@ -315,42 +316,23 @@ class Ingestor(Loader):
         if free:
             try:
                 began = time.monotonic()
-                written = self._all_new(group) and self._write_group(group, on_loop=True)
+                written = self._write_group(group, on_loop=True)
                 if written and time.monotonic() - began > LOOP_COMMIT_SLOW_S:
                     self._loop_commits_from = time.monotonic() + LOOP_COMMIT_PAUSE_S
-            except Exception as exc:  # the id filter failed: the writer asks the store
-                log.error("ingest: %s: %s", type(exc).__name__, str(exc)[:300])
             finally:
                 with self._lock:
                     self._writing = False
                     if self._queue or self._stopping:
                         self._to_write.notify_all()
-        if not written:
-            with self._lock:
-                if self._stopping:  # the writer is stopping too
-                    refused: list[Batch] = group
-                else:
-                    self._queue.extend(b for b in group if not b.finished)
-                    self._to_write.notify()
-                    refused = []
-            finish_all(refused, Overloaded("the server is shutting down", 5))
-
-    def _all_new(self, group: list[Batch]) -> bool:
-        """Whether the id filter rules out every id of ``group`` (so the store need not be
-        asked which are stored)."""
-        known = self.store.id_filter()
-        if known is None or not known.ready:
-            return False
-        by_project: dict[int, list[Any]] = {}
-        for batch in group:
-            if batch.hashes is None:
-                return False
-            by_project.setdefault(batch.project_id, []).append(batch.hashes)
-        for project_id, hashes in by_project.items():
-            joined = hashes[0] if len(hashes) == 1 else np.concatenate(hashes)
-            if known.maybe_stored(project_id, joined).any():
-                return False
-        return True
+        if written:
+            return
+        with self._lock:
+            stopping = self._stopping  # then the writer is stopping too
+            if not stopping:
+                self._queue.extend(b for b in group if not b.finished)
+                self._to_write.notify()
+        if stopping:
+            finish_all(group, Overloaded("the server is shutting down", 5))
 
     def _enqueue(self, batch: Batch) -> None:
         with self._lock:
@@ -391,10 +373,10 @@ class Ingestor(Loader):
     def _write(self, group: list[Batch], *, on_loop: bool = False) -> bool:
         """Deduplicate the group in queue order, append what is new in one commit, answer.
 
-        ``on_loop``: the event loop's commit (``_commit_on_loop``): the id filter has ruled
-        out every id already, and nothing waits for the journal; False, having answered only
-        the batches refused for the bound, when another write of the journal is under way."""
-        self._alone = self._alone + 1 if len(group) == 1 else 0
+        ``on_loop``: the event loop's commit (``_commit_on_loop``), which waits for nothing:
+        False, having answered only the batches refused for the bound, when the store would
+        have to be asked which ids it holds (the id filter cannot rule them all out) or
+        another write of the journal is under way."""
         limit = self._bound()
         with self._lock:
             pending = self._pending_events
@@ -425,6 +407,8 @@ class Ingestor(Loader):
                 )
             if not on_loop:
                 found |= self.store.stored_among(project_id, ids, hashes)
+            elif not self.store.none_stored(project_id, hashes):
+                return False  # the writer asks the store
             stored[project_id] = found
         appends: list[tuple[int, int, bytes]] = []
         kept: list[tuple[Batch, list[str]]] = []
@@ -455,6 +439,7 @@ class Ingestor(Loader):
             seqs = written
         else:
             seqs = self.journal.append(appends)
+        self._alone = self._alone + 1 if len(group) == 1 else 0
         if seqs:
             with self._lock:
                 for (_, ids), seq in zip(kept, seqs, strict=True):

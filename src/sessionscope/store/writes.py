@@ -248,14 +248,27 @@ class Writes(EventReads):
     def stored_among(self, project_id: int, ids: Sequence[str], hashes: Hashes | None) -> set[str]:
         """The ids among ``ids`` that are stored (exactly). ``hashes``: their ``id_hashes``,
         for an exclusive store's filter to rule most of them out without asking the engine."""
-        known = self.id_filter()
-        if known is None or not known.ready or hashes is None:
+        maybe = self._maybe_stored(project_id, hashes)
+        if maybe is None:
             return self._existing_ids(project_id, list(set(ids)))
-        maybe = known.maybe_stored(project_id, hashes)
         if not maybe.any():
             return set()
         candidates = {i for i, m in zip(ids, maybe.tolist(), strict=True) if m}
         return self._existing_ids(project_id, list(candidates))
+
+    def none_stored(self, project_id: int, hashes: Hashes | None) -> bool:
+        """Whether the id filter rules out every id of ``hashes`` (``stored_among`` would
+        then find none without asking the engine); False when it cannot tell."""
+        maybe = self._maybe_stored(project_id, hashes)
+        return maybe is not None and not maybe.any()
+
+    def _maybe_stored(self, project_id: int, hashes: Hashes | None) -> Any:
+        """The id filter's answer for each of ``hashes`` (a boolean array: maybe stored), or
+        None when there is no filter yet (a shared store, or one still loading)."""
+        known = self.id_filter()
+        if known is None or not known.ready or hashes is None:
+            return None
+        return known.maybe_stored(project_id, hashes)
 
     def write_events(self, batches: Sequence[tuple[int, Sequence[Event]]], token: str) -> None:
         """Insert deduplicated events of one or more projects as one block (see
