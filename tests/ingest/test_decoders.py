@@ -23,6 +23,7 @@ from sessionscope.domain.events import decode_batch
 from sessionscope.ingest import Ingestor
 from sessionscope.ingest.decoders import (
     SPLIT_BYTES,
+    WARM_UP_EVENTS,
     Decoders,
     _Slots,
     prepare_in_worker,
@@ -402,5 +403,29 @@ def test_decoding_processes_build_columns_with_the_c_allocator() -> None:
         pool = decoders._executor()
         assert pool is not None
         assert pool.submit(_arrow_allocator).result(timeout=120) == "system"
+    finally:
+        decoders.close()
+
+
+def _warm_up_in_worker() -> tuple[Any, ...]:
+    from sessionscope.ingest.decoders import _warm_up
+
+    out = _warm_up()
+    return (out[0], len(out[1]), out[2][:8]) if out[0] == "ok" else out
+
+
+def test_a_new_worker_decodes_a_made_up_batch_as_it_starts() -> None:
+    """A worker's warm-up (``_warm_up``, at its start) takes the path of a real large batch:
+    valid events, decoded into Arrow columns. Were the made-up events refused, it would only
+    warm the refusals."""
+    decoders = Decoders(1, hashed=False)
+    try:
+        pool = decoders._executor()
+        assert pool is not None
+        assert pool.submit(_warm_up_in_worker).result(timeout=120) == (
+            "ok",
+            WARM_UP_EVENTS,
+            b"ARROWIPC",
+        )
     finally:
         decoders.close()
