@@ -24,6 +24,7 @@ the next large body starts a new pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -175,7 +176,8 @@ def _worker_start(server_pid: int) -> None:
     import sessionscope.ingest.pipeline  # noqa: F401
 
     arrow_on_system_allocator()
-    _warm_up()
+    with contextlib.suppress(Exception):  # a worker that could not warm up still decodes
+        _warm_up()
     freeze_startup_objects()
 
 
