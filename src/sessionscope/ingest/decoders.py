@@ -187,7 +187,7 @@ WARM_UP_EVENTS = 5000
 WARM_UP_ROUNDS = 3
 
 
-def warm_up_body(events: int = WARM_UP_EVENTS) -> bytes:
+def _warm_up_body(events: int = WARM_UP_EVENTS) -> bytes:
     """A JSON array of ``events`` valid desktop events (an hour old: always in range)."""
     moment = (int(time.time()) - 3600) * 1000
     return (
@@ -206,12 +206,12 @@ def warm_up_body(events: int = WARM_UP_EVENTS) -> bytes:
 def _warm_up() -> tuple[Any, ...]:
     """Decode a made-up batch ``WARM_UP_ROUNDS`` times; the last answer. A new worker took
     130-160 ms for its first half of a 10,000-event batch (the Arrow modules it imports then),
-    15-25 ms for each of the next two and 9 ms from then on (docs/performance.md: its
-    allocator serves large blocks from fresh mappings until frees have raised its threshold,
-    and the interpreter specialises its hot code as it runs). Here that is paid as the pool
-    starts, by the first large body, which waits for the workers to start in any case; the
-    next ones are decoded at full speed. Nothing of it is stored: a worker stores nothing."""
-    body = warm_up_body()
+    15-25 ms for each of the next two and 9 ms from then on (docs/performance.md), its page
+    faults going from 14,000 for the first half to 600 for the second and none from the
+    fourth: memory its allocator had not reused yet. Here that is paid as the pool starts, by
+    the first large body, which waits for the workers to start in any case; the next ones are
+    decoded at full speed. Nothing of it is stored: a worker stores nothing."""
+    body = _warm_up_body()
     out: tuple[Any, ...] = ()
     for _ in range(WARM_UP_ROUNDS):
         out = prepare_in_worker(0, body, "application/json", None, 2 * len(body))
