@@ -27,6 +27,17 @@ def test_redact_query_values() -> None:
     assert redact("/p?a=1&token=t0k&Signature=zz") == "/p?a=1&token=***&Signature=***"
     assert redact("/plain?page=2") == "/plain?page=2"
     assert "s3cret" not in redact("/cb?api%4Bey=s3cret")
+    # A URL carried in another's parameter, encoded once or twice.
+    assert redact("/cb?u=https%3A%2F%2Fh%2Fp%3Fkey%3Ds3cret&x=1") == "/cb?u=https://h/p?key=***&x=1"
+    assert "s3cret" not in redact("/cb?u=https%253A%252F%252Fh%253Ftoken%253Ds3cret")
+
+
+def test_redact_never_decodes_what_could_forge_a_log_line() -> None:
+    """A newline, a quote or a space stays encoded: decoded, it would start a forged line or
+    close the access log's quoted request."""
+    forged = "/x?a=%0AINFO:%20forged%22%0D%09"
+    assert redact(forged) == forged
+    assert redact("/x?a=%250A") == "/x?a=%0A"
 
 
 def test_access_log_is_redacted(http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
@@ -86,18 +97,22 @@ def test_serve_writes_one_access_line_per_request_in_uvicorns_format(tmp_path: P
         assert httpx.post(f"{base}/api/v1/events", json={}, headers=auth).status_code == 400
         assert httpx.post(f"{base}/api/v1/events?apiKey=s3cret-2", json=event).status_code == 401
         assert httpx.get(f"{base}/nowhere?signature=s3cret-3&page=2").status_code == 404
+        forged = "/nowhere?a=%0AINFO:%20forged%22"
+        assert httpx.get(f"{base}{forged}").status_code == 404
     text = log_path.read_text()
     assert "s3cret" not in text
     lines = [line for line in text.splitlines() if " HTTP/1.1" in line]
     # The start-up's health checks, then these requests, each once (not also by uvicorn).
     requests = [re.sub(r"^INFO:     127\.0\.0\.1:\d+ - ", "", line) for line in lines]
-    assert set(requests[:-5]) == {'"GET /healthz HTTP/1.1" 200 OK'}
-    assert requests[-5:] == [
+    assert set(requests[:-6]) == {'"GET /healthz HTTP/1.1" 200 OK'}
+    assert not [line for line in text.splitlines() if "forged" in line and "/nowhere" not in line]
+    assert requests[-6:] == [
         '"GET /healthz HTTP/1.1" 200 OK',
         '"POST /api/v1/events?token=*** HTTP/1.1" 200 OK',
         '"POST /api/v1/events HTTP/1.1" 400 Bad Request',
         '"POST /api/v1/events?apiKey=*** HTTP/1.1" 401 Unauthorized',
         '"GET /nowhere?signature=***&page=2 HTTP/1.1" 404 Not Found',
+        f'"GET {forged} HTTP/1.1" 404 Not Found',
     ]
 
 

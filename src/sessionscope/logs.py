@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from uvicorn.logging import AccessFormatter
@@ -40,17 +39,34 @@ SENSITIVE_PARAMS = ("apikey", "api_key", "key", "token", "secret", "signature", 
 _PATTERN = re.compile(
     r"(?i)([?&](?:" + "|".join(re.escape(p) for p in SENSITIVE_PARAMS) + r")=)[^&\s\"]*"
 )
+#: A percent-escape of a character that can spell a parameter's name or a URL's delimiters
+#: (or of ``%`` itself, for text encoded twice). Only these are decoded: a quote, a space or a
+#: control character stays encoded, so a decoded URL cannot forge a log line (``%0A``) or
+#: close the access log's quoted request (``%22``).
+_SAFE_ESCAPE = re.compile(r"%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9ADFadf]|2[56DEFdef]|5[Ff])")
+#: How many layers of encoding are decoded (a URL inside a URL's parameter, and so on).
+_DECODE_ROUNDS = 4
+
+
+def _decode_safe(text: str) -> str:
+    for _ in range(_DECODE_ROUNDS):
+        decoded = _SAFE_ESCAPE.sub(lambda m: chr(int(m.group()[1:], 16)), text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
 
 def redact(text: str) -> str:
     """Replace the values of sensitive query parameters in a URL or path.
 
-    Percent-encoded text is decoded first, so an encoded parameter name cannot slip through.
+    Percent-escapes of letters, digits and URL delimiters are decoded first, so an encoded
+    parameter name, or a URL carried encoded in another's parameter, cannot slip through.
     """
     if "=" not in text and "%" not in text:  # no parameter value (most log arguments)
         return text
     if "%" in text:
-        text = unquote(text)
+        text = _decode_safe(text)
     return _PATTERN.sub(r"\1***", text)
 
 
