@@ -21,7 +21,7 @@ from sessionscope.api.hotpath import IngestHotPath
 from sessionscope.api.limits import BodyLimit, BodyRefusals, RefusalBudget, RefusedBodies
 from sessionscope.api.readafterwrite import ReadAfterWrite
 from sessionscope.config import Settings
-from sessionscope.heap import QuietTrim, freeze_startup_objects
+from sessionscope.heap import freeze_startup_objects
 from sessionscope.ingest import Ingestor, open_ingestor
 from sessionscope.logs import install_redaction
 from sessionscope.management import admin_token, forget_server, record_server
@@ -58,16 +58,15 @@ def create_app(
     ingestor: Ingestor | None = None,
     *,
     record_address: bool = False,
-    server_heap: bool = False,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """Build the app. With ``store`` (and ``ingestor``) given, the caller owns them; otherwise
     the lifespan opens (and migrates) the store the settings name, opens the data directory's
     ingest journal (loading what it still holds before the first request), and closes both on
     shutdown. ``record_address``: while it runs, say in the data directory where it listens
     (``server.json``, for the CLI's management commands: ``management.record_server``).
-    ``server_heap``: for the server's process, once started, leave what start-up built out of
-    garbage collection (``heap.freeze_startup_objects``) and hand the free heap back to the
-    system whenever the process goes quiet after work (``heap.QuietTrim``)."""
+    ``freeze_heap``: once started, leave what start-up built out of garbage collection
+    (``heap.freeze_startup_objects``: for the server's process)."""
 
     # Credentials may ride in URLs (a callback URL with an API key, a sign-in link): keep them
     # out of the access log. Again at startup, once the server has configured its logging.
@@ -98,15 +97,11 @@ def create_app(
         )
         if record_address:
             record_server(settings.data_dir, settings.host, settings.port)
-        trimmer = QuietTrim() if server_heap else None
-        if trimmer is not None:
+        if freeze_heap:
             freeze_startup_objects()
-            trimmer.start()
         try:
             yield
         finally:
-            if trimmer is not None:
-                trimmer.stop()
             if record_address:
                 forget_server(settings.data_dir)
             if ingestor is None:

@@ -253,7 +253,7 @@ def run_server(settings: Settings, store: ClickHouseStore) -> None:
 
     # The management channel: commands on this data directory reach the server where it
     # records its address, with the admin token.
-    app = create_app(settings, store=store, record_address=True, server_heap=True)
+    app = create_app(settings, store=store, record_address=True, freeze_heap=True)
     lighten_records()
     # The access lines are the app's (``logs.AccessLines``: the same text, cheaper).
     access_lines = settings.access_log and settings.log_format == "text"
