@@ -15,6 +15,7 @@ from sessionscope.logs import (
     BackgroundStreamHandler,
     RedactSecrets,
     install_redaction,
+    printable,
     redact,
     server_log_config,
 )
@@ -38,6 +39,30 @@ def test_redact_never_decodes_what_could_forge_a_log_line() -> None:
     forged = "/x?a=%0AINFO:%20forged%22%0D%09"
     assert redact(forged) == forged
     assert redact("/x?a=%250A") == "/x?a=%0A"
+
+
+def test_control_characters_are_escaped_in_any_record_a_handler_writes() -> None:
+    """A filter on a logger misses its children's records: the handlers carry it too."""
+    assert printable("a\nb\x1b[2J\x85c\té") == "a\\x0ab\\x1b[2J\\x85c\\x09é"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    parent = logging.getLogger("sessionscope")
+    saved = (parent.handlers[:], parent.level, parent.propagate)
+    parent.handlers, parent.propagate = [handler], False
+    parent.setLevel(logging.INFO)
+    install_redaction()
+    try:
+        child = logging.getLogger("sessionscope.test.child")
+        child.warning("refused %s from %s", "/p?token=s3cret\nINFO forged", "x")
+        child.warning("failed: %s", ValueError("line one\nline two"))
+    finally:
+        parent.handlers, level, parent.propagate = saved
+        parent.setLevel(level)
+    assert stream.getvalue().splitlines() == [
+        "WARNING refused /p?token=***\\x0aINFO forged from x",
+        "WARNING failed: line one\\x0aline two",
+    ]
 
 
 def test_access_log_is_redacted(http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
@@ -99,20 +124,29 @@ def test_serve_writes_one_access_line_per_request_in_uvicorns_format(tmp_path: P
         assert httpx.get(f"{base}/nowhere?signature=s3cret-3&page=2").status_code == 404
         forged = "/nowhere?a=%0AINFO:%20forged%22"
         assert httpx.get(f"{base}{forged}").status_code == 404
+        # The app's own warning names the (decoded) path of a refused credential.
+        escape = "/api/v1/sessions/player/x%1B%5B2J%0Bmoved"
+        assert (
+            httpx.get(f"{base}{escape}", headers={"Authorization": "Bearer no"}).status_code == 401
+        )
     text = log_path.read_text()
     assert "s3cret" not in text
+    # No control character but the lines' ends: none a client sent reaches the log raw.
+    assert not [c for c in text if not c.isprintable() and c != "\n"]
+    assert "WARNING:  refused GET /api/v1/sessions/player/x\\x1b[2J\\x0bmoved from" in text
     lines = [line for line in text.splitlines() if " HTTP/1.1" in line]
     # The start-up's health checks, then these requests, each once (not also by uvicorn).
     requests = [re.sub(r"^INFO:     127\.0\.0\.1:\d+ - ", "", line) for line in lines]
-    assert set(requests[:-6]) == {'"GET /healthz HTTP/1.1" 200 OK'}
+    assert set(requests[:-7]) == {'"GET /healthz HTTP/1.1" 200 OK'}
     assert not [line for line in text.splitlines() if "forged" in line and "/nowhere" not in line]
-    assert requests[-6:] == [
+    assert requests[-7:] == [
         '"GET /healthz HTTP/1.1" 200 OK',
         '"POST /api/v1/events?token=*** HTTP/1.1" 200 OK',
         '"POST /api/v1/events HTTP/1.1" 400 Bad Request',
         '"POST /api/v1/events?apiKey=*** HTTP/1.1" 401 Unauthorized',
         '"GET /nowhere?signature=***&page=2 HTTP/1.1" 404 Not Found',
         f'"GET {forged} HTTP/1.1" 404 Not Found',
+        f'"GET {escape} HTTP/1.1" 401 Unauthorized',
     ]
 
 

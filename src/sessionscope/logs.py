@@ -1,7 +1,9 @@
 """Logging: secrets never reach the logs; text or JSON lines.
 
 Some clients must put credentials in a URL (e.g. a callback URL with an API key). The access
-log would print them; :class:`RedactSecrets` replaces such query values with ``***``.
+log would print them; :class:`RedactSecrets` replaces such query values with ``***``. It also
+writes control characters as escapes (``\x1b``): text a client sent (a path, a user name) can
+neither start a forged line nor send a terminal escape sequence to whoever reads the log.
 
 :func:`server_log_config` is the server's logging configuration: uvicorn's own (text, with its
 access log) or one JSON object per line (``--log-format json``: the request lines are written
@@ -31,6 +33,7 @@ __all__ = [
     "RedactSecrets",
     "install_redaction",
     "lighten_records",
+    "printable",
     "redact",
     "server_log_config",
 ]
@@ -57,6 +60,15 @@ def _decode_safe(text: str) -> str:
     return text
 
 
+#: Control characters (C0, DEL, C1), written as ``\xNN`` escapes in log text.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\n`` becomes ``\\x0a``)."""
+    return text if text.isprintable() else text.translate(_CONTROLS)
+
+
 def redact(text: str) -> str:
     """Replace the values of sensitive query parameters in a URL or path.
 
@@ -71,22 +83,36 @@ def redact(text: str) -> str:
 
 
 class RedactSecrets(logging.Filter):
-    """Redact sensitive query parameters from a record's message and arguments."""
+    """Redact sensitive query parameters from a record's message and arguments, and write
+    their control characters as escapes (an exception given as an argument included)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+            record.args = tuple(_clean(a) for a in record.args)
+        if isinstance(record.msg, str):  # a line's own end stays (uvicorn ends some so)
+            record.msg = printable(redact(record.msg.removesuffix("\n")))
         return True
 
 
+def _clean(arg: object) -> object:
+    if isinstance(arg, str):
+        return printable(redact(arg))
+    if isinstance(arg, BaseException):
+        return printable(redact(str(arg)))
+    return arg
+
+
 def install_redaction() -> None:
-    """Attach the filter to the access and error loggers (once)."""
-    for name in ("uvicorn.access", "uvicorn.error", "sessionscope"):
+    """Attach the filter to the access and error loggers and to the handlers of the
+    ``uvicorn`` and ``sessionscope`` loggers (once each). A logger's filter sees only the
+    records logged on that very logger, not those of its children (``sessionscope.api.errors``);
+    a handler's sees every record it writes (``serve`` gives ``sessionscope`` one:
+    :func:`server_log_config`)."""
+    for name in ("uvicorn.access", "uvicorn.error", "uvicorn", "sessionscope"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-            logger.addFilter(RedactSecrets())
+        for holder in (logger, *logger.handlers):
+            if not any(isinstance(f, RedactSecrets) for f in holder.filters):
+                holder.addFilter(RedactSecrets())
 
 
 class JsonFormatter(logging.Formatter):
@@ -268,6 +294,13 @@ def server_log_config(log_format: str) -> dict[str, Any]:
         config = copy.deepcopy(LOGGING_CONFIG)
         for handler in config["handlers"].values():
             handler["class"] = background
+        # The app's own records as uvicorn's ("WARNING:  ..."), through a handler of the
+        # config (``install_redaction`` filters it), not Python's last-resort one.
+        config["loggers"]["sessionscope"] = {
+            "handlers": ["default"],
+            "level": "INFO",
+            "propagate": False,
+        }
         return config
     handler = {"class": background, "formatter": "json", "stream": "ext://sys.stderr"}
     return {
