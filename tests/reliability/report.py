@@ -259,7 +259,9 @@ alone; in the control rows the server's is the other server's).
   the embedded engine at exit crashed it: segmentation fault, 139).
 - **Credentials**: NAVER signatures are checked in constant time and refused outside five
   minutes or for any other method, path, query order or key; refused credentials are logged
-  with the client's address, never the secret; every answer carries `nosniff`,
+  with the client's address, never the secret, and what the client sent (a path) with its
+  control characters escaped, so no request forges a log line or sends a terminal escape
+  sequence to whoever reads the log (`tests/test_logs.py`); every answer carries `nosniff`,
   `X-Frame-Options: DENY` and a Content-Security-Policy; dashboard forms (sign-in, project
   switch, sign-out) are refused from other sites.
 - **Credential guessing**: every 401 of any family (and a dashboard sign-in link that does not
