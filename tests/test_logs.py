@@ -44,6 +44,8 @@ def test_redact_never_decodes_what_could_forge_a_log_line() -> None:
 def test_control_characters_are_escaped_in_any_record_a_handler_writes() -> None:
     """A filter on a logger misses its children's records: the handlers carry it too."""
     assert printable("a\nb\x1b[2J\x85c\té") == "a\\x0ab\\x1b[2J\\x85c\\x09é"
+    assert printable("a\u2028b\u2029") == "a\\u2028b\\u2029"
+    assert printable("plain, ünïcode ✓") == "plain, ünïcode ✓"
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))

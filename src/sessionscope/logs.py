@@ -60,8 +60,10 @@ def _decode_safe(text: str) -> str:
     return text
 
 
-#: Control characters (C0, DEL, C1), written as ``\xNN`` escapes in log text.
+#: Control characters (C0, DEL, C1), written as ``\xNN`` escapes in log text, and the two
+#: Unicode separators some readers also take for a line's end (``str.splitlines`` does).
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROLS |= {0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def printable(text: str) -> str:
