@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -41,26 +43,34 @@ def test_redact_never_decodes_what_could_forge_a_log_line() -> None:
     assert redact("/x?a=%250A") == "/x?a=%0A"
 
 
+@contextlib.contextmanager
+def _written(name: str, fmt: str) -> Iterator[io.StringIO]:
+    """The records of logger ``name`` written only to the returned text, by a handler of their
+    own as a server's config gives it, the redaction installed; the logger restored after."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(fmt))
+    logger = logging.getLogger(name)
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.INFO)
+    install_redaction()
+    try:
+        yield stream
+    finally:
+        logger.handlers, level, logger.propagate = saved
+        logger.setLevel(level)
+
+
 def test_control_characters_are_escaped_in_any_record_a_handler_writes() -> None:
     """A filter on a logger misses its children's records: the handlers carry it too."""
     assert printable("a\nb\x1b[2J\x85c\té") == "a\\x0ab\\x1b[2J\\x85c\\x09é"
     assert printable("a\u2028b\u2029") == "a\\u2028b\\u2029"
     assert printable("plain, ünïcode ✓") == "plain, ünïcode ✓"
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    parent = logging.getLogger("sessionscope")
-    saved = (parent.handlers[:], parent.level, parent.propagate)
-    parent.handlers, parent.propagate = [handler], False
-    parent.setLevel(logging.INFO)
-    install_redaction()
-    try:
+    with _written("sessionscope", "%(levelname)s %(message)s") as stream:
         child = logging.getLogger("sessionscope.test.child")
         child.warning("refused %s from %s", "/p?token=s3cret\nINFO forged", "x")
         child.warning("failed: %s", ValueError("line one\nline two"))
-    finally:
-        parent.handlers, level, parent.propagate = saved
-        parent.setLevel(level)
     assert stream.getvalue().splitlines() == [
         "WARNING refused /p?token=***\\x0aINFO forged from x",
         "WARNING failed: line one\\x0aline two",
@@ -155,16 +165,7 @@ def test_serve_writes_one_access_line_per_request_in_uvicorns_format(tmp_path: P
 def test_access_lines_go_through_logging_where_the_logger_is_configured_otherwise() -> None:
     """A handler other than ``serve``'s (colours on a terminal, tests): the line is logged as
     uvicorn logs it, through the redaction filter."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("uvicorn.access")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    logger.handlers = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    install_redaction()
-    try:
+    with _written("uvicorn.access", "%(message)s") as stream:
         scope = {
             "client": ("10.0.0.9", 4242),
             "method": "GET",
@@ -173,7 +174,4 @@ def test_access_lines_go_through_logging_where_the_logger_is_configured_otherwis
             "http_version": "1.1",
         }
         AccessLines().write(scope, 204)
-    finally:
-        logger.handlers, level, logger.propagate = saved
-        logger.setLevel(level)
     assert stream.getvalue() == '10.0.0.9:4242 - "GET /cb?apiKey=***&x=1 HTTP/1.1" 204\n'

@@ -62,8 +62,10 @@ def _decode_safe(text: str) -> str:
 
 #: Control characters (C0, DEL, C1), written as ``\xNN`` escapes in log text, and the two
 #: Unicode separators some readers also take for a line's end (``str.splitlines`` does).
-_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-_CONTROLS |= {0x2028: "\\u2028", 0x2029: "\\u2029"}
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))} | {
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
 
 
 def printable(text: str) -> str:
@@ -90,18 +92,17 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_clean(a) for a in record.args)
+            record.args = tuple(
+                _scrub(str(a)) if isinstance(a, str | BaseException) else a for a in record.args
+            )
         if isinstance(record.msg, str):  # a line's own end stays (uvicorn ends some so)
-            record.msg = printable(redact(record.msg.removesuffix("\n")))
+            record.msg = _scrub(record.msg.removesuffix("\n"))
         return True
 
 
-def _clean(arg: object) -> object:
-    if isinstance(arg, str):
-        return printable(redact(arg))
-    if isinstance(arg, BaseException):
-        return printable(redact(str(arg)))
-    return arg
+def _scrub(text: str) -> str:
+    """What a log may say of ``text``: its secrets redacted, its control characters escaped."""
+    return printable(redact(text))
 
 
 def install_redaction() -> None:
